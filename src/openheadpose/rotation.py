@@ -1,0 +1,341 @@
+"""Every rotation convention of openheadpose lives here, and nowhere else.
+
+The rotation matrix is the internal truth; Euler angles exist only at the edges.
+All functions are pure numpy and batched over any leading shape ``(*, 3, 3)``.
+
+Frames
+------
+``Frame.GL`` (the canonical frame of this package, also 3DDFA's and MediaPipe's
+face-geometry frame)::
+
+    camera:  x -> image right,  y -> image up,  z -> towards the viewer
+    head:    x -> the person's left (image right when facing the camera),
+             y -> top of the head,  z -> out through the nose
+
+``R`` maps head coordinates to camera coordinates: ``X_cam = s * R @ X_head + t``.
+``R = I`` is an upright face looking straight into the camera, and the direction
+the face points in is ``R[..., :, 2]``.
+
+``Frame.OPENCV`` is the same physical rotation written in OpenCV's axes
+(x right, y down, z into the scene) for both camera and head:
+``R_cv = F @ R @ F`` with ``F = diag(1, -1, -1)``.
+
+Public Euler angles (yaw, pitch, roll; degrees)
+-----------------------------------------------
+They follow the AFLW2000-3D / 300W-LP ``Pose_Para`` convention so that our
+numbers compare directly with published ones::
+
+    R = (Rz(roll) @ Ry(yaw) @ Rx(pitch)).T        (Frame.GL)
+
+with the standard right-handed elementary matrices. Positive yaw turns the nose
+towards the image's left (the person turns to their right), positive pitch
+lifts the chin (looks up), positive roll turns the face clockwise on screen.
+Ranges: yaw in [-90, 90], pitch and roll in (-180, 180].
+
+See docs/conventions.md for a picture.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation as _SciRot
+
+__all__ = [
+    "Frame",
+    "EulerConvention",
+    "EulerAngles",
+    "rot_x",
+    "rot_y",
+    "rot_z",
+    "euler_to_matrix",
+    "matrix_to_euler",
+    "change_frame",
+    "mirror_horizontal",
+    "to_6d",
+    "from_6d",
+    "to_quaternion",
+    "from_quaternion",
+    "to_axis_angle",
+    "from_axis_angle",
+    "geodesic_distance",
+    "wrap_degrees",
+    "is_rotation",
+    "orthonormalize",
+    "look_at_rotation",
+]
+
+_F = np.diag([1.0, -1.0, -1.0])  # GL <-> OpenCV axes (its own inverse)
+
+
+class Frame(str, enum.Enum):
+    """Axis conventions of camera and head coordinates (see module docstring)."""
+
+    GL = "gl"
+    OPENCV = "opencv"
+
+
+class EulerConvention(str, enum.Enum):
+    """Named Euler conventions.
+
+    Convention:
+        AFLW: ``R_gl = (Rz(roll) @ Ry(yaw) @ Rx(pitch)).T`` -- AFLW2000-3D,
+            300W-LP ``Pose_Para`` (pitch, yaw, roll order in the file), 3DDFA,
+            FSA-Net, Hopenet and the public output of this package.
+        BIWI: the BIWI Kinect ``frame_XXXXX_pose.txt`` matrix is a rotation in
+            OpenCV axes, ``R_cv = Rx(-pitch) @ Ry(yaw) @ Rz(roll)``; the angles it
+            yields (Hopenet / FSA-Net's BIWI loaders) are the AFLW angles of the
+            same physical rotation, so a BIWI matrix is read with
+            ``change_frame(M, Frame.OPENCV, Frame.GL)``.
+        OPENFACE: OpenFace 2's ``pose_Rx, pose_Ry, pose_Rz`` (radians in its CSV):
+            ``R_cv = Rx(pose_Rx) @ Ry(pose_Ry) @ Rz(pose_Rz)`` in OpenCV axes.
+            Here the angles are exposed as pitch = pose_Rx, yaw = pose_Ry,
+            roll = pose_Rz, in degrees.
+    """
+
+    AFLW = "aflw"
+    BIWI = "biwi"
+    OPENFACE = "openface"
+
+
+@dataclass(frozen=True)
+class EulerAngles:
+    """Yaw, pitch and roll in degrees, arrays of equal shape ``(*)``.
+
+    Attributes:
+        yaw: rotation about the head's vertical axis.
+        pitch: rotation about the head's left-right axis.
+        roll: in-plane rotation.
+        convention: the convention these numbers are expressed in.
+    """
+
+    yaw: np.ndarray
+    pitch: np.ndarray
+    roll: np.ndarray
+    convention: EulerConvention = EulerConvention.AFLW
+
+    def stack(self) -> np.ndarray:
+        """``(*, 3)`` array ordered (yaw, pitch, roll)."""
+        return np.stack([self.yaw, self.pitch, self.roll], axis=-1)
+
+    def to_matrix(self) -> np.ndarray:
+        """The rotation in ``Frame.GL``; see :func:`euler_to_matrix`."""
+        return euler_to_matrix(self.yaw, self.pitch, self.roll, self.convention)
+
+
+def _elementary(angle, i: int, j: int) -> np.ndarray:
+    a = np.asarray(angle, dtype=np.float64)
+    c, s = np.cos(a), np.sin(a)
+    out = np.zeros(a.shape + (3, 3))
+    k = 3 - i - j
+    out[..., k, k] = 1.0
+    out[..., i, i] = c
+    out[..., j, j] = c
+    out[..., i, j] = -s
+    out[..., j, i] = s
+    return out
+
+
+def rot_x(angle) -> np.ndarray:
+    """Right-handed rotation about x by ``angle`` radians, shape ``(*, 3, 3)``."""
+    return _elementary(angle, 1, 2)
+
+
+def rot_y(angle) -> np.ndarray:
+    """Right-handed rotation about y by ``angle`` radians, shape ``(*, 3, 3)``."""
+    return _elementary(angle, 2, 0)
+
+
+def rot_z(angle) -> np.ndarray:
+    """Right-handed rotation about z by ``angle`` radians, shape ``(*, 3, 3)``."""
+    return _elementary(angle, 0, 1)
+
+
+def _swap(m: np.ndarray) -> np.ndarray:
+    return np.swapaxes(m, -1, -2)
+
+
+def change_frame(R: np.ndarray, src: Frame, dst: Frame) -> np.ndarray:
+    """Express rotations ``(*, 3, 3)`` given in axes ``src`` in axes ``dst``.
+
+    Convention:
+        ``R_cv = F @ R_gl @ F`` with ``F = diag(1, -1, -1)``; the physical
+        rotation is unchanged, only the axes it is written in.
+    """
+    R = np.asarray(R, dtype=np.float64)
+    if Frame(src) == Frame(dst):
+        return R.copy()
+    return _F @ R @ _F
+
+
+def euler_to_matrix(yaw, pitch, roll, convention: EulerConvention = EulerConvention.AFLW) -> np.ndarray:
+    """Rotation matrices ``(*, 3, 3)`` in ``Frame.GL`` from Euler angles in degrees.
+
+    Args:
+        yaw, pitch, roll: broadcastable arrays of degrees.
+        convention: how the angles compose (see :class:`EulerConvention`).
+
+    Convention:
+        AFLW / BIWI: ``R = (Rz(roll) @ Ry(yaw) @ Rx(pitch)).T``.
+        OPENFACE: ``R = F @ (Rx(pitch) @ Ry(yaw) @ Rz(roll)) @ F``.
+
+    Example:
+        >>> R = euler_to_matrix(30.0, 0.0, 0.0)
+        >>> bool(R[0, 2] < 0)   # positive yaw: the nose points to the image's left
+        True
+    """
+    y, p, r = np.broadcast_arrays(*(np.deg2rad(np.asarray(v, dtype=np.float64)) for v in (yaw, pitch, roll)))
+    convention = EulerConvention(convention)
+    if convention in (EulerConvention.AFLW, EulerConvention.BIWI):
+        return _swap(rot_z(r) @ rot_y(y) @ rot_x(p))
+    if convention is EulerConvention.OPENFACE:
+        return _F @ (rot_x(p) @ rot_y(y) @ rot_z(r)) @ _F
+    raise ValueError(f"unknown Euler convention {convention!r}")
+
+
+def matrix_to_euler(R: np.ndarray, convention: EulerConvention = EulerConvention.AFLW) -> EulerAngles:
+    """Euler angles in degrees from rotations ``(*, 3, 3)`` in ``Frame.GL``.
+
+    At gimbal lock (|yaw| = 90 for AFLW) roll is set to 0 and pitch absorbs the
+    in-plane part, so ``euler_to_matrix(matrix_to_euler(R))`` still returns ``R``.
+
+    Convention:
+        see :func:`euler_to_matrix`; yaw in [-90, 90], pitch and roll in (-180, 180].
+    """
+    R = np.asarray(R, dtype=np.float64)
+    convention = EulerConvention(convention)
+    if convention in (EulerConvention.AFLW, EulerConvention.BIWI):
+        M = _swap(R)  # M = Rz(roll) Ry(yaw) Rx(pitch): ZYX extraction
+        cy = np.hypot(M[..., 0, 0], M[..., 1, 0])
+        yaw = np.arctan2(-M[..., 2, 0], cy)
+        regular = cy > 1e-9
+        pitch = np.where(regular, np.arctan2(M[..., 2, 1], M[..., 2, 2]), np.arctan2(-M[..., 1, 2], M[..., 1, 1]))
+        roll = np.where(regular, np.arctan2(M[..., 1, 0], M[..., 0, 0]), 0.0)
+        # At the lock M = Rz(r) Ry(+-90) Rx(p) depends on p -+ r only; with roll
+        # set to 0, M[1,2] = -sin(p) and M[1,1] = cos(p) recover pitch.
+    elif convention is EulerConvention.OPENFACE:
+        M = _F @ R @ _F  # M = Rx(pitch) Ry(yaw) Rz(roll): XYZ extraction
+        cy = np.hypot(M[..., 0, 0], M[..., 0, 1])
+        yaw = np.arctan2(M[..., 0, 2], cy)
+        regular = cy > 1e-9
+        pitch = np.where(regular, np.arctan2(-M[..., 1, 2], M[..., 2, 2]), np.arctan2(M[..., 2, 1], M[..., 1, 1]))
+        roll = np.where(regular, np.arctan2(-M[..., 0, 1], M[..., 0, 0]), 0.0)
+    else:
+        raise ValueError(f"unknown Euler convention {convention!r}")
+    return EulerAngles(np.rad2deg(yaw), np.rad2deg(pitch), np.rad2deg(roll), convention)
+
+
+def mirror_horizontal(R: np.ndarray) -> np.ndarray:
+    """The pose of the mirror image (image flipped left-right): ``S @ R @ S``, ``S = diag(-1, 1, 1)``.
+
+    Convention:
+        In AFLW angles this negates yaw and roll and keeps pitch.
+    """
+    S = np.diag([-1.0, 1.0, 1.0])
+    return S @ np.asarray(R, dtype=np.float64) @ S
+
+
+def to_6d(R: np.ndarray) -> np.ndarray:
+    """6D representation (Zhou et al. 2019, as in 6DRepNet): the first two columns, ``(*, 6)``.
+
+    Convention:
+        ``[R[:,0], R[:,1]]`` concatenated column-wise (x-column then y-column).
+    """
+    R = np.asarray(R, dtype=np.float64)
+    return np.concatenate([R[..., :, 0], R[..., :, 1]], axis=-1)
+
+
+def from_6d(d6: np.ndarray) -> np.ndarray:
+    """Gram-Schmidt the 6D representation ``(*, 6)`` back into rotations ``(*, 3, 3)``."""
+    d6 = np.asarray(d6, dtype=np.float64)
+    a, b = d6[..., :3], d6[..., 3:]
+    x = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b - np.sum(x * b, axis=-1, keepdims=True) * x
+    y = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    z = np.cross(x, y)
+    return np.stack([x, y, z], axis=-1)
+
+
+def _scipy(R: np.ndarray):
+    R = np.asarray(R, dtype=np.float64)
+    return _SciRot.from_matrix(R.reshape(-1, 3, 3)), R.shape[:-2]
+
+
+def to_quaternion(R: np.ndarray) -> np.ndarray:
+    """Unit quaternions ``(*, 4)`` ordered (x, y, z, w), scalar last (scipy's order), w >= 0."""
+    rot, lead = _scipy(R)
+    q = rot.as_quat(canonical=True)
+    return q.reshape(lead + (4,))
+
+
+def from_quaternion(q: np.ndarray) -> np.ndarray:
+    """Rotations ``(*, 3, 3)`` from quaternions ``(*, 4)`` ordered (x, y, z, w)."""
+    q = np.asarray(q, dtype=np.float64)
+    return _SciRot.from_quat(q.reshape(-1, 4)).as_matrix().reshape(q.shape[:-1] + (3, 3))
+
+
+def to_axis_angle(R: np.ndarray) -> np.ndarray:
+    """Rotation vectors ``(*, 3)``: unit axis times angle in radians."""
+    rot, lead = _scipy(R)
+    return rot.as_rotvec().reshape(lead + (3,))
+
+
+def from_axis_angle(v: np.ndarray) -> np.ndarray:
+    """Rotations ``(*, 3, 3)`` from rotation vectors ``(*, 3)`` (radians)."""
+    v = np.asarray(v, dtype=np.float64)
+    return _SciRot.from_rotvec(v.reshape(-1, 3)).as_matrix().reshape(v.shape[:-1] + (3, 3))
+
+
+def geodesic_distance(R1: np.ndarray, R2: np.ndarray) -> np.ndarray:
+    """Angle in degrees of ``R1.T @ R2`` (the smallest rotation taking one to the other), in [0, 180]."""
+    M = _swap(np.asarray(R1, dtype=np.float64)) @ np.asarray(R2, dtype=np.float64)
+    cos = (np.trace(M, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def wrap_degrees(a, period: float = 360.0) -> np.ndarray:
+    """Wrap angles into ``[-period/2, period/2)``."""
+    a = np.asarray(a, dtype=np.float64)
+    return (a + period / 2.0) % period - period / 2.0
+
+
+def is_rotation(R: np.ndarray, atol: float = 1e-6) -> np.ndarray:
+    """True where ``R`` is orthonormal with determinant +1 (within ``atol``)."""
+    R = np.asarray(R, dtype=np.float64)
+    ortho = np.all(np.abs(_swap(R) @ R - np.eye(3)) < atol, axis=(-2, -1))
+    return ortho & (np.abs(np.linalg.det(R) - 1.0) < atol)
+
+
+def orthonormalize(M: np.ndarray) -> np.ndarray:
+    """Nearest rotation (Frobenius norm) to each ``(*, 3, 3)`` matrix, via SVD."""
+    U, _, Vt = np.linalg.svd(np.asarray(M, dtype=np.float64))
+    d = np.sign(np.linalg.det(U @ Vt))
+    D = np.zeros(U.shape)
+    D[..., 0, 0] = 1.0
+    D[..., 1, 1] = 1.0
+    D[..., 2, 2] = d
+    return U @ D @ Vt
+
+
+def look_at_rotation(direction: np.ndarray) -> np.ndarray:
+    """Rotation ``(*, 3, 3)`` in ``Frame.GL`` turning the optical axis onto a viewing ray.
+
+    The camera looks along ``-z`` in ``Frame.GL``; this is the rotation Q with
+    ``Q @ [0, 0, -1] = d / |d|`` of least angle (no twist about the ray). A face
+    seen off-centre looks turned by ``Q.T`` even when it faces the same way as a
+    centred one: ``R_camera = Q @ R_apparent``.
+
+    Args:
+        direction: ``(*, 3)`` rays from the camera centre to the face, GL axes.
+    """
+    d = np.asarray(direction, dtype=np.float64)
+    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    a = np.broadcast_to(np.array([0.0, 0.0, -1.0]), d.shape)
+    axis = np.cross(a, d)
+    s = np.linalg.norm(axis, axis=-1, keepdims=True)
+    c = np.sum(a * d, axis=-1, keepdims=True)
+    angle = np.arctan2(s, c)
+    unit = np.where(s > 1e-12, axis / np.maximum(s, 1e-12), 0.0)
+    return from_axis_angle(unit * angle)
