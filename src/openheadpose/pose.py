@@ -77,15 +77,18 @@ class GeometricPose:
        FaceMesh's depth is less reliable than its image positions and
        compresses profiles.
     3. The crop's perspective: a face off the optical axis is seen from the side
-       even when it faces the camera's axis; the fitted (apparent) rotation is
-       turned by the rotation from the optical axis to the face's viewing ray,
-       with a pinhole camera of focal ``focal_factor * max(W, H)`` centred on the
-       image. ``focal_factor=None`` skips this and reports the apparent rotation.
+       even when it faces along the camera's axis. By default the *apparent*
+       rotation is reported -- the pose relative to the line of sight, which is
+       what AFLW2000 / 300W-LP / BIWI labels and every published model give.
+       With ``focal_factor`` set (a pinhole camera of focal
+       ``focal_factor * max(W, H)`` pixels centred on the image) the rotation is
+       turned from the face's viewing ray to the optical axis, giving the pose
+       in the camera's frame, which is what geometry between several heads needs.
 
     Gives no sigma (``None``): a rigid fit has no calibrated uncertainty.
     """
 
-    def __init__(self, refine_2d: bool = True, focal_factor: float | None = 1.0, huber_mm: float = 3.0):
+    def __init__(self, refine_2d: bool = True, focal_factor: float | None = None, huber_mm: float = 3.0):
         self.template = face_template()
         self.refine_2d = refine_2d
         self.focal_factor = focal_factor

@@ -291,8 +291,11 @@ def from_axis_angle(v: np.ndarray) -> np.ndarray:
 def geodesic_distance(R1: np.ndarray, R2: np.ndarray) -> np.ndarray:
     """Angle in degrees of ``R1.T @ R2`` (the smallest rotation taking one to the other), in [0, 180]."""
     M = _swap(np.asarray(R1, dtype=np.float64)) @ np.asarray(R2, dtype=np.float64)
+    # atan2 of (sin, cos) stays accurate near 0 and 180 degrees, where arccos does not
     cos = (np.trace(M, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0)))
+    vee = np.stack([M[..., 2, 1] - M[..., 1, 2], M[..., 0, 2] - M[..., 2, 0], M[..., 1, 0] - M[..., 0, 1]], -1)
+    sin = np.linalg.norm(vee, axis=-1) / 2.0
+    return np.rad2deg(np.arctan2(sin, cos))
 
 
 def wrap_degrees(a, period: float = 360.0) -> np.ndarray:

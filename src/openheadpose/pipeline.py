@@ -1,0 +1,140 @@
+"""The head-pose pipeline: decode -> detect -> landmarks -> pose, each stage swappable by name."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .detectors import DETECTORS, weighted_nms
+from .landmarks import LANDMARKERS
+from .pose import POSE_ESTIMATORS
+from .results import Detections, FrameResult, Heads
+
+
+def default_detector() -> str:
+    """``blazeface`` when MediaPipe's models are installed, else the OpenCV-only ``haar``."""
+    import importlib.util
+
+    return "blazeface" if importlib.util.find_spec("mediapipe") is not None else "haar"
+
+
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Accept ``(H, W)``, ``(H, W, 1|3|4)`` uint8 or uint16 arrays; return ``(H, W, 3)`` uint8 RGB.
+
+    A 4-channel image is taken as RGBA and its alpha dropped; 16-bit values are
+    scaled to 8 bits.
+    """
+    a = np.asarray(image)
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating) and a.size and a.max() <= 1.0:
+            a = a * 255.0
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or min(a.shape[:2]) < 1:
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    return np.ascontiguousarray(a[:, :, :3])
+
+
+class HeadPoseEstimator:
+    """Find every head in an RGB image and estimate its rotation.
+
+    Args:
+        detector: a name from ``DETECTORS`` (default: BlazeFace with tiles, or
+            Haar cascades when MediaPipe is absent), or a callable.
+        landmarker: a name from ``LANDMARKERS`` or a callable; FaceMesh by default.
+        pose: a name from ``POSE_ESTIMATORS`` or a callable; the geometric fit by default.
+        min_score: keep heads whose score -- detector score times the
+            landmarker's face-presence score -- is at least this.
+        max_detect_side: images larger than this are detected on a downscaled
+            copy; boxes and landmarks are reported in the original's pixels.
+
+    Example:
+        >>> from skimage.data import astronaut
+        >>> heads = HeadPoseEstimator()(astronaut())
+        >>> len(heads)
+        1
+        >>> bool(abs(heads.euler.yaw[0]) < 30)
+        True
+    """
+
+    def __init__(
+        self,
+        detector: str | Any | None = None,
+        landmarker: str | Any = "facemesh",
+        pose: str | Any = "geometric",
+        min_score: float = 0.5,
+        max_detect_side: int = 1920,
+    ):
+        detector = default_detector() if detector is None else detector
+        self.detector = DETECTORS.create(detector) if isinstance(detector, str) else detector
+        self.landmarker = LANDMARKERS.create(landmarker) if isinstance(landmarker, str) else landmarker
+        self.pose = POSE_ESTIMATORS.create(pose) if isinstance(pose, str) else pose
+        self.names = {
+            "detector": detector if isinstance(detector, str) else type(detector).__name__,
+            "landmarker": landmarker if isinstance(landmarker, str) else type(landmarker).__name__,
+            "pose": pose if isinstance(pose, str) else type(pose).__name__,
+        }
+        self.min_score = min_score
+        self.max_detect_side = max_detect_side
+
+    def detect(self, image: np.ndarray) -> Detections:
+        """Run the detector, on a downscaled copy when the image is huge."""
+        h, w = image.shape[:2]
+        f = min(1.0, self.max_detect_side / max(h, w))
+        if f == 1.0:
+            return self.detector(image)
+        small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        d = self.detector(small)
+        return Detections(d.boxes / f, d.scores, None if d.keypoints is None else d.keypoints / f)
+
+    def predict(self, image: np.ndarray) -> tuple[Heads, dict[str, float]]:
+        """Heads of one image and the seconds spent in each stage."""
+        image = as_rgb_uint8(image)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        det = self.detect(image)
+        t1 = time.perf_counter()
+        timings["detect"] = t1 - t0
+        if len(det) == 0:
+            timings["landmarks"] = timings["pose"] = 0.0
+            return Heads.empty(), timings
+        lm = self.landmarker(image, det)
+        scores = det.scores * lm.presence
+        keep = np.flatnonzero(scores >= self.min_score)
+        # Boxes from the landmarks fit the face better than the detector's, and two
+        # detections that converged on one face collapse here.
+        pts = lm.points[keep]
+        boxes = np.concatenate([pts[:, :, :2].min(1), pts[:, :, :2].max(1)], axis=1) if len(keep) else np.zeros((0, 4))
+        merged = weighted_nms(Detections(boxes, scores[keep], np.arange(len(keep), dtype=float)[:, None, None].repeat(2, 2)), 0.5)
+        keep = keep[merged.keypoints[:, 0, 0].round().astype(int)] if len(keep) else keep
+        t2 = time.perf_counter()
+        timings["landmarks"] = t2 - t1
+        if len(keep) == 0:
+            timings["pose"] = 0.0
+            return Heads.empty(), timings
+        from .landmarks import Landmarks
+
+        sel = Landmarks(lm.points[keep], lm.presence[keep])
+        out = self.pose(image, sel)
+        timings["pose"] = time.perf_counter() - t2
+        boxes = np.concatenate([sel.points[:, :, :2].min(1), sel.points[:, :, :2].max(1)], axis=1)
+        order = np.argsort(boxes[:, 0], kind="stable")  # left to right: stable ids for a reader
+        heads = Heads(boxes, scores[keep], out.rotations, out.sigma, sel.points)[order]
+        return heads, timings
+
+    def __call__(self, image: np.ndarray) -> Heads:
+        return self.predict(image)[0]
+
+    def process(self, image: np.ndarray, source: str = "", frame: int = 0) -> FrameResult:
+        """Like ``__call__`` but returns a :class:`FrameResult` with source, size and timings."""
+        heads, timings = self.predict(image)
+        h, w = np.asarray(image).shape[:2]
+        return FrameResult(source, frame, int(w), int(h), heads, timings)

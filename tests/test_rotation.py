@@ -1,0 +1,154 @@
+"""The rotation module: hand-checked cases and seeded round trips (no data needed)."""
+
+import numpy as np
+import pytest
+
+from openheadpose import rotation as rot
+from openheadpose.rotation import EulerConvention, Frame
+
+RNG_SEED = 1234
+
+
+def random_rotations(n: int) -> np.ndarray:
+    q = np.random.default_rng(RNG_SEED).normal(size=(n, 4))
+    return rot.from_quaternion(q)
+
+
+NOSE = np.array([0.0, 0.0, 1.0])  # head z: out through the nose
+UP = np.array([0.0, 1.0, 0.0])  # head y: top of the head
+
+
+class TestConventionHandChecked:
+    """Each case was worked out by hand from the AFLW definition R = (Rz(r) Ry(y) Rx(p))^T."""
+
+    def test_convention_identity_is_frontal(self):
+        assert np.allclose(rot.euler_to_matrix(0, 0, 0), np.eye(3))
+
+    def test_convention_positive_yaw_turns_nose_to_image_left(self):
+        nose = rot.euler_to_matrix(30, 0, 0) @ NOSE
+        assert nose[0] == pytest.approx(-0.5)  # sin 30 towards -x (image left)
+        assert nose[2] == pytest.approx(np.cos(np.radians(30)))
+
+    def test_convention_positive_pitch_looks_up(self):
+        nose = rot.euler_to_matrix(0, 20, 0) @ NOSE
+        assert nose[1] == pytest.approx(np.sin(np.radians(20)))  # +y is image up in Frame.GL
+
+    def test_convention_positive_roll_is_clockwise_on_screen(self):
+        up = rot.euler_to_matrix(0, 0, 30) @ UP
+        # top of the head moves to the image right: clockwise as seen on screen
+        assert up[0] == pytest.approx(0.5)
+        assert up[1] == pytest.approx(np.cos(np.radians(30)))
+
+    def test_convention_composition_order(self):
+        y, p, r = 40.0, -25.0, 15.0
+        Y, P, Rr = np.radians([y, p, r])
+        expected = (rot.rot_z(Rr) @ rot.rot_y(Y) @ rot.rot_x(P)).T
+        assert np.allclose(rot.euler_to_matrix(y, p, r), expected)
+
+    def test_elementary_matrices_are_right_handed(self):
+        # Rz(90) takes x to y, Rx(90) takes y to z, Ry(90) takes z to x
+        assert np.allclose(rot.rot_z(np.pi / 2) @ [1, 0, 0], [0, 1, 0])
+        assert np.allclose(rot.rot_x(np.pi / 2) @ [0, 1, 0], [0, 0, 1])
+        assert np.allclose(rot.rot_y(np.pi / 2) @ [0, 0, 1], [1, 0, 0])
+
+    def test_opencv_frame_flips_y_and_z(self):
+        R = rot.euler_to_matrix(30, 0, 0)
+        R_cv = rot.change_frame(R, Frame.GL, Frame.OPENCV)
+        # in OpenCV axes the head's facing direction is -z_head; it still points to image left (-x)
+        facing = R_cv @ np.array([0, 0, -1.0])
+        assert facing[0] < 0 and facing[2] < 0  # towards the camera (-z in OpenCV)
+        assert np.allclose(rot.change_frame(R_cv, Frame.OPENCV, Frame.GL), R)
+
+    def test_biwi_matrix_reads_as_aflw_angles(self):
+        # BIWI / Hopenet: R_cv = Rx(-pitch) Ry(yaw) Rz(roll) in OpenCV axes
+        y, p, r = 25.0, 10.0, -5.0
+        Y, P, Rr = np.radians([y, p, r])
+        biwi = rot.rot_x(-P) @ rot.rot_y(Y) @ rot.rot_z(Rr)
+        e = rot.matrix_to_euler(rot.change_frame(biwi, Frame.OPENCV, Frame.GL))
+        assert np.allclose([e.yaw, e.pitch, e.roll], [y, p, r])
+
+    def test_openface_composition(self):
+        rx, ry, rz = 10.0, -20.0, 5.0
+        R = rot.euler_to_matrix(ry, rx, rz, EulerConvention.OPENFACE)
+        expected_cv = rot.rot_x(np.radians(rx)) @ rot.rot_y(np.radians(ry)) @ rot.rot_z(np.radians(rz))
+        assert np.allclose(rot.change_frame(R, Frame.GL, Frame.OPENCV), expected_cv)
+
+    def test_mirror_negates_yaw_and_roll(self):
+        e = rot.matrix_to_euler(rot.mirror_horizontal(rot.euler_to_matrix(30, 12, -7)))
+        assert np.allclose([e.yaw, e.pitch, e.roll], [-30, 12, 7])
+
+
+@pytest.mark.parametrize("convention", list(EulerConvention))
+def test_euler_round_trip_seeded(convention):
+    R = random_rotations(5000)
+    e = rot.matrix_to_euler(R, convention)
+    back = rot.euler_to_matrix(e.yaw, e.pitch, e.roll, convention)
+    assert rot.geodesic_distance(R, back).max() < 1e-6
+    assert np.all(np.abs(e.yaw) <= 90 + 1e-9)
+
+
+def test_euler_angles_round_trip_inside_ranges():
+    rng = np.random.default_rng(RNG_SEED)
+    ang = np.stack([rng.uniform(-89, 89, 2000), rng.uniform(-179, 179, 2000), rng.uniform(-179, 179, 2000)], -1)
+    e = rot.matrix_to_euler(rot.euler_to_matrix(ang[:, 0], ang[:, 1], ang[:, 2]))
+    assert np.allclose(e.stack(), ang, atol=1e-7)
+
+
+@pytest.mark.parametrize("yaw", [90.0, -90.0])
+def test_gimbal_lock_compared_as_matrices(yaw):
+    R = rot.euler_to_matrix(yaw, 30.0, 20.0)
+    e = rot.matrix_to_euler(R)
+    assert e.yaw == pytest.approx(yaw)
+    assert e.roll == 0.0
+    assert rot.geodesic_distance(R, e.to_matrix()) < 1e-6
+
+
+def test_batched_shapes():
+    R = random_rotations(24).reshape(2, 3, 4, 3, 3)
+    e = rot.matrix_to_euler(R)
+    assert e.yaw.shape == (2, 3, 4)
+    assert rot.to_6d(R).shape == (2, 3, 4, 6)
+    assert rot.to_quaternion(R).shape == (2, 3, 4, 4)
+    assert rot.geodesic_distance(R, R).shape == (2, 3, 4)
+
+
+def test_6d_quaternion_axis_angle_round_trips():
+    R = random_rotations(2000)
+    assert rot.geodesic_distance(R, rot.from_6d(rot.to_6d(R))).max() < 1e-6
+    assert rot.geodesic_distance(R, rot.from_quaternion(rot.to_quaternion(R))).max() < 1e-6
+    assert rot.geodesic_distance(R, rot.from_axis_angle(rot.to_axis_angle(R))).max() < 1e-6
+    assert np.all(rot.to_quaternion(R)[:, 3] >= 0)
+
+
+def test_from_6d_orthonormalises_noisy_input():
+    R = random_rotations(100)
+    noisy = rot.to_6d(R) + np.random.default_rng(0).normal(scale=0.01, size=(100, 6))
+    assert rot.is_rotation(rot.from_6d(noisy)).all()
+
+
+def test_geodesic_distance_known_angles():
+    assert rot.geodesic_distance(np.eye(3), rot.euler_to_matrix(37, 0, 0)) == pytest.approx(37)
+    assert rot.geodesic_distance(np.eye(3), rot.rot_x(np.pi)) == pytest.approx(180)
+    R = random_rotations(50)
+    assert np.allclose(rot.geodesic_distance(R, R), 0, atol=1e-5)
+
+
+def test_wrap_degrees():
+    assert np.allclose(rot.wrap_degrees([179, 181, -181, 360, 540]), [179, -179, 179, 0, -180])
+
+
+def test_orthonormalize_and_is_rotation():
+    R = random_rotations(10)
+    assert rot.is_rotation(R).all()
+    assert not rot.is_rotation(R * 1.01).any()
+    assert not rot.is_rotation(R @ np.diag([1, 1, -1.0])).any()  # reflection
+    assert np.allclose(rot.orthonormalize(R + 1e-3), rot.orthonormalize(R + 1e-3) @ np.eye(3))
+    assert rot.is_rotation(rot.orthonormalize(R + 0.05)).all()
+
+
+def test_look_at_rotation_points_axis_along_ray():
+    d = np.array([[0.3, -0.2, -1.0], [0.0, 0.0, -1.0]])
+    Q = rot.look_at_rotation(d)
+    got = Q @ np.array([0, 0, -1.0])
+    assert np.allclose(got, d / np.linalg.norm(d, axis=1, keepdims=True))
+    assert np.allclose(Q[1], np.eye(3))
