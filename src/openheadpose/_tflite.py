@@ -7,8 +7,10 @@ itself is slow and unnecessary) and run them with ``ai-edge-litert``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -49,6 +51,27 @@ def _interpreter_class():
     return Interpreter
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence C-level stderr while LiteRT starts: it prints an INFO line per model.
+
+    Python exceptions still propagate; only the native log line is dropped.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. captured): nothing to hide
+        yield
+        return
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 class TFLiteModel:
     """A single-input LiteRT model; thread-safe ``__call__`` returning all outputs.
 
@@ -62,8 +85,9 @@ class TFLiteModel:
         if num_threads is None:
             num_threads = min(4, os.cpu_count() or 1)
         self.path = Path(path)
-        self._interp = Interpreter(model_path=str(path), num_threads=num_threads)
-        self._interp.allocate_tensors()
+        with _quiet_native_stderr():
+            self._interp = Interpreter(model_path=str(path), num_threads=num_threads)
+            self._interp.allocate_tensors()
         inp = self._interp.get_input_details()[0]
         self.input_index = inp["index"]
         self.input_shape = tuple(int(v) for v in inp["shape"])

@@ -204,9 +204,10 @@ def _run_source(src, est, json_w, csv_w, names, draw, show, bar) -> bool:
 @click.option("--detector", default=None, help="Face detector for --crop detect.")
 @click.option("--landmarker", default="facemesh", show_default=True)
 @click.option("--pose", "pose_name", default="geometric", show_default=True)
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as JSON (with per-image predictions).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as JSON.")
+@click.option("--per-image", is_flag=True, help="Include every image's label and prediction in the JSON (keep such files out of public repositories: they copy the dataset's labels).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def evaluate(dataset, root, crop, detector, landmarker, pose_name, json_path, quiet) -> None:
+def evaluate(dataset, root, crop, detector, landmarker, pose_name, json_path, per_image, quiet) -> None:
     """Score a pipeline on a labelled dataset (MAE per angle, MAEV, geodesic error).
 
     Faces outside +-99 deg are dropped (the standard filter) and counted; with
@@ -243,7 +244,8 @@ def evaluate(dataset, root, crop, detector, landmarker, pose_name, json_path, qu
     for k, v in d["by_abs_yaw"].items():
         click.echo(f"  |yaw| {k:>7s}: n={v['n']:4d}  MAE {v['mae']:.2f}  yaw MAE {v['mae_yaw']:.2f}")
     if json_path:
-        d["per_image"] = res.per_image
+        if per_image:
+            d["per_image"] = res.per_image
         d["command"] = " ".join(["headpose"] + sys.argv[1:])
         atomic_write_bytes(json_path, json.dumps(d, indent=1).encode())
     sys.exit(EXIT_OK if d["n_detected"] else EXIT_ALL_FAILED)

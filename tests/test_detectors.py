@@ -1,0 +1,51 @@
+"""Detectors and the OpenCV-only fallback."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from openheadpose.detectors import DETECTORS, _ssd_anchors, box_iou, weighted_nms
+from openheadpose.results import Detections
+
+
+def test_anchor_counts_match_the_models():
+    # face_detection_short_range: 16x16x2 + 8x8x6 = 896; full range: 48x48x1 = 2304
+    assert len(_ssd_anchors(128, (8, 16, 16, 16))) == 896
+    assert len(_ssd_anchors(192, (4,))) == 2304
+
+
+def test_box_iou():
+    a = np.array([[0, 0, 10, 10]])
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    assert np.allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0]])
+
+
+def test_weighted_nms_merges_overlaps_and_keeps_the_top_score():
+    d = Detections(np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60.0]]), np.array([0.9, 0.3, 0.8]))
+    out = weighted_nms(d, 0.3)
+    assert len(out) == 2
+    assert np.allclose(out.scores, [0.9, 0.8])
+    assert np.allclose(out.boxes[0], [0.25, 0, 10.25, 10])  # score-weighted mean of the two
+
+
+def test_registry_lists_detectors():
+    assert {"blazeface", "blazeface-short", "blazeface-full", "haar"} <= set(DETECTORS.names())
+
+
+@pytest.mark.parametrize(("name", "n"), [("multi_face.jpg", 5), ("free-mountain-vector-01.jpg", 0)])
+def test_haar_fallback_finds_faces(media, name, n):
+    det = DETECTORS.create("haar")
+    img = cv2.cvtColor(cv2.imread(str(media / name)), cv2.COLOR_BGR2RGB)
+    assert len(det(img)) == n
+
+
+def test_default_detector_without_mediapipe(monkeypatch):
+    import importlib.util
+
+    from openheadpose import pipeline
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mediapipe" else real(name, *a))
+    assert pipeline.default_detector() == "haar"
