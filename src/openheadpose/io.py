@@ -448,7 +448,28 @@ def atomic_write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
     atomic_write_bytes(final, buf.tobytes())
 
 
-class _AtomicTextWriter:
+class _CommitOnExit:
+    """Context-manager rule shared by every atomic writer: a normal exit or Ctrl-C
+    commits what was written (every record complete), any other error discards it."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def abort(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
+        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+class _AtomicTextWriter(_CommitOnExit):
     """Text output committed by rename on close; ``"-"`` writes to stdout instead.
 
     As a context manager: a clean exit commits; KeyboardInterrupt commits what was
@@ -480,13 +501,19 @@ class _AtomicTextWriter:
         if self._stdout:
             self._file.flush()  # a consumer piping us sees each record as it is made
 
-    def close(self) -> None:
-        """Commit: flush, fsync and move the temporary file onto the final path."""
+    def _settle(self) -> bool:
+        """Mark the writer closed; True when a temporary file is left to commit or drop."""
         if self._closed:
-            return
+            return False
         self._closed = True
         if self._stdout:
             self._file.flush()
+            return False
+        return True
+
+    def close(self) -> None:
+        """Commit: flush, fsync and move the temporary file onto the final path."""
+        if not self._settle():
             return
         try:
             self._file.flush()
@@ -500,24 +527,9 @@ class _AtomicTextWriter:
 
     def abort(self) -> None:
         """Discard everything written; the final path is left as it was."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._stdout:
-            self._file.flush()
-            return
-        self._file.close()
-        _remove_quietly(self._tmp)
-
-    def __enter__(self) -> "_AtomicTextWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
-        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
-            self.close()
-        else:
-            self.abort()
-        return False
+        if self._settle():
+            self._file.close()
+            _remove_quietly(self._tmp)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -614,7 +626,7 @@ class _LineBuffer:
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 
 
-class VideoWriter:
+class VideoWriter(_CommitOnExit):
     """Write RGB frames to a video atomically (``cv2.VideoWriter`` underneath).
 
     The codec follows the extension: ``mp4v`` for .mp4/.m4v/.mov, ``MJPG`` for .avi.
@@ -704,12 +716,3 @@ class VideoWriter:
             self._writer.release()
             _remove_quietly(self._tmp)
 
-    def __enter__(self) -> "VideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
-        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
-            self.close()
-        else:
-            self.abort()
-        return False
