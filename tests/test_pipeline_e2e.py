@@ -143,3 +143,38 @@ def test_accuracy_on_aflw2000_dev(shared):
     gt = evaluate_pipeline(est, AFLW2000(shared / "data/aflw2000-dev"), crop="gt", progress=False)
     assert gt.n_detected == 983
     assert gt.metrics.mae < 6.7, gt.to_dict()["mae"]
+
+
+def test_cli_ctrl_c_keeps_finished_frames(media, tmp_path):
+    """SIGINT mid-video: exit 130, the JSON holds only complete records, and the saved
+    video is a valid file with exactly as many frames as there are records."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openheadpose.cli", "predict", str(media / "WolfgangLanger_Pexels.mp4"), "--json", str(out / "v.jsonl"), "--save", str(out), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    # wait until some records are in the (temporary) JSON file, then interrupt
+    while time.time() < deadline and proc.poll() is None:
+        if any(p.stat().st_size > 2000 for p in out.iterdir() if "jsonl" in p.name):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = (out / "v.jsonl").read_text().splitlines()
+    recs = [json.loads(line) for line in lines]  # every line parses: no half record
+    assert 0 < len(recs) < 472
+    cap = cv2.VideoCapture(str(out / "WolfgangLanger_Pexels.mp4"))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == len(recs)
+    assert sorted(os.listdir(out)) == ["WolfgangLanger_Pexels.mp4", "v.jsonl"]  # no temporary files left
