@@ -49,3 +49,11 @@ def test_default_detector_without_mediapipe(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mediapipe" else real(name, *a))
     assert pipeline.default_detector() == "haar"
+
+
+def test_nms_indices_keeps_the_best_of_each_overlap_group():
+    from openheadpose.detectors import nms_indices
+
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60.0], [0, 0, 9, 10]])
+    scores = np.array([0.5, 0.9, 0.7, 0.6])
+    assert nms_indices(boxes, scores, 0.5).tolist() == [1, 2]

@@ -35,6 +35,17 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
 
 
+def nms_indices(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; indices of the kept boxes, best score first."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    iou = box_iou(boxes, boxes)
+    keep: list[int] = []
+    for i in order:
+        if all(iou[i, j] <= iou_threshold for j in keep):
+            keep.append(int(i))
+    return np.array(keep, dtype=int)
+
+
 def weighted_nms(det: Detections, iou_threshold: float = 0.3) -> Detections:
     """MediaPipe's weighted non-maximum suppression.
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from .detectors import box_iou
+from .io import InputError, read_image
 from .metrics import PoseMetrics, pose_metrics
 from .results import Detections
 
@@ -79,12 +79,13 @@ def evaluate_pipeline(estimator, dataset, crop: str = "detect", name: str = "afl
     try:
         for s in tqdm(dataset, disable=not progress, desc=f"{name} ({crop} crops)", unit="img"):
             n += 1
-            img = cv2.imread(str(s.image_path), cv2.IMREAD_COLOR)
-            if img is None:
-                dataset.failures.append(f"{s.image_path}: not a readable image")
+            try:
+                img = read_image(s.image_path)
+            except InputError as exc:
+                dataset.failures.append(str(exc))
                 continue
             given.box = s.box
-            heads = estimator(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+            heads = estimator(img)
             rec = {"image": s.image_path.name, "true": s.euler.tolist(), "pred": None}
             if len(heads):
                 iou = box_iou(heads.boxes, s.box[None])[:, 0]
