@@ -189,9 +189,7 @@ def _run_source(src, est, json_w, csv_w, names, draw, show, bar) -> bool:
                     cv2.imshow("headpose", cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
                     if cv2.waitKey(1) & 0xFF == ord("q"):
                         break
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # one bad input never stops the others
+        except Exception as exc:  # one bad input never stops the others (Ctrl-C is no Exception: it propagates)
             _err(f"{src.name}: {exc}")
             return False
     return n_frames > 0 and not failed

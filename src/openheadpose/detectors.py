@@ -170,8 +170,8 @@ class TiledBlazeFace:
     Faces smaller than about a tenth of the image escape both models on a whole
     photo (a group at a table, a classroom); the short-range model run over
     square tiles (half-tile stride) finds them. Detections from all passes are
-    merged with weighted NMS. Large images are tiled on a downscaled copy whose
-    long side is at most ``max_side``.
+    merged with weighted NMS. (Huge images are downscaled before any detector
+    runs, by :class:`~openheadpose.pipeline.HeadPoseEstimator`.)
 
     Args:
         tiles: tile sides in pixels; a tile size is used only when the image's
@@ -179,32 +179,25 @@ class TiledBlazeFace:
         min_score: minimum detection score for every pass.
     """
 
-    def __init__(self, tiles: tuple[int, ...] = (320, 480), min_score: float = 0.5, max_side: int = 1920):
+    def __init__(self, tiles: tuple[int, ...] = (320, 480), min_score: float = 0.5):
         self.short = BlazeFace("short", min_score)
         self.full = BlazeFace("full", max(min_score, 0.6))
         self.tiles = tiles
-        self.max_side = max_side
 
     def __call__(self, image: np.ndarray) -> Detections:
+        dets = [self.short(image), self.full(image)]
         h, w = image.shape[:2]
-        f = min(1.0, self.max_side / max(h, w))
-        small = image if f == 1.0 else cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-        dets = [self.short(small), self.full(small)]
-        sh, sw = small.shape[:2]
         for t in self.tiles:
-            if max(sh, sw) < 1.5 * t:
+            if max(h, w) < 1.5 * t:
                 continue
             step = t // 2
-            for y0 in _starts(sh, t, step):
-                for x0 in _starts(sw, t, step):
-                    d = self.short(small[y0 : y0 + t, x0 : x0 + t])
+            for y0 in _starts(h, t, step):
+                for x0 in _starts(w, t, step):
+                    d = self.short(image[y0 : y0 + t, x0 : x0 + t])
                     if len(d):
                         off = np.array([x0, y0], np.float64)
                         dets.append(Detections(d.boxes + np.tile(off, 2), d.scores, d.keypoints + off))
-        merged = weighted_nms(_concat(dets))
-        if f != 1.0 and len(merged):
-            merged = Detections(merged.boxes / f, merged.scores, merged.keypoints / f)
-        return merged
+        return weighted_nms(_concat(dets))
 
 
 def _starts(length: int, tile: int, step: int) -> list[int]:

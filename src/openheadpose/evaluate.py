@@ -71,34 +71,34 @@ def evaluate_pipeline(estimator, dataset, crop: str = "detect", name: str = "afl
         raise ValueError(f"crop must be 'detect' or 'gt', not {crop!r}")
     given = _GivenBox()
     if crop == "gt":
-        # the labelled box is a face by definition: score every one of them
-        saved = (estimator.detector, estimator.min_score)
-        estimator.detector, estimator.min_score = given, 0.0
+        # Same landmarker and pose stages, the labelled box as the detection; that box
+        # is a face by definition, so every one is scored (no score threshold).
+        from .pipeline import HeadPoseEstimator
+
+        estimator = HeadPoseEstimator(
+            detector=given, landmarker=estimator.landmarker, pose=estimator.pose, min_score=0.0, max_detect_side=2**31  # the box is in full-image pixels
+        )
     R_pred, R_true, eul, per_image = [], [], [], []
     n = 0
-    try:
-        for s in tqdm(dataset, disable=not progress, desc=f"{name} ({crop} crops)", unit="img"):
-            n += 1
-            try:
-                img = read_image(s.image_path)
-            except InputError as exc:
-                dataset.failures.append(str(exc))
-                continue
-            given.box = s.box
-            heads = estimator(img)
-            rec = {"image": s.image_path.name, "true": s.euler.tolist(), "pred": None}
-            if len(heads):
-                iou = box_iou(heads.boxes, s.box[None])[:, 0]
-                best = int(np.argmax(iou))
-                if iou[best] >= min_iou:
-                    R_pred.append(heads.rotations[best])
-                    R_true.append(s.rotation)
-                    eul.append(s.euler)
-                    rec["pred"] = heads.euler.stack()[best].tolist()
-            per_image.append(rec)
-    finally:
-        if crop == "gt":
-            estimator.detector, estimator.min_score = saved
+    for s in tqdm(dataset, disable=not progress, desc=f"{name} ({crop} crops)", unit="img"):
+        n += 1
+        try:
+            img = read_image(s.image_path)
+        except InputError as exc:
+            dataset.failures.append(str(exc))
+            continue
+        given.box = s.box
+        heads = estimator(img)
+        rec = {"image": s.image_path.name, "true": s.euler.tolist(), "pred": None}
+        if len(heads):
+            iou = box_iou(heads.boxes, s.box[None])[:, 0]
+            best = int(np.argmax(iou))
+            if iou[best] >= min_iou:
+                R_pred.append(heads.rotations[best])
+                R_true.append(s.rotation)
+                eul.append(s.euler)
+                rec["pred"] = heads.euler.stack()[best].tolist()
+        per_image.append(rec)
     R_pred, R_true, eul = np.array(R_pred).reshape(-1, 3, 3), np.array(R_true).reshape(-1, 3, 3), np.array(eul).reshape(-1, 3)
     m = pose_metrics(R_pred, R_true, eul)
     by_yaw = {}

@@ -75,7 +75,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     * Alpha is **dropped**, not composited: the colour stored under transparent pixels
       is kept as is.
     * 16-bit samples are scaled to 8 bits by ``>> 8`` (65535 -> 255, 256 -> 1), never
-      clipped; floating-point images (e.g. 32-bit TIFF) are taken as [0, 1] and clipped.
+      clipped; floating-point images (e.g. 32-bit TIFF) follow :func:`to_uint8`.
     * No downscaling; OpenCV's own limit (``OPENCV_IO_MAX_IMAGE_PIXELS``, 2**30 pixels
       by default) still applies.
 
@@ -123,14 +123,30 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return _to_rgb8(img, p)
 
 
+def to_uint8(img: np.ndarray, name: object = "image") -> np.ndarray:
+    """Any sample depth to uint8, the one rule for files and for arrays given to the API.
+
+    16-bit samples are shifted (``>> 8``: 65535 -> 255, 256 -> 1); floating-point
+    samples are taken as [0, 1] when none exceeds 1, else as [0, 255], and clipped.
+
+    Raises:
+        InputError: an unsupported sample type (the message names ``name``).
+    """
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        return (img >> 8).astype(np.uint8)
+    if img.dtype.kind == "f":
+        f = np.nan_to_num(img.astype(np.float64))
+        if f.size and f.max() <= 1.0:
+            f = f * 255.0
+        return (np.clip(f, 0.0, 255.0) + 0.5).astype(np.uint8)
+    raise InputError(f"{name}: not a readable image (unsupported sample type {img.dtype})")
+
+
 def _to_rgb8(img: np.ndarray, p: Path) -> np.ndarray:
     """Convert an OpenCV decode result (gray/BGR/BGRA, any depth) to uint8 RGB."""
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype.kind == "f":
-        img = (np.clip(np.nan_to_num(img), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        raise InputError(f"{p}: not a readable image (unsupported sample type {img.dtype})")
+    img = to_uint8(img, p)
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 1:

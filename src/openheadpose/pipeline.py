@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from .detectors import DETECTORS, nms_indices
+from .io import to_uint8
 from .landmarks import LANDMARKERS, Landmarks
 from .pose import POSE_ESTIMATORS
 from .results import Detections, FrameResult, Heads
@@ -22,22 +23,17 @@ def default_detector() -> str:
 
 
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Accept ``(H, W)``, ``(H, W, 1|3|4)`` uint8 or uint16 arrays; return ``(H, W, 3)`` uint8 RGB.
+    """Accept ``(H, W)`` or ``(H, W, 1|3|4)`` arrays of any depth; return ``(H, W, 3)`` uint8 RGB.
 
-    A 4-channel image is taken as RGBA and its alpha dropped; 16-bit values are
-    scaled to 8 bits.
+    A 4-channel image is taken as RGBA and its alpha dropped; depth follows
+    :func:`openheadpose.io.to_uint8`.
     """
     a = np.asarray(image)
-    if a.dtype == np.uint16:
-        a = (a >> 8).astype(np.uint8)
-    elif a.dtype != np.uint8:
-        if np.issubdtype(a.dtype, np.floating) and a.size and a.max() <= 1.0:
-            a = a * 255.0
-        a = np.clip(a, 0, 255).astype(np.uint8)
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or min(a.shape[:2]) < 1:
         raise ValueError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+    a = to_uint8(a)
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     return np.ascontiguousarray(a[:, :, :3])
