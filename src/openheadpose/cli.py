@@ -76,10 +76,12 @@ def cli() -> None:
 @click.option("--detector", default=None, help="Face detector (see `headpose models`). [default: blazeface, or haar without MediaPipe]")
 @click.option("--landmarker", default="facemesh", show_default=True, help="Landmarker (see `headpose models`).")
 @click.option("--pose", "pose_name", default="geometric", show_default=True, help="Pose estimator (see `headpose models`).")
+@click.option("--model", "model_name", default="default", show_default=True, help="'default' (landmarks + geometric fit), or an image pose network given by --weights (e.g. fsanet, hopenet, onnx).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .onnx file from `headpose convert` / `headpose export` for --model.")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Minimum head score.")
 @click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landmarker, pose_name, min_score, fov, quiet) -> None:
+def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landmarker, pose_name, model_name, weights, min_score, fov, quiet) -> None:
     """Estimate the pose of every head in SOURCES.
 
     SOURCES are image files, video files, folders (searched recursively),
@@ -94,6 +96,8 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landma
       headpose predict example:astronaut --save out --json -
       headpose predict group.jpg --json - --draw cube --save out
       headpose predict videos/ --save out --csv heads.csv
+      headpose convert fsanet FSA-Net/pre-trained/300W_LP_models fsanet.onnx
+      headpose predict clip.mp4 --model fsanet --weights fsanet.onnx --save out
     """
     import math
 
@@ -119,11 +123,16 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landma
     if fov is not None:
         pose_kwargs["focal_factor"] = 0.5 / math.tan(math.radians(fov) / 2)
     try:
-        from .pose import POSE_ESTIMATORS
+        if model_name == "default":
+            from .pose import POSE_ESTIMATORS
 
-        pose = POSE_ESTIMATORS.create(pose_name, **pose_kwargs)
-        est = HeadPoseEstimator(detector=detector, landmarker=landmarker, pose=pose, min_score=min_score)
-    except (KeyError, RuntimeError) as exc:
+            pose = POSE_ESTIMATORS.create(pose_name, **pose_kwargs)
+            est = HeadPoseEstimator(detector=detector, landmarker=landmarker, pose=pose, min_score=min_score)
+        else:
+            from .predictors import CropPoseEstimator, load_model
+
+            est = CropPoseEstimator(load_model(model_name, weights), detector=detector, min_score=min_score)
+    except (KeyError, RuntimeError, ValueError) as exc:
         _err(str(exc.args[0]) if exc.args else str(exc))
         sys.exit(EXIT_ALL_FAILED)
 
@@ -195,58 +204,165 @@ def _run_source(src, est, json_w, csv_w, names, draw, show, bar) -> bool:
     return n_frames > 0 and not failed
 
 
+def _dataset_kinds() -> list[str]:
+    from .datasets import DATASETS
+
+    return DATASETS.names()
+
+
 @cli.command()
-@click.option("--dataset", type=click.Choice(["aflw2000"]), default="aflw2000", show_default=True, help="Dataset format.")
-@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Dataset folder.")
-@click.option("--crop", type=click.Choice(["gt", "detect"]), default="detect", show_default=True, help="gt: labelled face boxes; detect: our own detector on the full image.")
-@click.option("--detector", default=None, help="Face detector for --crop detect.")
-@click.option("--landmarker", default="facemesh", show_default=True)
-@click.option("--pose", "pose_name", default="geometric", show_default=True)
+@click.option("--dataset", "kind", type=click.Choice(_dataset_kinds()), default="aflw2000", show_default=True, help="Dataset format.")
+@click.option("--root", type=click.Path(exists=True, path_type=Path), required=True, help="Dataset folder (or file, for csv / biwi-npz).")
+@click.option("--model", "model_name", default="default", show_default=True, help="Model to score (`headpose models` lists them).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Weights file for --model.")
+@click.option("--crop", type=click.Choice(["gt", "detect"]), default="gt", show_default=True, help="gt: faces cut from the labels with the model's own recipe; detect: our detector on the full image.")
+@click.option("--detector", default=None, help="Face detector for --crop detect (default: the pipeline's).")
+@click.option("--landmarker", default="facemesh", show_default=True, help="Landmarker of the default model.")
+@click.option("--pose", "pose_name", default="geometric", show_default=True, help="Pose stage of the default model.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1), help="Crops per model call (results do not depend on it).")
+@click.option("--no-filter", is_flag=True, help="Keep faces beyond +-99 deg (the standard filter drops them).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as JSON.")
-@click.option("--per-image", is_flag=True, help="Include every image's label and prediction in the JSON (keep such files out of public repositories: they copy the dataset's labels).")
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), help="Write PNG plots here: error vs |yaw|, histograms, worst cases.")
+@click.option("--per-image", is_flag=True, help="Include every face's label and prediction in the JSON (keep such files out of public repositories: they copy the dataset's labels).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def evaluate(dataset, root, crop, detector, landmarker, pose_name, json_path, per_image, quiet) -> None:
-    """Score a pipeline on a labelled dataset (MAE per angle, MAEV, geodesic error).
+def evaluate(kind, root, model_name, weights, crop, detector, landmarker, pose_name, batch_size, no_filter, json_path, plots_dir, per_image, quiet) -> None:
+    """Score a model on a labelled dataset: MAE per angle, MAEV, geodesic error, share within 5/10/15 deg.
 
     Faces outside +-99 deg are dropped (the standard filter) and counted; with
-    --crop detect, faces our detector misses are counted and left out of the
-    errors. Every result states its image count.
+    --crop detect, faces the detector misses are counted and left out of the
+    errors. Every result states its image count and crop recipe.
+
+    \b
+    Examples:
+      headpose evaluate --root data/AFLW2000 --crop gt --json aflw_gt.json --plots plots/
+      headpose evaluate --dataset biwi --root data/hpdb --crop detect
+      headpose evaluate --dataset csv --root my_faces.csv
+    """
+    from .datasets import DatasetError, open_dataset
+    from .evaluate import evaluate as run_evaluation
+    from .io import atomic_write_bytes
+    from .predictors import load_model
+
+    try:
+        data = open_dataset(f"{kind}:{root}", standard_filter=not no_filter)
+        model = load_model(model_name, weights=weights, detector=detector, landmarker=landmarker, pose=pose_name)
+    except (DatasetError, KeyError, RuntimeError, ValueError, OSError) as exc:
+        _err(str(exc.args[0]) if exc.args else str(exc))
+        sys.exit(EXIT_ALL_FAILED)
+    res = run_evaluation(model, data, crop=crop, name=kind, batch_size=batch_size, detector=detector, progress=not quiet)
+    d = res.to_dict(per_image=per_image)
+    for f in res.failures:
+        _err(f)
+    filt = "no angle filter" if no_filter else f"after the +-99 deg filter ({d['n_filtered_out']} dropped)"
+    click.echo(f"{kind}: {d['n_images']} faces {filt}, {d['n_failed']} unreadable; model {d['model']}, crop {crop} ({d['crop_recipe']})")
+    click.echo(f"scored {d['n_detected']}, missed {d['n_missed']}")
+
+    def f(v):
+        return "  -  " if v is None or v != v else f"{v:5.2f}"
+
+    m, u = d["mae"], d["mae_unwrapped"]
+    click.echo(f"MAE  yaw {f(m['yaw'])}  pitch {f(m['pitch'])}  roll {f(m['roll'])}  mean {f(m['mean'])}   (unwrapped mean {f(u['mean'])})")
+    if d["maev"] == d["maev"]:
+        click.echo(f"MAEV {d['maev']:.2f}  geodesic {d['geodesic']:.2f}  within 5/10/15 deg: " + " / ".join(f"{100 * v:.1f}%" for v in d["within"].values()))
+    for k, v in d["by_abs_yaw"].items():
+        click.echo(f"  |yaw| {k:>7s}: n={v['n']:5d}  MAE {f(v['mae'])}  yaw MAE {f(v['mae_yaw'])}")
+    try:
+        if plots_dir:
+            from .plots import write_plots
+
+            for p in write_plots(res, plots_dir):
+                click.echo(f"wrote {p}")
+        if json_path:
+            d["command"] = " ".join(["headpose"] + sys.argv[1:])
+            atomic_write_bytes(json_path, _dumps(d).encode())
+    except OSError as exc:
+        _err(f"cannot write results: {exc}")
+        sys.exit(EXIT_ALL_FAILED)
+    sys.exit(EXIT_OK if d["n_detected"] else EXIT_ALL_FAILED)
+
+
+def _dumps(d: dict) -> str:
+    """JSON with NaN written as null (strict JSON has no NaN)."""
+    import json
+    import math
+
+    def clean(o):
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return o
+
+    return json.dumps(clean(d), indent=1)
+
+
+def _need_torch(what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        _err(f"{what} needs PyTorch: pip install 'openheadpose[torch]'")
+        sys.exit(EXIT_ALL_FAILED)
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["fsanet", "hopenet", "hhpnet"]))
+@click.argument("src", type=click.Path(exists=True, path_type=Path))
+@click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
+def convert(kind, src, dst) -> None:
+    """Convert an original checkpoint into an openheadpose model (.onnx to run, .pt to train on).
+
+    \b
+    fsanet   official FSA-Net Keras .h5 (any variant, either protocol); a folder of
+             the three capsule models gives the Caps-Fusion ensemble
+    hopenet  Hopenet / HopelessNet .pkl snapshots (ResNet, SqueezeNet, MobileNetV2)
+    hhpnet   official HHP-Net TensorFlow SavedModel folders
+
+    \b
+    Examples:
+      headpose convert fsanet 300W_LP_models/fsanet_capsule_3_16_2_21_5/fsanet_capsule_3_16_2_21_5.h5 capsule.onnx
+      headpose convert fsanet 300W_LP_models capsfusion.onnx
+      headpose convert hopenet squeezenet_1_0.pkl hopelessnet.onnx
+      headpose convert hhpnet model_w300_biwi hhpnet.onnx
+    """
+    _need_torch("convert")
+    if dst.suffix.lower() not in (".onnx", ".pt"):
+        _err(f"{dst}: the output must end in .onnx (to run) or .pt (to train on)")
+        sys.exit(EXIT_ALL_FAILED)
+    from .convert import CONVERTERS
+
+    try:
+        out = CONVERTERS[kind](src, dst)
+    except (ValueError, KeyError, OSError, ImportError) as exc:
+        _err(f"{src}: {exc.args[0] if exc.args else exc}")
+        sys.exit(EXIT_ALL_FAILED)
+    click.echo(f"wrote {out or dst}")
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
+def export(checkpoint, dst) -> None:
+    """Export an openheadpose checkpoint (.pt, from `headpose train` or `convert`) to ONNX with its metadata.
 
     \b
     Example:
-      headpose evaluate --root data/AFLW2000 --crop gt --json aflw_gt.json
+      headpose export runs/fsanet/best.pt fsanet.onnx
+      headpose predict photo.jpg --model onnx --weights fsanet.onnx
     """
-    import json
-
-    from .datasets import AFLW2000, DatasetError
-    from .evaluate import evaluate_pipeline
-    from .io import atomic_write_bytes
-    from .pipeline import HeadPoseEstimator
+    _need_torch("export")
+    from .models import create_model, load_checkpoint
+    from .models.export import export_onnx
 
     try:
-        data = AFLW2000(root)
-        est = HeadPoseEstimator(detector=detector, landmarker=landmarker, pose=pose_name)
-    except (DatasetError, KeyError, RuntimeError) as exc:
-        _err(str(exc.args[0]) if exc.args else str(exc))
+        _, spec = load_checkpoint(checkpoint)
+        model = create_model(spec.name, weights=checkpoint)
+        export_onnx(model, dst)
+    except (ValueError, KeyError, OSError) as exc:
+        _err(f"{checkpoint}: {exc.args[0] if exc.args else exc}")
         sys.exit(EXIT_ALL_FAILED)
-    res = evaluate_pipeline(est, data, crop=crop, name=dataset, progress=not quiet)
-    d = res.to_dict()
-    for f in res.failures:
-        _err(f)
-    click.echo(f"{dataset}: {d['n_images']} images after the +-99 deg filter ({d['n_filtered_out']} dropped), crop={crop}, "
-               f"pipeline={est.names['detector'] if crop == 'detect' else 'gt-box'}+{est.names['landmarker']}+{est.names['pose']}")
-    click.echo(f"scored {d['n_detected']}, missed {d['n_missed']}")
-    click.echo(f"MAE  yaw {d['mae']['yaw']:.2f}  pitch {d['mae']['pitch']:.2f}  roll {d['mae']['roll']:.2f}  mean {d['mae']['mean']:.2f}")
-    click.echo(f"MAEV {d['maev']:.2f}  geodesic {d['geodesic']:.2f}  within 5/10/15 deg: "
-               + " / ".join(f"{100 * v:.1f}%" for v in d["within"].values()))
-    for k, v in d["by_abs_yaw"].items():
-        click.echo(f"  |yaw| {k:>7s}: n={v['n']:4d}  MAE {v['mae']:.2f}  yaw MAE {v['mae_yaw']:.2f}")
-    if json_path:
-        if per_image:
-            d["per_image"] = res.per_image
-        d["command"] = " ".join(["headpose"] + sys.argv[1:])
-        atomic_write_bytes(json_path, json.dumps(d, indent=1).encode())
-    sys.exit(EXIT_OK if d["n_detected"] else EXIT_ALL_FAILED)
+    click.echo(f"wrote {dst}")
 
 
 @cli.command()

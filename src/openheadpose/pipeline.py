@@ -39,6 +39,17 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a[:, :, :3])
 
 
+def detect_scaled(detector, image: np.ndarray, max_side: int) -> Detections:
+    """Run ``detector`` on ``image``, on a copy shrunk to ``max_side`` when larger; boxes in the original's pixels."""
+    h, w = image.shape[:2]
+    f = min(1.0, max_side / max(h, w))
+    if f == 1.0:
+        return detector(image)
+    small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    d = detector(small)
+    return Detections(d.boxes / f, d.scores, None if d.keypoints is None else d.keypoints / f)
+
+
 def _landmark_boxes(points: np.ndarray) -> np.ndarray:
     """``(N, 4)`` boxes around landmarks ``(N, L, 2+)``; tighter and steadier than detector boxes."""
     return np.concatenate([points[:, :, :2].min(1), points[:, :, :2].max(1)], axis=1)
@@ -88,13 +99,7 @@ class HeadPoseEstimator:
 
     def detect(self, image: np.ndarray) -> Detections:
         """Run the detector, on a downscaled copy when the image is huge."""
-        h, w = image.shape[:2]
-        f = min(1.0, self.max_detect_side / max(h, w))
-        if f == 1.0:
-            return self.detector(image)
-        small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-        d = self.detector(small)
-        return Detections(d.boxes / f, d.scores, None if d.keypoints is None else d.keypoints / f)
+        return detect_scaled(self.detector, image, self.max_detect_side)
 
     def predict(self, image: np.ndarray) -> tuple[Heads, dict[str, float]]:
         """Heads of one image and the seconds spent in each stage."""

@@ -46,14 +46,19 @@ class Registry(Generic[T]):
     def describe(self) -> dict[str, str]:
         return {n: self._help[n] for n in self.names()}
 
-    def create(self, name: str, **kwargs) -> T:
+    def get(self, name: str) -> Callable[..., T]:
+        """The registered object itself (a factory, or a value registered as is)."""
         try:
-            factory = self._factories[name]
+            return self._factories[name]
         except KeyError:
             close = difflib.get_close_matches(name, self._factories, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise KeyError(f"unknown {self.kind} {name!r}{hint} Choices: {', '.join(self.names())}") from None
-        return factory(**kwargs)
+
+    __getitem__ = get
+
+    def create(self, name: str, **kwargs) -> T:
+        return self.get(name)(**kwargs)
 
     def __contains__(self, name: str) -> bool:
         return name in self._factories

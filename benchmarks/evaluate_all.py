@@ -1,0 +1,118 @@
+"""Evaluate our default pipeline and every peer on AFLW2000-dev, same images, same run.
+
+Each (model, crop) pair writes ``benchmarks/results/eval/aflw2000-dev_<model>_<crop>.json``
+holding the numbers, the crop recipe, the image counts and the command that
+reproduces that row; ``make_results.py`` turns them into ``docs/RESULTS.md``.
+
+Faces are cut by each model's own recipe: ``gt`` from the labelled landmarks,
+``detect`` from our default detector's box (BlazeFace + tiles), which runs once per
+image and is shared by every crop model, so all see the same detections.
+
+Usage::
+
+    python benchmarks/evaluate_all.py                      # everything (about 15 min on 2 cores)
+    python benchmarks/evaluate_all.py --only shaw-b66 --crop gt
+    python benchmarks/evaluate_all.py --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `benchmarks.peers`
+
+from openheadpose.datasets import AFLW2000  # noqa: E402
+from openheadpose.evaluate import evaluate  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "eval"
+
+
+def shared_root() -> Path:
+    env = os.environ.get("OPENHEADPOSE_SHARED")
+    root = Path(env) if env else ROOT.parent / "shared"
+    if not (root / "data" / "aflw2000-dev").is_dir():
+        sys.exit(f"evaluate_all: {root / 'data' / 'aflw2000-dev'} not found (set OPENHEADPOSE_SHARED)")
+    return root
+
+
+class CachedDetector:
+    """Runs the default detector once per image (keyed by pixel content) for all crop models."""
+
+    def __init__(self):
+        from openheadpose.detectors import DETECTORS
+        from openheadpose.pipeline import default_detector
+
+        self.name = default_detector()
+        self.detector = DETECTORS.create(self.name)
+        self.cache: dict = {}
+
+    def __call__(self, image):
+        import hashlib
+
+        key = hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+        if key not in self.cache:
+            self.cache[key] = self.detector(image)
+        return self.cache[key]
+
+
+def models(shared: Path) -> dict:
+    """name -> zero-argument factory returning a model for ``evaluate``."""
+    from benchmarks.peers import PEERS
+    from openheadpose.pipeline import HeadPoseEstimator
+
+    out = {"default": HeadPoseEstimator}
+    for name, factory in PEERS.items():
+        out[name] = (lambda f=factory: f(shared / "weights"))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", nargs="*", help="model names (default: all)")
+    ap.add_argument("--crop", nargs="*", choices=["gt", "detect"], default=["gt", "detect"])
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    shared = shared_root()
+    zoo = models(shared)
+    if args.list:
+        print("\n".join(zoo))
+        return 0
+    names = args.only or list(zoo)
+    unknown = [n for n in names if n not in zoo]
+    if unknown:
+        sys.exit(f"evaluate_all: unknown model(s) {unknown}; choices: {', '.join(zoo)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    detector = CachedDetector()
+    for name in names:
+        model = zoo[name]()
+        for crop in args.crop:
+            t0 = time.perf_counter()
+            data = AFLW2000(shared / "data" / "aflw2000-dev")
+            kw = {"detector": detector} if name != "default" else {}
+            res = evaluate(model, data, crop, name="aflw2000-dev", batch_size=args.batch_size, progress=True, **kw)
+            d = res.to_dict()
+            d["model_key"] = name
+            d["seconds"] = round(time.perf_counter() - t0, 1)
+            d["date"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            d["detector"] = detector.name if crop == "detect" else None
+            d["command"] = f"python benchmarks/evaluate_all.py --only {name} --crop {crop}"
+            path = args.out / f"aflw2000-dev_{name}_{crop}.json"
+            tmp = path.with_suffix(".part")
+            tmp.write_text(json.dumps(d, indent=1, allow_nan=True))
+            tmp.replace(path)
+            m = d["mae"]
+            print(f"{name:28s} {crop:6s} n={d['n_detected']:4d}/{d['n_images']}  MAE {m['yaw']:.2f} {m['pitch']:.2f} {m['roll']:.2f} -> {m['mean']:.2f}  ({d['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
