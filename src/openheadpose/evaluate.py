@@ -295,7 +295,3 @@ def evaluate(
         worst=scorer.worst(),
     )
 
-
-def evaluate_pipeline(estimator, dataset, crop: str = "detect", name: str = "aflw2000", progress: bool = True, min_iou: float = 0.3) -> EvalResult:
-    """:func:`evaluate` for a ``HeadPoseEstimator`` (kept for existing callers)."""
-    return evaluate(estimator, dataset, crop, name=name, progress=progress, min_iou=min_iou)
