@@ -92,9 +92,22 @@ class Preprocessing:
     layout: str = "nchw"
     minmax: bool = False
 
+    @property
+    def num_channels(self) -> int:
+        """Channels of the network input: 3 for colour, 1 for gray, 6 for keypoint heatmaps (5 + background)."""
+        return {"rgb": 3, "bgr": 3, "gray": 1, "heatmaps": 6}[self.channels]
+
+    @property
+    def takes_images(self) -> bool:
+        """False for networks fed keypoints (HHP-Net, the heatmap CNN) rather than face crops."""
+        return self.channels in ("rgb", "bgr", "gray")
+
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """``(B, S, S, 3)`` RGB uint8 -> float32 network input."""
         import cv2
+
+        if not self.takes_images:
+            raise ValueError(f"a {self.channels!r} network takes keypoints, not image crops")
 
         x = np.asarray(crops)
         if x.ndim != 4 or x.shape[-1] != 3 or x.shape[1:3] != (self.input_size, self.input_size):

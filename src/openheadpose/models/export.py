@@ -45,8 +45,11 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
     spec = model.spec
     codec = get_codec(spec.codec)
     pre = spec.preprocessing
-    c = 1 if pre.channels == "gray" else 3
-    shape = (1, c, pre.input_size, pre.input_size) if pre.layout == "nchw" else (1, pre.input_size, pre.input_size, c)
+    if pre.channels == "keypoints":  # HHP-Net: a flat (B, 15) vector
+        shape = (1, 15)
+    else:
+        c = pre.num_channels
+        shape = (1, c, pre.input_size, pre.input_size) if pre.layout == "nchw" else (1, pre.input_size, pre.input_size, c)
     model = model.eval()
     wrapped = _TupleOutputs(model, codec.outputs).eval()
     buf = io.BytesIO()

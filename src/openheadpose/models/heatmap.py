@@ -1,0 +1,196 @@
+"""The keypoint-heatmap CNN: head pose from soft maps of five facial keypoints.
+
+Gupta, Thakkar, Gandhi, Narayanan, "Nose, eyes and ears: Head pose estimation by
+locating facial keypoints", ICASSP 2019 (arXiv:1812.00739), as implemented in
+github.com/Arnav0400/Headpose_Estimation (Keras, trained and evaluated on BIWI).
+The network never sees pixels: OpenPose's heatmaps of the nose, eyes and ears
+over a face crop, resized to 96 x 96, are stacked and regressed to three angles.
+
+Here the maps are rendered from keypoints (:func:`render_heatmaps`), so any
+keypoint source (a landmarker, a body-pose model, labels) can feed the network.
+
+Dimension legend: B faces, K = 5 keypoints, C = K + 1 = 6 channels (the five
+maps, then the background), S = 96 map side.
+
+Architecture (what the original's README gives as "The Model"; the notebook that
+trained it is no longer in the repository, and no weights were published)::
+
+    Conv 5x5 (valid) 50 -> ReLU -> MaxPool 2 -> Dropout 0.2
+    Conv 5x5 (valid) 50 -> ReLU -> MaxPool 2 -> Dropout 0.2
+    Conv 5x5 (valid) 150 -> ReLU -> MaxPool 2 -> Dropout 0.3      96 -> 8 x 8 x 150
+    Flatten -> Dense 300 tanh -> Dropout 0.3 -> Dense 300 tanh -> Dropout 0.3 -> Dense 3 tanh
+
+Deviations, each deliberate:
+
+- Input channels: the README's Keras input is ``(96, 96, 5)`` while its figure
+  shows the five keypoint maps *and* OpenPose's background map; we take all six
+  (the background, ``1 - max``, tells the network where no keypoint is).
+  ``HeatmapCNN(in_chans=5)`` builds the README's variant.
+- Output scale: the original ends in ``tanh`` and so regresses angles scaled to
+  [-1, 1]; its label scaling is not published. We multiply by a fixed (not
+  learned) ``angle_scale = 90`` degrees so the output is the codec's degrees,
+  (yaw, pitch, roll), each in (-90, 90) -- BIWI's and AFLW2000's range.
+- Layout: PyTorch NCHW. Keras flattens NHWC, so importing Keras weights would
+  have to permute the rows of the first dense layer (no weights exist to import).
+
+>>> hm = render_heatmaps(np.array([[[48.0, 40.0], [40, 30], [56, 30], [30, 36], [66, 36]]]))
+>>> hm.shape, float(hm[0, 0, 40, 48]), float(hm[0, 5, 40, 48])
+((1, 6, 96, 96), 1.0, 0.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..predictors import ModelSpec, Preprocessing
+from ._registry import register_model
+
+#: Keypoint (channel) order: COCO's, the same as HHP-Net's inputs in this package.
+#: "left" is the person's left. The original's channel order is not published.
+KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
+
+#: Side of the heatmaps the network reads.
+MAP_SIZE = 96
+
+#: Gaussian sigma in map pixels. OpenPose trains its part maps with sigma = 7
+#: pixels of its 368-pixel-high input; a face crop run at that height and its
+#: maps resized to 96 gives 7 * 96 / 368 ~= 1.83 map pixels.
+OPENPOSE_SIGMA = 7.0 * MAP_SIZE / 368.0
+
+
+def render_heatmaps(
+    keypoints: np.ndarray,
+    confidence: np.ndarray | None = None,
+    sigma: float = OPENPOSE_SIGMA,
+    size: int = MAP_SIZE,
+) -> np.ndarray:
+    """Render K Gaussian keypoint maps plus a background map, as OpenPose outputs them.
+
+    Args:
+        keypoints: ``(B, K, 2)`` x, y in pixels of the ``size x size`` map
+            (pixel centres at integers, x = column, y = row: OpenCV's convention;
+            see :func:`to_map_coordinates`). Non-finite rows are invisible.
+        confidence: ``(B, K)`` in [0, 1] (clipped), the peak height of each map;
+            0 marks an invisible keypoint. ``None``: 1 for every finite keypoint.
+        sigma: Gaussian standard deviation in map pixels.
+        size: map side S.
+
+    Returns:
+        ``(B, K + 1, S, S)`` float32: channel k is ``c_k * exp(-d_k^2 / (2 sigma^2))``
+        (``d_k`` the distance to keypoint k), the last channel is ``1 - max_k``
+        of the others. An invisible keypoint gives an all-zero channel.
+    """
+    kp = np.asarray(keypoints, np.float64)
+    if kp.ndim != 3 or kp.shape[-1] != 2 or kp.shape[1] == 0:
+        raise ValueError(f"keypoints must be (B, K, 2) with K >= 1, got {kp.shape}")
+    if sigma <= 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    visible = np.all(np.isfinite(kp), axis=-1)
+    c = np.ones(kp.shape[:2]) if confidence is None else np.asarray(confidence, np.float64)
+    if c.shape != kp.shape[:2]:
+        raise ValueError(f"confidence must be {kp.shape[:2]}, got {c.shape}")
+    c = np.where(visible & np.isfinite(c), np.clip(c, 0.0, 1.0), 0.0)
+    kp = np.where(visible[..., None], kp, 0.0)
+    grid = np.arange(size, dtype=np.float64)
+    # Separable: the 2D Gaussian is the outer product of a row and a column profile.
+    gx = np.exp(-((grid - kp[..., 0:1]) ** 2) / (2.0 * sigma**2))  # (B, K, S)
+    gy = np.exp(-((grid - kp[..., 1:2]) ** 2) / (2.0 * sigma**2))
+    maps = c[..., None, None] * gy[..., :, None] * gx[..., None, :]  # (B, K, S, S)
+    background = 1.0 - maps.max(axis=1, keepdims=True)
+    return np.concatenate([maps, background], axis=1).astype(np.float32)
+
+
+def to_map_coordinates(points: np.ndarray, boxes: np.ndarray, size: int = MAP_SIZE) -> np.ndarray:
+    """Image pixels -> pixels of the ``size x size`` map that spans each crop box.
+
+    Matches :func:`openheadpose.crops.take_pixels` with ``resize="squash"``: the
+    box ``[x1, y1, x2, y2)`` (x2, y2 exclusive) is stretched onto the map, and a
+    pixel centre ``u`` lands on ``(u - x1 + 0.5) * size / (x2 - x1) - 0.5``.
+
+    Args:
+        points: ``(B, K, 2)`` x, y in image pixels (NaN rows stay NaN).
+        boxes: ``(B, 4)`` crop boxes.
+
+    >>> to_map_coordinates(np.array([[[149.5, 99.5]]]), np.array([[100.0, 50.0, 200.0, 150.0]]), 96).tolist()
+    [[[47.5, 47.5]]]
+    """
+    p = np.asarray(points, np.float64)
+    b = np.asarray(boxes, np.float64).reshape(-1, 1, 4)
+    scale = size / (b[..., 2:] - b[..., :2])
+    return (p - b[..., :2] + 0.5) * scale - 0.5
+
+
+class HeatmapCNN(nn.Module):
+    """Three 5x5 conv blocks and a tanh MLP on keypoint heatmaps (see the module docstring).
+
+    Args:
+        in_chans: 6 (five maps + background, our default) or 5 (the README's input).
+        size: map side S (96 in the original).
+        angle_scale: degrees that a tanh output of 1 stands for (a constant, not learned).
+
+    Shapes: ``x`` ``(B, in_chans, S, S)`` heatmaps in [0, 1] -> ``{"euler": (B, 3)}``
+    (yaw, pitch, roll) in degrees.
+    """
+
+    def __init__(self, in_chans: int = 6, size: int = MAP_SIZE, angle_scale: float = 90.0):
+        super().__init__()
+        self.angle_scale = float(angle_scale)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_chans, 50, 5),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.2),
+            nn.Conv2d(50, 50, 5),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.2),
+            nn.Conv2d(50, 150, 5),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.3),
+        )
+        side = size
+        for _ in range(3):  # valid 5x5 conv, then a floor-halving pool
+            side = (side - 4) // 2
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(150 * side * side, 300),
+            nn.Tanh(),
+            nn.Dropout(0.3),
+            nn.Linear(300, 300),
+            nn.Tanh(),
+            nn.Dropout(0.3),
+            nn.Linear(300, 3),
+            nn.Tanh(),
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"euler": self.head(self.features(x)) * self.angle_scale}
+
+
+HEATMAP_SPEC = ModelSpec(
+    name="heatmap-cnn",
+    codec="euler",
+    preprocessing=Preprocessing(
+        input_size=MAP_SIZE,
+        channels="heatmaps",
+        mean=(0.0,) * (len(KEYPOINTS) + 1),
+        std=(1.0,) * (len(KEYPOINTS) + 1),
+        crop="keypoints",
+    ),
+    source="architecture of github.com/Arnav0400/Headpose_Estimation (README 'The Model'); no original weights",
+    notes={
+        "paper": "Gupta et al., Nose, eyes and ears: head pose estimation by locating facial keypoints, ICASSP 2019, arXiv:1812.00739",
+        "input": "render_heatmaps(keypoints in 96x96 map pixels, confidence): channels " + ", ".join(KEYPOINTS) + ", background",
+        "sigma": f"{OPENPOSE_SIGMA:.4f} map pixels (OpenPose's 7 px at 368 px, scaled to 96)",
+        "output": "tanh x 90 degrees: (yaw, pitch, roll)",
+    },
+)
+
+
+@register_model("heatmap-cnn", HEATMAP_SPEC)
+def heatmap_cnn(**kwargs) -> HeatmapCNN:
+    """The keypoint-heatmap CNN on six 96 x 96 maps."""
+    return HeatmapCNN(**kwargs)
