@@ -20,19 +20,20 @@ def test_landmark_box_ignores_invisible_points():
 def test_fsanet_widens_by_0_6_and_clips():
     r = CROPS["fsanet"]
     # int-truncated first (100.7 -> 100), then 0.6 of w=100 / h=80 on every side
-    assert r.expand_landmarks(np.array([100.7, 100.2, 200.9, 180.5]), (450, 450)).tolist() == [40, 52, 260, 228]
+    pts = np.array([[100.7, 100.2], [150.0, 150.0], [200.9, 180.5]])
+    assert r.expand_landmarks(pts, (450, 450)).tolist() == [40, 52, 260, 228]
     # clipped to the image, the last row/column excluded as in the original
-    assert r.expand_landmarks(np.array([10.0, 10.0, 440.0, 440.0]), (450, 450)).tolist() == [0, 0, 449, 449]
+    assert r.from_detection(np.array([10.0, 10.0, 440.0, 440.0]), (450, 450)).tolist() == [0, 0, 449, 449]
 
 
 def test_hopenet_widening_is_sequential_like_the_original():
     # x1 -= 0.4 w; y1 -= 0.4 h; x2 += 0.4 (widened w); y2 += 0.12 (widened h)
-    box = CROPS["hopenet"].expand_landmarks(np.array([100.0, 100.0, 200.0, 200.0]), (450, 450))
+    box = CROPS["hopenet"].expand_landmarks(np.array([[100.0, 100.0], [200.0, 200.0]]), (450, 450))
     assert box.tolist() == [60, 60, 256, 216]
 
 
 def test_3ddfa_roi_box_is_the_square_diagonal():
-    box = CROPS["3ddfa"].expand_landmarks(np.array([100.0, 100.0, 200.0, 150.0]), (450, 450))
+    box = CROPS["3ddfa"].expand_landmarks(np.array([[100.0, 100.0], [200.0, 150.0]]), (450, 450))
     side = 100 * np.sqrt(2)
     assert box.tolist() == np.round([150 - side / 2, 125 - side / 2, 150 + side / 2, 125 + side / 2]).tolist()
     det = CROPS["3ddfa"].from_detection(np.array([100.0, 100.0, 200.0, 200.0]), (450, 450))
@@ -69,6 +70,13 @@ def test_short_side_resize_centre_crops():
     assert out.shape == (20, 20, 3) and out.min() == 255
 
 
+def test_shaw_crop_centres_on_the_landmark_mean():
+    # mean (130, 100): pulled right of the box centre (150) by the points' spread
+    pts = np.array([[100.0, 80.0], [110.0, 120.0], [120.0, 100.0], [190.0, 100.0]])
+    box = CROPS["shaw"].expand_landmarks(pts, (450, 450))
+    assert box.tolist() == [int(130 - 54), int(100 - 54), int(130 + 54), int(100 + 54)]  # side 1.2 x width 90
+
+
 def test_square_box():
     assert square_box(np.array([0.0, 0.0, 10.0, 20.0]), 1.5).tolist() == [-10.0, -5.0, 20.0, 25.0]
 
@@ -85,5 +93,5 @@ def test_fsanet_crop_matches_reference_fixture_pixel_for_pixel(shared):
         img = cv2.imread(str(shared / f"data/aflw2000-dev/{name}.jpg"))
         pt2d = sio.loadmat(shared / f"data/aflw2000-dev/{name}.mat")["pt2d"].T.astype(np.float64)
         pt2d[(pt2d < 0).any(axis=1)] = np.nan  # FSA-Net keeps only points with positive coordinates
-        crop = r(img, r.expand_landmarks(landmark_box(pt2d), img.shape), 64)
+        crop = r(img, r.expand_landmarks(pt2d[np.isfinite(pt2d).all(1)], img.shape), 64)
         np.testing.assert_array_equal(crop, z["input_bgr_uint8"][i], err_msg=str(name))
