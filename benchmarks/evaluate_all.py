@@ -1,4 +1,7 @@
-"""Evaluate our default pipeline and every peer on AFLW2000-dev, same images, same run.
+"""Evaluate our default pipeline, the imported seed systems and every peer on AFLW2000-dev, same images.
+
+Seed systems (FSA-Net, HopelessNet) go through ``openheadpose.convert`` and run as ONNX;
+peers through the adapters in ``benchmarks/peers``.
 
 Each (model, crop) pair writes ``benchmarks/results/eval/aflw2000-dev_<model>_<crop>.json``
 holding the numbers, the crop recipe, the image counts and the command that
@@ -62,14 +65,32 @@ class CachedDetector:
         return self.cache[key]
 
 
-def models(shared: Path) -> dict:
+def _imported(kind: str, src: Path, tmp: Path):
+    """A seed system's original checkpoint through our importer, run as ONNX like a user would."""
+    from openheadpose.convert import CONVERTERS
+    from openheadpose.predictors import OnnxPoseModel
+
+    return OnnxPoseModel(CONVERTERS[kind](src, tmp / f"{src.stem}.onnx"), threads=2)
+
+
+def models(shared: Path, tmp: Path) -> dict:
     """name -> zero-argument factory returning a model for ``evaluate``."""
     from benchmarks.peers import PEERS
     from openheadpose.pipeline import HeadPoseEstimator
 
-    out = {"default": HeadPoseEstimator}
+    w = shared / "weights"
+    fs = w / "fsanet" / "300W_LP_models"
+    out = {
+        "default": HeadPoseEstimator,
+        "fsanet-capsfusion": lambda: _imported("fsanet", fs, tmp),
+        "fsanet-capsule": lambda: _imported("fsanet", fs / "fsanet_capsule_3_16_2_21_5", tmp),
+        "fsanet-var-capsule": lambda: _imported("fsanet", fs / "fsanet_var_capsule_3_16_2_21_5", tmp),
+        "fsanet-nos-capsule": lambda: _imported("fsanet", fs / "fsanet_noS_capsule_3_16_2_192_5", tmp),
+        "hopelessnet-squeezenet1_0": lambda: _imported("hopenet", w / "hopelessnet" / "squeezenet_1_0.pkl", tmp),
+        "hopelessnet-squeezenet1_1": lambda: _imported("hopenet", w / "hopelessnet" / "squeezenet_1_1.pkl", tmp),
+    }
     for name, factory in PEERS.items():
-        out[name] = (lambda f=factory: f(shared / "weights"))
+        out[name] = (lambda f=factory: f(w))
     return out
 
 
@@ -81,8 +102,11 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
+    import tempfile
+
     shared = shared_root()
-    zoo = models(shared)
+    tmp = Path(tempfile.mkdtemp(prefix="openheadpose-eval-"))
+    zoo = models(shared, tmp)
     if args.list:
         print("\n".join(zoo))
         return 0

@@ -25,11 +25,15 @@ def _f(v, nd=2):
 #: Display names and one-line descriptions of the evaluated models (key: evaluate_all.py's name).
 MODEL_INFO = {
     "default": ("**openheadpose default**", "BlazeFace + FaceMesh + geometric fit to the BFM mean face (no training)"),
+    "fsanet-capsfusion": ("FSA-Net Caps-Fusion, imported (seed)", "official Keras weights, Protocol 1, mean of the three capsule models; paper: 5.07 on all 1969 images"),
+    "fsanet-capsule": ("FSA-Net capsule, imported (seed)", "official Keras weights, Protocol 1"),
+    "fsanet-var-capsule": ("FSA-Net var-capsule, imported (seed)", "official Keras weights, Protocol 1"),
+    "fsanet-nos-capsule": ("FSA-Net noS-capsule, imported (seed)", "official Keras weights, Protocol 1"),
     "fsanet-onnx": ("FSA-Net, PyTorch retrain (peer)", "omasaht/headpose-fsanet-pytorch, 1x1 + var ONNX averaged, 64 px"),
     "shaw-b66": ("Shaw lightweight b66 (peer)", "Shaw-git/Lightweight-Head-Pose-Estimation, 0.9 MB"),
     "3ddfa-v2-mb05": ("3DDFA_V2 MobileNet-0.5 (peer)", "cleardusk/3DDFA_V2, pose from the fitted 3DMM camera"),
-    "hopelessnet-squeezenet1_0": ("HopelessNet SqueezeNet 1.0 (seed)", "Hopenet fork, 66 bins"),
-    "hopelessnet-squeezenet1_1": ("HopelessNet SqueezeNet 1.1 (seed)", "Hopenet fork, 66 bins"),
+    "hopelessnet-squeezenet1_0": ("HopelessNet SqueezeNet 1.0, imported (seed)", "Hopenet fork, 66 bins; README 7.33 with the original crop, which keeps invisible points at (-1, -1)"),
+    "hopelessnet-squeezenet1_1": ("HopelessNet SqueezeNet 1.1, imported (seed)", "Hopenet fork, 66 bins; README 7.82 with the original crop"),
 }
 
 

@@ -42,8 +42,6 @@ PEERS: dict[str, Callable[[Path], CropModel]] = {
     "fsanet-onnx": _lazy("fsanet_onnx", "create", "omasaht FSA-Net PyTorch retrain, 1x1 + var ONNX averaged (64 px, BGR)"),
     "shaw-b66": _lazy("shaw", "create", "Shaw-git lightweight 0.9 MB network, 66 bins (224 px, RGB, ImageNet)"),
     "3ddfa-v2-mb05": _lazy("tddfa_v2", "create", "3DDFA_V2 MobileNetV1-0.5, pose from the 3DMM camera (120 px, BGR)"),
-    "hopelessnet-squeezenet1_0": _lazy("hopelessnet", "create_1_0", "HopelessNet (Hopenet) SqueezeNet 1.0 (224 px, RGB, ImageNet)"),
-    "hopelessnet-squeezenet1_1": _lazy("hopelessnet", "create_1_1", "HopelessNet (Hopenet) SqueezeNet 1.1 (224 px, RGB, ImageNet)"),
 }
 
 

@@ -334,8 +334,8 @@ def convert(kind, src, dst) -> None:
 
     try:
         out = CONVERTERS[kind](src, dst)
-    except (ValueError, KeyError, OSError, ImportError) as exc:
-        _err(f"{src}: {exc.args[0] if exc.args else exc}")
+    except (ValueError, KeyError, OSError, ImportError) as exc:  # the importers' messages name the file
+        _err(str(exc.args[0]) if exc.args else str(exc))
         sys.exit(EXIT_ALL_FAILED)
     click.echo(f"wrote {out or dst}")
 
