@@ -78,7 +78,7 @@ def cli() -> None:
 @click.option("--pose", "pose_name", default="geometric", show_default=True, help="Pose estimator (see `headpose models`).")
 @click.option("--model", "model_name", default="default", show_default=True, help="'default' (landmarks + geometric fit), or an image pose network given by --weights (e.g. fsanet, hopenet, onnx).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .onnx file from `headpose convert` / `headpose export` for --model.")
-@click.option("--min-score", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Minimum head score.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Minimum head score. [default: 0.5 for the default model (detector x face presence), 0.75 for networks (detector alone)]")
 @click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landmarker, pose_name, model_name, weights, min_score, fov, quiet) -> None:
@@ -127,7 +127,7 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landma
             from .pose import POSE_ESTIMATORS
 
             pose = POSE_ESTIMATORS.create(pose_name, **pose_kwargs)
-            est = HeadPoseEstimator(detector=detector, landmarker=landmarker, pose=pose, min_score=min_score)
+            est = HeadPoseEstimator(detector=detector, landmarker=landmarker, pose=pose, min_score=0.5 if min_score is None else min_score)
         else:
             from .predictors import CropPoseEstimator, load_model
 
@@ -367,17 +367,34 @@ def export(checkpoint, dst) -> None:
 
 @cli.command()
 def models() -> None:
-    """List the detectors, landmarkers and pose estimators that can be chosen by name."""
+    """List everything that can be chosen by name: pipeline stages, networks, crop recipes, datasets."""
+    import importlib.util
+
+    from .crops import CROPS
+    from .datasets import DATASETS
     from .detectors import DETECTORS
     from .landmarks import LANDMARKERS
     from .pipeline import default_detector
     from .pose import POSE_ESTIMATORS
 
-    for title, reg in (("detectors", DETECTORS), ("landmarkers", LANDMARKERS), ("pose estimators", POSE_ESTIMATORS)):
+    for title, reg in (("detectors", DETECTORS), ("landmarkers", LANDMARKERS), ("pose estimators", POSE_ESTIMATORS), ("datasets", DATASETS)):
         click.echo(f"{title}:")
         for name, text in reg.describe().items():
             click.echo(f"  {name:18s} {text}")
     click.echo(f"default detector here: {default_detector()}")
+    click.echo("crop recipes:")
+    for name in CROPS.names():
+        click.echo(f"  {name:18s} {CROPS[name].reference.split(';')[0].split('. ')[0]}")
+    if importlib.util.find_spec("torch") is None:
+        click.echo("networks: install PyTorch (pip install 'openheadpose[torch]') to list, train and export them")
+        return
+    from .models import MODELS, list_models
+
+    click.echo("networks (--model NAME --weights FILE.onnx; train/export need PyTorch):")
+    for name in list_models():
+        sp = MODELS[name].spec
+        p = sp.preprocessing
+        click.echo(f"  {name:26s} codec {sp.codec:15s} input {p.input_size} {p.channels:9s} crop {p.crop}")
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from .crops import CROPS, square_box, take_pixels
 from .detectors import box_iou
 from .io import InputError
 from .metrics import PoseMetrics, euler_errors, geodesic_error, pose_metrics
-from .predictors import CropModel
+from .predictors import MIN_DETECTION_SCORE, CropModel
 from .results import Detections
 from .rotation import matrix_to_euler
 
@@ -167,7 +167,7 @@ def evaluate(
     batch_size: int = 64,
     detector=None,
     min_iou: float = 0.3,
-    min_det_score: float = 0.5,
+    min_det_score: float | None = None,
     progress: bool = True,
     keep_worst: int = 16,
 ) -> EvalResult:
@@ -181,7 +181,8 @@ def evaluate(
         detector: for crop models with ``crop="detect"``: a ``DETECTORS`` name or
             callable (default: the pipeline's default detector).
         min_iou: a detection must overlap the labelled box this much to count.
-        min_det_score: detections below this score are ignored (crop models).
+        min_det_score: detections below this score are ignored (crop models; default
+            the run-time pipeline's :data:`~openheadpose.predictors.MIN_DETECTION_SCORE`).
         keep_worst: how many worst cases to keep for the contact sheet.
     """
     from tqdm import tqdm
@@ -191,6 +192,7 @@ def evaluate(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, not {batch_size}")
     is_crop_model = isinstance(model, CropModel)
+    min_det_score = MIN_DETECTION_SCORE if min_det_score is None else min_det_score
     scorer = _Scorer(keep_worst)
     missed: list[str] = []
     n = 0

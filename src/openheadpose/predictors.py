@@ -209,6 +209,13 @@ class OnnxPoseModel:
         return self.codec.decode(self.raw(crops))
 
 
+#: Detector score a face needs when no landmarker confirms it (image networks). The default
+#: pipeline multiplies the detector score by FaceMesh's face-presence score instead. Set from
+#: BlazeFace's scores on ../shared/media/group-t1.jpg: real faces >= 0.93, chips and cards
+#: 0.52-0.71 (../shared/README.md); never tuned on an evaluation set.
+MIN_DETECTION_SCORE = 0.75
+
+
 class CropPoseEstimator:
     """Detector -> the model's crop recipe -> a crop model: the pipeline for image pose networks.
 
@@ -219,10 +226,10 @@ class CropPoseEstimator:
     Args:
         model: a :class:`CropModel`.
         detector: a ``DETECTORS`` name or callable (default: the pipeline's default).
-        min_score: keep detections scoring at least this.
+        min_score: keep detections scoring at least this (default :data:`MIN_DETECTION_SCORE`).
     """
 
-    def __init__(self, model: CropModel, detector=None, min_score: float = 0.5, max_detect_side: int = 1920):
+    def __init__(self, model: CropModel, detector=None, min_score: float | None = None, max_detect_side: int = 1920):
         from .crops import CROPS
         from .detectors import DETECTORS
         from .pipeline import default_detector
@@ -231,7 +238,7 @@ class CropPoseEstimator:
         self.detector = DETECTORS.create(detector) if isinstance(detector, str) else detector
         self.model = model
         self.recipe = CROPS[model.crop]
-        self.min_score = min_score
+        self.min_score = MIN_DETECTION_SCORE if min_score is None else min_score
         self.max_detect_side = max_detect_side
         self.names = {"detector": detector if isinstance(detector, str) else type(detector).__name__, "model": model.name}
 

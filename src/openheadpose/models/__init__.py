@@ -18,13 +18,6 @@ read files; weights are loaded by :func:`create_model` or an importer.
 from __future__ import annotations
 
 from ._registry import MODELS, ModelEntry, create_model, list_models, load_checkpoint, model_spec, register_model, save_checkpoint
-import importlib as _il  # TEMPORARY while the families are written: becomes plain imports
-
-for _m in ("fsanet", "hopenet", "hhpnet", "heatmap", "realheponet", "rot6d"):
-    try:
-        _il.import_module(f"{__name__}.{_m}")
-    except ModuleNotFoundError as _e:
-        if _e.name != f"{__name__}.{_m}":
-            raise
+from . import fsanet, heatmap, hhpnet, hopenet, realheponet, rot6d  # noqa: E402,F401  (registration)
 
 __all__ = ["MODELS", "ModelEntry", "create_model", "list_models", "model_spec", "register_model", "save_checkpoint", "load_checkpoint"]
