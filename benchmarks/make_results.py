@@ -4,6 +4,7 @@ Regenerate the inputs, then this page::
 
     python benchmarks/evaluate_all.py      # accuracy of our models and every peer -> results/eval/
     python benchmarks/bench_speed.py
+    python benchmarks/bench_train.py       # training images/s per model family
     python benchmarks/make_results.py
 """
 
@@ -137,6 +138,30 @@ def speed_section(lines: list[str]) -> None:
     lines.append("")
 
 
+def train_speed_section(lines: list[str]) -> None:
+    p = RESULTS / "train_speed.json"
+    if not p.is_file():
+        return
+    d = json.loads(p.read_text())
+    mc, st = d["machine"], d["settings"]
+    lines += [
+        "## Training throughput on the CPU",
+        "",
+        f"Measured {d['date'][:10]} on {mc.get('cpu_model')}, {mc['cpus_usable']} cores, {st['threads']} torch threads, torch {mc['torch']}; "
+        f"command: `{d['command']}`. One step = {st['what']}; batch {st['batch']}, median over the timed steps.",
+        f"Load average before/after: {d['load_average_1min_before']:.2f} / {d['load_average_1min_after']:.2f}.",
+        "",
+        "| family | model | codec | input | params (M) | ms / step | images / s | data items / s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["results"]:
+        lines.append(
+            f"| {r['family']} | {r['model']} | {r['codec']} | {r['input']} | {r['params_m']:.2f} | {_f(r['step_ms_median'], 1)} "
+            f"| {_f(r['images_per_s'], 1)} | {_f(r['data_items_per_s'], 0)} |"
+        )
+    lines.append("")
+
+
 def main() -> int:
     lines = [
         "# Results",
@@ -147,6 +172,7 @@ def main() -> int:
     ]
     accuracy_section(lines)
     speed_section(lines)
+    train_speed_section(lines)
     OUT.parent.mkdir(exist_ok=True)
     tmp = OUT.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))

@@ -221,11 +221,12 @@ def _dataset_kinds() -> list[str]:
 @click.option("--pose", "pose_name", default="geometric", show_default=True, help="Pose stage of the default model.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1), help="Crops per model call (results do not depend on it).")
 @click.option("--no-filter", is_flag=True, help="Keep faces beyond +-99 deg (the standard filter drops them).")
+@click.option("--split", default=None, help="Score only a named split, e.g. protocol2-test (BIWI Protocol 2's 8 test videos).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as JSON.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), help="Write PNG plots here: error vs |yaw|, histograms, worst cases.")
 @click.option("--per-image", is_flag=True, help="Include every face's label and prediction in the JSON (keep such files out of public repositories: they copy the dataset's labels).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def evaluate(kind, root, model_name, weights, crop, detector, landmarker, pose_name, batch_size, no_filter, json_path, plots_dir, per_image, quiet) -> None:
+def evaluate(kind, root, model_name, weights, crop, detector, landmarker, pose_name, batch_size, no_filter, split, json_path, plots_dir, per_image, quiet) -> None:
     """Score a model on a labelled dataset: MAE per angle, MAEV, geodesic error, share within 5/10/15 deg.
 
     Faces outside +-99 deg are dropped (the standard filter) and counted; with
@@ -235,21 +236,23 @@ def evaluate(kind, root, model_name, weights, crop, detector, landmarker, pose_n
     \b
     Examples:
       headpose evaluate --root data/AFLW2000 --crop gt --json aflw_gt.json --plots plots/
-      headpose evaluate --dataset biwi --root data/hpdb --crop detect
+      headpose evaluate --dataset biwi --root data/hpdb --split protocol2-test --model onnx --weights biwi.onnx
       headpose evaluate --dataset csv --root my_faces.csv
     """
-    from .datasets import DatasetError, open_dataset
+    from .datasets import DatasetError, SplitView, open_dataset
     from .evaluate import evaluate as run_evaluation
     from .io import atomic_write_bytes
     from .predictors import load_model
 
     try:
         data = open_dataset(f"{kind}:{root}", standard_filter=not no_filter)
+        if split:
+            data = SplitView(data, split, kind)
         model = load_model(model_name, weights=weights, detector=detector, landmarker=landmarker, pose=pose_name)
     except (DatasetError, KeyError, RuntimeError, ValueError, OSError) as exc:
         _err(str(exc.args[0]) if exc.args else str(exc))
         sys.exit(EXIT_ALL_FAILED)
-    res = run_evaluation(model, data, crop=crop, name=kind, batch_size=batch_size, detector=detector, progress=not quiet)
+    res = run_evaluation(model, data, crop=crop, name=f"{kind}:{split}" if split else kind, batch_size=batch_size, detector=detector, progress=not quiet)
     d = res.to_dict(per_image=per_image)
     for f in res.failures:
         _err(f)
@@ -395,6 +398,15 @@ def models() -> None:
         sp = MODELS[name].spec
         p = sp.preprocessing
         click.echo(f"  {name:26s} codec {sp.codec:15s} input {p.input_size} {p.channels:9s} crop {p.crop}")
+
+
+def _register_train() -> None:
+    from .train.cli import train  # imports only click here; torch when the command runs
+
+    cli.add_command(train)
+
+
+_register_train()
 
 
 def main() -> None:

@@ -29,11 +29,11 @@ Dimension legend: B crops, S input side.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..predictors import ModelSpec, Preprocessing
 from ._registry import register_model
+from .rotation_torch import geodesic_angle, geodesic_loss, rotation_from_6d  # noqa: F401  (re-exported)
 
 __all__ = ["Rot6DNet", "rotation_from_6d", "geodesic_angle", "geodesic_loss", "tiny_backbone"]
 
@@ -42,39 +42,10 @@ IMAGENET_MEAN = (0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0)
 IMAGENET_STD = (0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0)
 
 
-def rotation_from_6d(d6: torch.Tensor) -> torch.Tensor:
-    """Gram-Schmidt the 6D representation ``(*, 6)`` into rotations ``(*, 3, 3)``.
-
-    Convention:
-        The same as :func:`openheadpose.rotation.from_6d`: ``d6 = [a, b]``, the
-        first column is ``a / |a|``, the second the normalised part of ``b``
-        orthogonal to it, the third their cross product (det +1). 6DRepNet's
-        ``compute_rotation_matrix_from_ortho6d`` gives the same matrix.
-    """
-    a, b = d6[..., :3], d6[..., 3:]
-    # F.normalize divides by max(|v|, eps): a zero vector gives zeros, not NaN.
-    x = F.normalize(a, dim=-1)
-    y = F.normalize(b - (x * b).sum(-1, keepdim=True) * x, dim=-1)
-    z = torch.linalg.cross(x, y, dim=-1)
-    return torch.stack([x, y, z], dim=-1)
 
 
-def geodesic_angle(R1: torch.Tensor, R2: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Angle in radians of ``R1.T @ R2`` for rotations ``(*, 3, 3)``, shape ``(*)``.
-
-    ``cos = (trace(R1.T R2) - 1) / 2`` is clamped to ``[-1 + eps, 1 - eps]`` before
-    ``acos``: its gradient ``-1 / sqrt(1 - cos^2)`` is infinite at +-1, which is
-    exactly where a perfect (or a 180-degree) prediction sits. The price is an
-    angle floor of ``acos(1 - eps)`` (0.026 degrees for eps = 1e-7). For an
-    accurate distance use :func:`openheadpose.rotation.geodesic_distance`.
-    """
-    cos = ((R1 * R2).sum(dim=(-2, -1)) - 1.0) / 2.0  # trace(R1.T @ R2) without the matmul
-    return torch.acos(torch.clamp(cos, -1.0 + eps, 1.0 - eps))
 
 
-def geodesic_loss(R_pred: torch.Tensor, R_true: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Mean geodesic angle in radians between predicted and true rotations (6DRepNet's loss)."""
-    return geodesic_angle(R_pred, R_true, eps).mean()
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
