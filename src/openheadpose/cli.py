@@ -409,6 +409,15 @@ def _register_train() -> None:
 _register_train()
 
 
+def _register_interact() -> None:
+    from .interact_cli import interact  # after cli exists: it reuses the helpers above
+
+    cli.add_command(interact)
+
+
+_register_interact()
+
+
 def main() -> None:
     cli(prog_name="headpose")
 

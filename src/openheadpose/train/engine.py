@@ -446,9 +446,15 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
     train_ds = PoseDataset(train_samples, base_spec, aug, cfg.seed)
     val_ds = PoseDataset(val_samples, base_spec, Augmentation(), cfg.seed)
     for name, ds in (("training", train_ds), ("validation", val_ds)):
+        # e.g. a keypoint model and a face whose head keypoints are mostly hidden: such
+        # samples are left out and counted; a set with none left is an error.
         bad = ds.input.problems(ds.samples)
         if bad:
-            raise DatasetError(f"{cfg.model} cannot use {len(bad)} of the {len(ds)} {name} samples, e.g. {bad[0]}")
+            if len(bad) == len(ds.samples):
+                raise DatasetError(f"{cfg.model} cannot use any of the {len(ds)} {name} samples, e.g. {bad[0]}")
+            drop = {b.split(": ", 1)[0] for b in bad}
+            ds.samples = [x for x in ds.samples if x.name not in drop]
+            log(f"{cfg.model}: left out {len(bad)} {name} samples it cannot use, e.g. {bad[0]}")
     if len(train_ds):
         try:
             train_ds[(0, 0)]
