@@ -101,23 +101,11 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landma
     """
     import math
 
-    from tqdm import tqdm
-
-    from .io import CsvWriter, InputError, JsonLinesWriter, count_frames, expand_sources
+    from .draw import annotate
+    from .io import CsvWriter, JsonLinesWriter
     from .pipeline import HeadPoseEstimator
 
-    expanded, n_failed = [], 0
-    for spec in sources:
-        try:
-            expanded.extend(expand_sources(spec))
-        except InputError as exc:
-            _err(str(exc))
-            n_failed += 1
-    if not expanded:
-        sys.exit(EXIT_ALL_FAILED)
-    if show and not _has_display():
-        _err("--show ignored: no display")
-        show = False
+    expanded, n_failed, show = expand_or_exit(sources, show)
 
     pose_kwargs = {}
     if fov is not None:
@@ -136,17 +124,60 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landma
         _err(str(exc.args[0]) if exc.args else str(exc))
         sys.exit(EXIT_ALL_FAILED)
 
-    names = _SaveNames(save_dir) if save_dir else None
-    n_ok, interrupted = 0, False
-    # Writers commit on a normal exit (Ctrl-C is caught inside, so what was
-    # finished is kept) and discard their temporary file on any other error.
     with contextlib.ExitStack() as stack:
         json_w = stack.enter_context(JsonLinesWriter(json_path)) if json_path else None
         csv_w = stack.enter_context(CsvWriter(csv_path, CSV_HEADER)) if csv_path else None
-        bar = stack.enter_context(tqdm(total=count_frames(expanded), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr))
+
+        def handle(src, fr, want_image: bool):
+            res = est.process(fr.image, src.name, fr.index)
+            if json_w is not None:
+                json_w.write(res.to_dict())
+            if csv_w is not None:
+                for row in _csv_rows(res):
+                    csv_w.write(row)
+            return annotate(fr.image, res.heads, style=draw) if want_image else None
+
+        code = run_frames(expanded, n_failed, handle, save_dir, show, quiet, "headpose")
+    sys.exit(code)
+
+
+def expand_or_exit(sources, show: bool) -> tuple[list, int, bool]:
+    """Expand SOURCES (each bad one named on stderr); exit 2 when none is left. Returns (sources, n_bad, show)."""
+    from .io import InputError, expand_sources
+
+    expanded, n_failed = [], 0
+    for spec in sources:
+        try:
+            expanded.extend(expand_sources(spec))
+        except InputError as exc:
+            _err(str(exc))
+            n_failed += 1
+    if not expanded:
+        sys.exit(EXIT_ALL_FAILED)
+    if show and not _has_display():
+        _err("--show ignored: no display")
+        show = False
+    return expanded, n_failed, show
+
+
+def run_frames(expanded, n_failed: int, handle, save_dir, show: bool, quiet: bool, window: str) -> int:
+    """The frame loop shared by ``predict`` and ``interact``; returns the exit status.
+
+    ``handle(source, frame, want_image)`` processes one frame (writing its records)
+    and returns the annotated RGB image when ``want_image``. Annotated images and
+    videos go under ``save_dir``; one bad input never stops the others; Ctrl-C
+    keeps every finished frame (the callers' writers commit on KeyboardInterrupt).
+    """
+    from tqdm import tqdm
+
+    from .io import count_frames
+
+    names = _SaveNames(save_dir) if save_dir else None
+    n_ok, interrupted = 0, False
+    with tqdm(total=count_frames(expanded), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:
         try:
             for src in expanded:
-                ok = _run_source(src, est, json_w, csv_w, names, draw, show, bar)
+                ok = _run_source(src, handle, names, show, bar, window)
                 n_ok += ok
                 n_failed += not ok
         except KeyboardInterrupt:
@@ -157,15 +188,14 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landma
         cv2.destroyAllWindows()
     if interrupted:
         _err("interrupted; the outputs hold every frame finished before")
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if n_ok else EXIT_ALL_FAILED)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if n_ok else EXIT_ALL_FAILED
 
 
-def _run_source(src, est, json_w, csv_w, names, draw, show, bar) -> bool:
+def _run_source(src, handle, names, show, bar, window: str) -> bool:
     """Process every frame of one source; True when it was processed without error."""
     import cv2
 
-    from .draw import annotate
     from .io import VideoWriter, atomic_write_image
 
     n_frames, failed = 0, False
@@ -178,16 +208,10 @@ def _run_source(src, est, json_w, csv_w, names, draw, show, bar) -> bool:
                     _err(fr.error)
                     failed = True
                     continue
-                res = est.process(fr.image, src.name, fr.index)
+                vis = handle(src, fr, names is not None or show)
                 n_frames += 1
-                if json_w is not None:
-                    json_w.write(res.to_dict())
-                if csv_w is not None:
-                    for row in _csv_rows(res):
-                        csv_w.write(row)
-                if names is None and not show:
+                if vis is None:
                     continue
-                vis = annotate(fr.image, res.heads, style=draw)
                 if names is not None and src.kind in ("video", "camera"):
                     if video is None:
                         video = stack.enter_context(VideoWriter(names(src.name, ".mp4"), fps=fr.fps or 25.0))
@@ -195,7 +219,7 @@ def _run_source(src, est, json_w, csv_w, names, draw, show, bar) -> bool:
                 elif names is not None:
                     atomic_write_image(names(src.name, ".jpg"), vis)
                 if show:
-                    cv2.imshow("headpose", cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
+                    cv2.imshow(window, cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
                     if cv2.waitKey(1) & 0xFF == ord("q"):
                         break
         except Exception as exc:  # one bad input never stops the others (Ctrl-C is no Exception: it propagates)

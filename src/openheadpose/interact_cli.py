@@ -119,94 +119,31 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoints,
       headpose interact photos/ --json pairs.jsonl --depth plane
       headpose interact group.jpg --model hhpnet --weights hhpnet.onnx --save out
     """
-    from tqdm import tqdm
+    from .cli import EXIT_ALL_FAILED, _err, expand_or_exit, run_frames
+    from .interaction import InteractionConfig, draw_interaction, find_interactions
+    from .io import JsonLinesWriter
 
-    from .cli import EXIT_ALL_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, _err, _has_display, _SaveNames
-    from .interaction import InteractionConfig
-    from .io import InputError, JsonLinesWriter, count_frames, expand_sources
-
-    expanded, n_failed = [], 0
-    for spec in sources:
-        try:
-            expanded.extend(expand_sources(spec))
-        except InputError as exc:
-            _err(str(exc))
-            n_failed += 1
-    if not expanded:
-        sys.exit(EXIT_ALL_FAILED)
-    if show and not _has_display():
-        _err("--show ignored: no display")
-        show = False
+    expanded, n_failed, show = expand_or_exit(sources, show)
     try:
         config = InteractionConfig(cone_deg=cone_deg, max_cone_deg=max(60.0, cone_deg), depth=depth, fov_deg=fov_deg)
         est = build_estimator(model_name, weights, keypoints, detector, landmarker, pose_name, min_score)
     except (KeyError, RuntimeError, ValueError) as exc:
         _err(str(exc.args[0]) if exc.args else str(exc))
         sys.exit(EXIT_ALL_FAILED)
-
-    names = _SaveNames(save_dir) if save_dir else None
-    n_ok, interrupted = 0, False
-    # As in predict: writers commit on a normal exit (Ctrl-C is caught inside, so what
-    # was finished is kept) and discard their temporary file on any other error.
+    # As in predict: the writer commits on a normal exit (Ctrl-C is caught inside, so
+    # what was finished is kept) and discards its temporary file on any other error.
     with contextlib.ExitStack() as stack:
         json_w = stack.enter_context(JsonLinesWriter(json_path)) if json_path else None
-        bar = stack.enter_context(tqdm(total=count_frames(expanded), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr))
-        try:
-            for src in expanded:
-                ok = _run_source(src, est, config, json_w, names, show, bar, _err)
-                n_ok += ok
-                n_failed += not ok
-        except KeyboardInterrupt:
-            interrupted = True
-    if show:
-        import cv2
 
-        cv2.destroyAllWindows()
-    if interrupted:
-        _err("interrupted; the outputs hold every frame finished before")
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if n_ok else EXIT_ALL_FAILED)
+        def handle(src, fr, want_image: bool):
+            res = est.process(fr.image, src.name, fr.index)
+            inter = find_interactions(res.heads, (res.width, res.height), config)
+            if json_w is not None:
+                json_w.write(frame_record(res, inter))
+            return draw_interaction(fr.image, res.heads, inter) if want_image else None
 
-
-def _run_source(src, est, config, json_w, names, show, bar, err) -> bool:
-    """Process every frame of one source; True when it was processed without error."""
-    import cv2
-
-    from .interaction import draw_interaction, find_interactions
-    from .io import VideoWriter, atomic_write_image
-
-    n_frames, failed = 0, False
-    with contextlib.ExitStack() as stack:
-        video = None
-        try:
-            for fr in src.frames():
-                bar.update(1)
-                if fr.error:
-                    err(fr.error)
-                    failed = True
-                    continue
-                res = est.process(fr.image, src.name, fr.index)
-                inter = find_interactions(res.heads, (res.width, res.height), config)
-                n_frames += 1
-                if json_w is not None:
-                    json_w.write(frame_record(res, inter))
-                if names is None and not show:
-                    continue
-                vis = draw_interaction(fr.image, res.heads, inter)
-                if names is not None and src.kind in ("video", "camera"):
-                    if video is None:
-                        video = stack.enter_context(VideoWriter(names(src.name, ".mp4"), fps=fr.fps or 25.0))
-                    video.write(vis)
-                elif names is not None:
-                    atomic_write_image(names(src.name, ".jpg"), vis)
-                if show:
-                    cv2.imshow("headpose interact", cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
-                    if cv2.waitKey(1) & 0xFF == ord("q"):
-                        break
-        except Exception as exc:  # one bad input never stops the others (Ctrl-C is no Exception: it propagates)
-            err(f"{src.name}: {exc}")
-            return False
-    return n_frames > 0 and not failed
+        code = run_frames(expanded, n_failed, handle, save_dir, show, quiet, "headpose interact")
+    sys.exit(code)
 
 
 if __name__ == "__main__":
