@@ -77,11 +77,14 @@ def cli() -> None:
 @click.option("--landmarker", default="facemesh", show_default=True, help="Landmarker (see `headpose models`).")
 @click.option("--pose", "pose_name", default="geometric", show_default=True, help="Pose estimator (see `headpose models`).")
 @click.option("--model", "model_name", default="default", show_default=True, help="'default' (landmarks + geometric fit), or an image pose network given by --weights (e.g. fsanet, hopenet, onnx).")
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .onnx file from `headpose convert` / `headpose export` for --model.")
-@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Minimum head score. [default: 0.5 for the default model (detector x face presence), 0.75 for networks (detector alone)]")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .onnx file from `headpose convert` / `headpose export` for --model (hhpnet: our shipped weights when omitted).")
+@click.option("--keypoints", "keypoint_source", type=click.Choice(["blazeface", "facemesh", "pose"]), default=None,
+              help="Where keypoint networks (--model hhpnet, heatmap-cnn) get nose, eyes and ears: facemesh (FaceMesh on detected faces), "
+                   "blazeface (the detector's own points, fastest) or pose (MediaPipe Pose: people found by their body). [default: facemesh]")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Minimum head score. [default: 0.5 when a landmarker or pose model confirms the face (default model, facemesh, pose), 0.75 for a detector alone]")
 @click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landmarker, pose_name, model_name, weights, min_score, fov, quiet) -> None:
+def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landmarker, pose_name, model_name, weights, keypoint_source, min_score, fov, quiet) -> None:
     """Estimate the pose of every head in SOURCES.
 
     SOURCES are image files, video files, folders (searched recursively),
@@ -98,6 +101,7 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landma
       headpose predict videos/ --save out --csv heads.csv
       headpose convert fsanet FSA-Net/pre-trained/300W_LP_models fsanet.onnx
       headpose predict clip.mp4 --model fsanet --weights fsanet.onnx --save out
+      headpose predict group.jpg --model hhpnet --keypoints pose --json -
     """
     import math
 
@@ -117,9 +121,9 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landma
             pose = POSE_ESTIMATORS.create(pose_name, **pose_kwargs)
             est = HeadPoseEstimator(detector=detector, landmarker=landmarker, pose=pose, min_score=0.5 if min_score is None else min_score)
         else:
-            from .predictors import CropPoseEstimator, load_model
+            from .keypoints import build_estimator
 
-            est = CropPoseEstimator(load_model(model_name, weights), detector=detector, min_score=min_score)
+            est = build_estimator(model_name, weights, keypoint_source, detector, min_score)
     except (KeyError, RuntimeError, ValueError) as exc:
         _err(str(exc.args[0]) if exc.args else str(exc))
         sys.exit(EXIT_ALL_FAILED)

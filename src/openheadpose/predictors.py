@@ -166,7 +166,11 @@ class ModelSpec:
 
 
 class OnnxPoseModel:
-    """A crop model run by ONNX Runtime; preprocessing and decoding come from the file's metadata.
+    """A pose network run by ONNX Runtime; preprocessing and decoding come from the file's metadata.
+
+    Image networks take RGB uint8 crops (:meth:`predict`); keypoint networks
+    (``channels`` ``"keypoints"``: HHP-Net, ``"heatmaps"``: the heatmap CNN) take
+    five head keypoints (:meth:`predict_keypoints`). ``takes_keypoints`` tells which.
 
     Args:
         path: an ``.onnx`` file written by ``headpose export`` / ``headpose convert``.
@@ -198,15 +202,74 @@ class OnnxPoseModel:
         if missing:
             raise ValueError(f"{self.path}: codec {self.codec.name!r} needs outputs {sorted(missing)}, the file has {self._outputs}")
 
-    def raw(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        """Named raw outputs for RGB uint8 crops."""
-        values = self.session.run(self._outputs, {self._input: self.spec.preprocessing(crops)})
+    @property
+    def takes_keypoints(self) -> bool:
+        """True for networks fed head keypoints (HHP-Net, the heatmap CNN) rather than image crops."""
+        return self.spec.preprocessing.channels in ("keypoints", "heatmaps")
+
+    def _run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        values = self.session.run(self._outputs, {self._input: np.ascontiguousarray(x, np.float32)})
         return dict(zip(self._outputs, values))
 
+    def raw(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        """Named raw outputs for RGB uint8 crops."""
+        return self._run(self.spec.preprocessing(crops))
+
     def predict(self, crops: np.ndarray) -> PosePrediction:
+        """``crops`` ``(B, S, S, 3)`` RGB uint8 -> one prediction per crop (image networks only)."""
+        if self.takes_keypoints:
+            raise ValueError(
+                f"{self.name!r} ({self.path.name}) reads head keypoints, not image crops: call "
+                "predict_keypoints(points, conf, boxes), or run it behind a keypoint source "
+                "(openheadpose.keypoints.KeypointPoseEstimator; `headpose predict --keypoints ...`)"
+            )
         if len(crops) == 0:
             return PosePrediction(np.zeros((0, 3, 3)))
         return self.codec.decode(self.raw(crops))
+
+    def keypoint_input(self, points: np.ndarray, conf: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """The network input for B heads' keypoints (see :meth:`predict_keypoints`)."""
+        from .crops import CROPS
+        from .keypoint_input import HEATMAP_CROP, keypoints_to_input, render_heatmaps, to_map_coordinates
+
+        pre = self.spec.preprocessing
+        p = np.asarray(points, np.float64)
+        c = np.asarray(conf, np.float64)
+        b = np.asarray(boxes, np.float64).reshape(-1, 4)
+        if p.ndim != 3 or p.shape[1:] != (5, 2) or c.shape != p.shape[:2] or len(b) != len(p):
+            raise ValueError(f"expected points (B, 5, 2), conf (B, 5) and boxes (B, 4), got {p.shape}, {c.shape} and {np.shape(boxes)}")
+        if pre.channels == "keypoints":
+            return keypoints_to_input(p, c)
+        if pre.channels == "heatmaps":
+            # The maps span the crop the network was trained on: a face box widened by the
+            # HEATMAP_CROP recipe (square-1.5 ignores the image shape, so none is needed).
+            recipe = CROPS[HEATMAP_CROP]
+            crop_boxes = np.array([recipe.from_detection(bb, (0, 0)) for bb in b]).reshape(-1, 4)
+            hm = render_heatmaps(to_map_coordinates(p, crop_boxes, pre.input_size), c, size=pre.input_size)
+            hm = (hm - np.asarray(pre.mean, np.float32)[:, None, None]) / np.asarray(pre.std, np.float32)[:, None, None]
+            return np.ascontiguousarray(hm if pre.layout == "nchw" else hm.transpose(0, 2, 3, 1), np.float32)
+        raise ValueError(f"{self.name!r} ({self.path.name}) reads {pre.channels!r} image crops, not keypoints: call predict(crops)")
+
+    def predict_keypoints(self, points: np.ndarray, conf: np.ndarray, boxes: np.ndarray) -> PosePrediction:
+        """Pose of B heads from their five keypoints (keypoint networks only).
+
+        Args:
+            points: ``(B, 5, 2)`` image pixels of nose, left eye, right eye, left ear,
+                right ear (COCO order; "left" is the person's left; see
+                :mod:`openheadpose.keypoint_input`).
+            conf: ``(B, 5)`` confidences in [0, 1]; 0 marks an invisible point.
+            boxes: ``(B, 4)`` face boxes ``[x1, y1, x2, y2]``. HHP-Net ignores them
+                (its input is centred and scaled by the points themselves); the
+                heatmap CNN renders its maps over the box widened by
+                :data:`~openheadpose.keypoint_input.HEATMAP_CROP`, as in training.
+
+        Raises:
+            ValueError: an image network, or badly shaped arrays.
+        """
+        x = self.keypoint_input(points, conf, boxes)
+        if len(x) == 0:
+            return PosePrediction(np.zeros((0, 3, 3)), np.zeros((0, 3)) if "log_var" in self.codec.outputs else None)
+        return self.codec.decode(self._run(x))
 
 
 #: Detector score a face needs when no landmarker confirms it (image networks). The default
@@ -275,6 +338,21 @@ class CropPoseEstimator:
         return FrameResult(source, frame, int(w), int(h), heads, timings)
 
 
+#: Weights shipped inside the package (``openheadpose/data``), used when a model is named without ``--weights``.
+SHIPPED_WEIGHTS = {"hhpnet": "hhpnet-synth.onnx"}
+
+
+def shipped_weights(name: str) -> Path | None:
+    """The packaged ``.onnx`` for ``name`` if openheadpose ships one and it is installed, else ``None``."""
+    from importlib import resources
+
+    file = SHIPPED_WEIGHTS.get(name)
+    if file is None:
+        return None
+    path = Path(str(resources.files("openheadpose.data").joinpath(file)))
+    return path if path.is_file() else None
+
+
 def load_model(name: str = "default", weights=None, *, detector=None, landmarker="facemesh", pose="geometric"):
     """A model by name, ready for :func:`openheadpose.evaluate.evaluate` or prediction.
 
@@ -282,7 +360,9 @@ def load_model(name: str = "default", weights=None, *, detector=None, landmarker
         name: ``"default"``: the landmark pipeline (:class:`~openheadpose.pipeline.HeadPoseEstimator`
             with ``detector``, ``landmarker`` and ``pose``). Any other name needs
             ``weights``: an ``.onnx`` file whose metadata names that model (or
-            ``"onnx"`` to accept whatever the file declares).
+            ``"onnx"`` to accept whatever the file declares) -- except names in
+            :data:`SHIPPED_WEIGHTS` (``hhpnet``), which fall back to the weights
+            packaged with openheadpose.
         weights: a weights file.
 
     Raises:
@@ -295,6 +375,13 @@ def load_model(name: str = "default", weights=None, *, detector=None, landmarker
         from .pipeline import HeadPoseEstimator
 
         return HeadPoseEstimator(detector=detector, landmarker=landmarker, pose=pose)
+    if weights is None:
+        weights = shipped_weights(name)
+        if weights is None and name in SHIPPED_WEIGHTS:
+            raise ValueError(
+                f"model {name!r}: its packaged weights (openheadpose/data/{SHIPPED_WEIGHTS[name]}) are not installed; "
+                "pass --weights FILE.onnx (e.g. `headpose convert hhpnet model_w300_biwi hhpnet.onnx` from the official SavedModel)"
+            )
     if weights is None:
         raise ValueError(f"model {name!r} needs --weights (an .onnx file from `headpose convert` or `headpose export`)")
     weights = Path(weights)

@@ -40,86 +40,19 @@ Deviations, each deliberate:
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as np  # noqa: F401  (the module doctest uses np)
 import torch
 from torch import nn
 
+# The map renderer and its constants live in the torch-free keypoint_input module
+# (the ONNX backend and the keypoint sources use them too); re-exported here.
+# KEYPOINTS is the channel order, COCO's ("left" is the person's left); the
+# original's channel order is not published.
+from ..keypoint_input import KEYPOINTS, MAP_SIZE, OPENPOSE_SIGMA, render_heatmaps, to_map_coordinates
 from ..predictors import ModelSpec, Preprocessing
 from ._registry import register_model
 
-#: Keypoint (channel) order: COCO's, the same as HHP-Net's inputs in this package.
-#: "left" is the person's left. The original's channel order is not published.
-KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
-
-#: Side of the heatmaps the network reads.
-MAP_SIZE = 96
-
-#: Gaussian sigma in map pixels. OpenPose trains its part maps with sigma = 7
-#: pixels of its 368-pixel-high input; a face crop run at that height and its
-#: maps resized to 96 gives 7 * 96 / 368 ~= 1.83 map pixels.
-OPENPOSE_SIGMA = 7.0 * MAP_SIZE / 368.0
-
-
-def render_heatmaps(
-    keypoints: np.ndarray,
-    confidence: np.ndarray | None = None,
-    sigma: float = OPENPOSE_SIGMA,
-    size: int = MAP_SIZE,
-) -> np.ndarray:
-    """Render K Gaussian keypoint maps plus a background map, as OpenPose outputs them.
-
-    Args:
-        keypoints: ``(B, K, 2)`` x, y in pixels of the ``size x size`` map
-            (pixel centres at integers, x = column, y = row: OpenCV's convention;
-            see :func:`to_map_coordinates`). Non-finite rows are invisible.
-        confidence: ``(B, K)`` in [0, 1] (clipped), the peak height of each map;
-            0 marks an invisible keypoint. ``None``: 1 for every finite keypoint.
-        sigma: Gaussian standard deviation in map pixels.
-        size: map side S.
-
-    Returns:
-        ``(B, K + 1, S, S)`` float32: channel k is ``c_k * exp(-d_k^2 / (2 sigma^2))``
-        (``d_k`` the distance to keypoint k), the last channel is ``1 - max_k``
-        of the others. An invisible keypoint gives an all-zero channel.
-    """
-    kp = np.asarray(keypoints, np.float64)
-    if kp.ndim != 3 or kp.shape[-1] != 2 or kp.shape[1] == 0:
-        raise ValueError(f"keypoints must be (B, K, 2) with K >= 1, got {kp.shape}")
-    if sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
-    visible = np.all(np.isfinite(kp), axis=-1)
-    c = np.ones(kp.shape[:2]) if confidence is None else np.asarray(confidence, np.float64)
-    if c.shape != kp.shape[:2]:
-        raise ValueError(f"confidence must be {kp.shape[:2]}, got {c.shape}")
-    c = np.where(visible & np.isfinite(c), np.clip(c, 0.0, 1.0), 0.0)
-    kp = np.where(visible[..., None], kp, 0.0)
-    grid = np.arange(size, dtype=np.float64)
-    # Separable: the 2D Gaussian is the outer product of a row and a column profile.
-    gx = np.exp(-((grid - kp[..., 0:1]) ** 2) / (2.0 * sigma**2))  # (B, K, S)
-    gy = np.exp(-((grid - kp[..., 1:2]) ** 2) / (2.0 * sigma**2))
-    maps = c[..., None, None] * gy[..., :, None] * gx[..., None, :]  # (B, K, S, S)
-    background = 1.0 - maps.max(axis=1, keepdims=True)
-    return np.concatenate([maps, background], axis=1).astype(np.float32)
-
-
-def to_map_coordinates(points: np.ndarray, boxes: np.ndarray, size: int = MAP_SIZE) -> np.ndarray:
-    """Image pixels -> pixels of the ``size x size`` map that spans each crop box.
-
-    Matches :func:`openheadpose.crops.take_pixels` with ``resize="squash"``: the
-    box ``[x1, y1, x2, y2)`` (x2, y2 exclusive) is stretched onto the map, and a
-    pixel centre ``u`` lands on ``(u - x1 + 0.5) * size / (x2 - x1) - 0.5``.
-
-    Args:
-        points: ``(B, K, 2)`` x, y in image pixels (NaN rows stay NaN).
-        boxes: ``(B, 4)`` crop boxes.
-
-    >>> to_map_coordinates(np.array([[[149.5, 99.5]]]), np.array([[100.0, 50.0, 200.0, 150.0]]), 96).tolist()
-    [[[47.5, 47.5]]]
-    """
-    p = np.asarray(points, np.float64)
-    b = np.asarray(boxes, np.float64).reshape(-1, 1, 4)
-    scale = size / (b[..., 2:] - b[..., :2])
-    return (p - b[..., :2] + 0.5) * scale - 0.5
+__all__ = ["HeatmapCNN", "HEATMAP_SPEC", "KEYPOINTS", "MAP_SIZE", "OPENPOSE_SIGMA", "render_heatmaps", "to_map_coordinates", "heatmap_cnn"]
 
 
 class HeatmapCNN(nn.Module):

@@ -43,25 +43,23 @@ Dimension legend: B people, K = 5 head keypoints.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+# The input builder and its constants live in the torch-free keypoint_input module
+# (the ONNX backend and the keypoint sources use them too); re-exported here.
+from ..keypoint_input import INPUT_LEN, KEYPOINTS, keypoints_to_input
 from ..predictors import ModelSpec, Preprocessing
 from ._registry import register_model
+
+__all__ = ["HHPNet", "CONF_MEAN", "CONF_SCALE", "INPUT_LEN", "KEYPOINTS", "keypoints_to_input", "hhpnet", "hhpnet_0_6", "hhpnet_0_2"]
 
 #: Normalisation baked into the official SavedModels for input entries 10..14: ``(v - CONF_MEAN) * CONF_SCALE``
 #: (meant for the five confidences; with the interleaved input the weights were trained on
 #: those entries are y4, c4, x5, y5, c5).
 CONF_MEAN = 0.5286831
 CONF_SCALE = 3.1224258
-
-#: COCO head keypoints, in the order the network reads them.
-KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
-
-#: Length of the input vector.
-INPUT_LEN = 15
 
 
 def _spec(name: str, alpha: float) -> ModelSpec:
@@ -144,56 +142,3 @@ def hhpnet_0_6(**kwargs) -> HHPNet:
 def hhpnet_0_2(**kwargs) -> HHPNet:
     """HHP-Net, alpha = 0.2 (official ``model_w300_biwi_0.2``)."""
     return HHPNet(alpha=0.2, **kwargs)
-
-
-def keypoints_to_input(kps: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    """Head keypoints in pixels -> HHP-Net input, exactly as the official inference code builds it.
-
-    Steps (``inference_image.py`` + ``utils.normalize_wrt_maximum_distance_point``):
-
-    1. centroid: the mean of the x coordinates that are not 0, and separately of
-       the y coordinates that are not 0 (confidence plays no part here);
-    2. points with confidence 0 become ``(0, 0)``;
-    3. the others are centred on the centroid and divided by the largest
-       ``|x - cx|`` (resp. ``|y - cy|``) among them, so they lie in ``[-1, 1]``;
-       a zero largest distance (a single point) gives 0;
-    4. the vector is ``get_face_points``' interleaved ``(x1, y1, c1, ..., x5, y5, c5)``
-       (what the released weights were trained on; see the module docstring).
-
-    Args:
-        kps: ``(B, 5, 2)`` or ``(5, 2)`` pixel ``(x, y)`` (x right, y down) of
-            nose, left eye, right eye, left ear, right ear (the person's left).
-            NaN marks a missing point (treated as ``(0, 0)`` with confidence 0).
-            Give missing points coordinates 0 (or NaN) so they stay out of the centroid.
-        conf: ``(B, 5)`` or ``(5,)`` detector scores in ``[0, 1]``; 0 = invisible.
-
-    Returns:
-        ``(B, 15)`` float32.
-
-    >>> kps = np.array([[100.0, 100.0], [110.0, 90.0], [90.0, 90.0], [0.0, 0.0], [80.0, 95.0]])
-    >>> x = keypoints_to_input(kps, np.array([0.9, 0.8, 0.8, 0.0, 0.5]))
-    >>> x.astype(float).round(3).reshape(5, 3).tolist()
-    [[0.333, 1.0, 0.9], [1.0, -0.6, 0.8], [-0.333, -0.6, 0.8], [0.0, 0.0, 0.0], [-1.0, 0.2, 0.5]]
-    """
-    p = np.asarray(kps, np.float64)
-    c = np.asarray(conf, np.float64)
-    if p.ndim == 2:
-        p, c = p[None], c[None]
-    if p.shape[1:] != (5, 2) or c.shape != p.shape[:2]:
-        raise ValueError(f"expected keypoints (B, 5, 2) and confidences (B, 5), got {np.shape(kps)} and {np.shape(conf)}")
-    missing = ~np.all(np.isfinite(p), axis=-1) | ~np.isfinite(c)
-    p = np.where(missing[..., None], 0.0, p)
-    c = np.where(missing, 0.0, c)
-    if np.any(c < 0):
-        raise ValueError("keypoint confidences must be >= 0 (0 marks an invisible point)")
-    vis = c > 0.0
-    out = np.zeros((len(p), 5, 3))  # (B, K, x/y/c)
-    for a in range(2):
-        v = p[..., a]  # (B, K)
-        nz = v != 0.0
-        n = nz.sum(1)
-        centre = np.where(n > 0, (v * nz).sum(1) / np.maximum(n, 1), 0.0)[:, None]
-        dist = np.where(vis, np.abs(v - centre), 0.0).max(1, initial=0.0)[:, None]
-        out[..., a] = np.where(vis & (dist > 0), (v - centre) / np.where(dist > 0, dist, 1.0), 0.0)
-    out[..., 2] = c
-    return out.reshape(len(p), INPUT_LEN).astype(np.float32)
