@@ -171,7 +171,7 @@ def train_families_section(lines: list[str]) -> None:
     lines += [
         "## Does training work for every family?",
         "",
-        "A short run per model family on real faces: `aflw-yaw` (6,000 AFLW crops, yaw labels only, disjoint from AFLW2000;",
+        "A short run per model family on real faces: `aflw-yaw` (its first 6,000 rows, copied to `.cache/aflw-yaw-6k`; yaw labels only, disjoint from AFLW2000;",
         "validation = the engine's default 5 % name-hash split of the same folder), yaw-only loss. *Untrained* is row 0 of the",
         "run's `metrics.csv` (the same validation faces before the first step).",
         "",
