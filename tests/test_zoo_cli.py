@@ -95,3 +95,31 @@ def test_convert_fsanet_then_predict_and_evaluate(shared, tmp_path):
     d = json.loads(out.read_text())
     assert d["n_detected"] == 983 and d["crop_recipe"] == "fsanet"
     assert d["mae"]["mean"] == pytest.approx(5.36, abs=0.02)  # TF graph: 5.36 (../shared README); parity 1e-4 deg
+
+
+def test_evaluation_does_not_depend_on_batch_size_with_a_real_model(shared, tmp_path):
+    """The imported FSA-Net capsule model on 120 AFLW2000-dev faces at batch 1 and 64.
+    Tolerance 1e-6 deg on the means: ONNX Runtime may sum a batch in another order
+    (float32 last-bit differences), nothing else may change."""
+    import itertools
+
+    from openheadpose.convert import CONVERTERS
+    from openheadpose.datasets import AFLW2000
+    from openheadpose.evaluate import evaluate
+    from openheadpose.predictors import OnnxPoseModel
+
+    model = OnnxPoseModel(CONVERTERS["fsanet"](shared / "weights/fsanet/300W_LP_models/fsanet_capsule_3_16_2_21_5", tmp_path / "c.onnx"))
+
+    class First120:
+        def __init__(self):
+            self.reader = AFLW2000(shared / "data/aflw2000-dev")
+            self.failures, self.n_filtered = self.reader.failures, 0
+
+        def __iter__(self):
+            return itertools.islice(iter(self.reader), 120)
+
+    a = evaluate(model, First120(), "gt", batch_size=1, progress=False, keep_worst=0)
+    b = evaluate(model, First120(), "gt", batch_size=64, progress=False, keep_worst=0)
+    assert a.n_detected == b.n_detected == 120
+    for k in ("mae", "mae_yaw", "mae_pitch", "mae_roll", "maev", "geodesic"):
+        assert abs(getattr(a.metrics, k) - getattr(b.metrics, k)) < 1e-6, k
