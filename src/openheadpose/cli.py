@@ -134,12 +134,15 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landma
 
         def handle(src, fr, want_image: bool):
             res = est.process(fr.image, src.name, fr.index)
-            if json_w is not None:
-                json_w.write(res.to_dict())
-            if csv_w is not None:
-                for row in _csv_rows(res):
-                    csv_w.write(row)
-            return annotate(fr.image, res.heads, style=draw) if want_image else None
+
+            def write():
+                if json_w is not None:
+                    json_w.write(res.to_dict())
+                if csv_w is not None:
+                    for row in _csv_rows(res):
+                        csv_w.write(row)
+
+            return write, annotate(fr.image, res.heads, style=draw) if want_image else None
 
         code = run_frames(expanded, n_failed, handle, save_dir, show, quiet, "headpose")
     sys.exit(code)
@@ -167,8 +170,10 @@ def expand_or_exit(sources, show: bool) -> tuple[list, int, bool]:
 def run_frames(expanded, n_failed: int, handle, save_dir, show: bool, quiet: bool, window: str) -> int:
     """The frame loop shared by ``predict`` and ``interact``; returns the exit status.
 
-    ``handle(source, frame, want_image)`` processes one frame (writing its records)
-    and returns the annotated RGB image when ``want_image``. Annotated images and
+    ``handle(source, frame, want_image)`` processes one frame and returns
+    ``(write, image)``: a function writing its records, and the annotated RGB image
+    (or None unless ``want_image``). A frame's records, image and video frame are
+    written together with Ctrl-C held back, so the outputs always agree. Annotated images and
     videos go under ``save_dir``; one bad input never stops the others; Ctrl-C
     keeps every finished frame (the callers' writers commit on KeyboardInterrupt).
     """
@@ -196,6 +201,25 @@ def run_frames(expanded, n_failed: int, handle, save_dir, show: bool, quiet: boo
     return EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if n_ok else EXIT_ALL_FAILED
 
 
+@contextlib.contextmanager
+def _hold_interrupt():
+    """Defer Ctrl-C (SIGINT) to the end of the block (main thread only; elsewhere a no-op)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
 def _run_source(src, handle, names, show, bar, window: str) -> bool:
     """Process every frame of one source; True when it was processed without error."""
     import cv2
@@ -212,17 +236,17 @@ def _run_source(src, handle, names, show, bar, window: str) -> bool:
                     _err(fr.error)
                     failed = True
                     continue
-                vis = handle(src, fr, names is not None or show)
+                write, vis = handle(src, fr, names is not None or show)
                 n_frames += 1
-                if vis is None:
-                    continue
-                if names is not None and src.kind in ("video", "camera"):
-                    if video is None:
-                        video = stack.enter_context(VideoWriter(names(src.name, ".mp4"), fps=fr.fps or 25.0))
-                    video.write(vis)
-                elif names is not None:
-                    atomic_write_image(names(src.name, ".jpg"), vis)
-                if show:
+                with _hold_interrupt():
+                    write()
+                    if names is not None and vis is not None and src.kind in ("video", "camera"):
+                        if video is None:
+                            video = stack.enter_context(VideoWriter(names(src.name, ".mp4"), fps=fr.fps or 25.0))
+                        video.write(vis)
+                    elif names is not None and vis is not None:
+                        atomic_write_image(names(src.name, ".jpg"), vis)
+                if show and vis is not None:
                     cv2.imshow(window, cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
                     if cv2.waitKey(1) & 0xFF == ord("q"):
                         break

@@ -138,9 +138,12 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoints,
         def handle(src, fr, want_image: bool):
             res = est.process(fr.image, src.name, fr.index)
             inter = find_interactions(res.heads, (res.width, res.height), config)
-            if json_w is not None:
-                json_w.write(frame_record(res, inter))
-            return draw_interaction(fr.image, res.heads, inter) if want_image else None
+
+            def write():
+                if json_w is not None:
+                    json_w.write(frame_record(res, inter))
+
+            return write, draw_interaction(fr.image, res.heads, inter) if want_image else None
 
         code = run_frames(expanded, n_failed, handle, save_dir, show, quiet, "headpose interact")
     sys.exit(code)
