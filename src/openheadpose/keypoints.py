@@ -52,7 +52,7 @@ from ._tflite import TFLiteModel, mediapipe_model
 from .detectors import _sigmoid, _ssd_anchors, nms_indices, weighted_nms
 from .keypoint_input import KEYPOINTS
 from .registry import Registry
-from .results import Detections, FrameResult, Heads
+from .results import Detections, Estimator, Heads
 
 KEYPOINT_SOURCES: Registry = Registry("keypoint source")
 
@@ -617,7 +617,7 @@ def _make_facemesh(**kw):
 
 
 # --------------------------------------------------------------------------- the pipeline
-class KeypointPoseEstimator:
+class KeypointPoseEstimator(Estimator):
     """Keypoint source -> a keypoint pose network (HHP-Net, the heatmap CNN): heads and their rotations.
 
     Same surface as :class:`~openheadpose.pipeline.HeadPoseEstimator` (``__call__``,
@@ -680,15 +680,6 @@ class KeypointPoseEstimator:
         """Heads of one image (sorted left to right) and the seconds spent in each stage."""
         heads, _, timings = self.predict_keypoints(image)
         return heads, timings
-
-    def __call__(self, image: np.ndarray) -> Heads:
-        return self.predict(image)[0]
-
-    def process(self, image: np.ndarray, source: str = "", frame: int = 0) -> FrameResult:
-        """Like ``__call__`` but returns a :class:`FrameResult` with source, size and timings."""
-        heads, timings = self.predict(image)
-        h, w = np.asarray(image).shape[:2]
-        return FrameResult(source, frame, int(w), int(h), heads, timings)
 
 
 #: The keypoint source ``headpose predict`` uses for keypoint networks when ``--keypoints`` is not given.

@@ -12,7 +12,7 @@ from .detectors import DETECTORS, nms_indices
 from .io import to_uint8
 from .landmarks import LANDMARKERS, Landmarks
 from .pose import POSE_ESTIMATORS
-from .results import Detections, FrameResult, Heads
+from .results import Detections, Estimator, Heads
 
 
 def default_detector() -> str:
@@ -55,7 +55,7 @@ def _landmark_boxes(points: np.ndarray) -> np.ndarray:
     return np.concatenate([points[:, :, :2].min(1), points[:, :, :2].max(1)], axis=1)
 
 
-class HeadPoseEstimator:
+class HeadPoseEstimator(Estimator):
     """Find every head in an RGB image and estimate its rotation.
 
     Args:
@@ -131,12 +131,3 @@ class HeadPoseEstimator:
         order = np.argsort(boxes[:, 0], kind="stable")  # left to right: stable ids for a reader
         heads = Heads(boxes, scores[keep], out.rotations, out.sigma, sel.points)[order]
         return heads, timings
-
-    def __call__(self, image: np.ndarray) -> Heads:
-        return self.predict(image)[0]
-
-    def process(self, image: np.ndarray, source: str = "", frame: int = 0) -> FrameResult:
-        """Like ``__call__`` but returns a :class:`FrameResult` with source, size and timings."""
-        heads, timings = self.predict(image)
-        h, w = np.asarray(image).shape[:2]
-        return FrameResult(source, frame, int(w), int(h), heads, timings)

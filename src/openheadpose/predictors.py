@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .results import Estimator
 from .rotation import is_rotation
 
 #: Version of the metadata we write into exported ONNX files.
@@ -279,7 +280,7 @@ class OnnxPoseModel:
 MIN_DETECTION_SCORE = 0.75
 
 
-class CropPoseEstimator:
+class CropPoseEstimator(Estimator):
     """Detector -> the model's crop recipe -> a crop model: the pipeline for image pose networks.
 
     Same surface as :class:`~openheadpose.pipeline.HeadPoseEstimator` (``__call__``,
@@ -326,16 +327,6 @@ class CropPoseEstimator:
         timings["pose"] = time.perf_counter() - t1
         order = np.argsort(boxes[:, 0], kind="stable")
         return Heads(boxes, det.scores[keep], pred.rotations, pred.sigma)[order], timings
-
-    def __call__(self, image: np.ndarray):
-        return self.predict(image)[0]
-
-    def process(self, image: np.ndarray, source: str = "", frame: int = 0):
-        from .results import FrameResult
-
-        heads, timings = self.predict(image)
-        h, w = np.asarray(image).shape[:2]
-        return FrameResult(source, frame, int(w), int(h), heads, timings)
 
 
 #: Weights shipped inside the package (``openheadpose/data``), used when a model is named without ``--weights``.

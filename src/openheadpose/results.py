@@ -139,3 +139,19 @@ class FrameResult:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+class Estimator:
+    """The surface every head-pose pipeline shares: subclasses define ``predict(image) -> (Heads, timings)``."""
+
+    def predict(self, image: np.ndarray) -> tuple[Heads, dict[str, float]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, image: np.ndarray) -> Heads:
+        return self.predict(image)[0]
+
+    def process(self, image: np.ndarray, source: str = "", frame: int = 0) -> FrameResult:
+        """Like ``__call__`` but returns a :class:`FrameResult` with source, size and timings."""
+        heads, timings = self.predict(image)
+        h, w = np.asarray(image).shape[:2]
+        return FrameResult(source, frame, int(w), int(h), heads, timings)
