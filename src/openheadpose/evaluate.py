@@ -158,6 +158,16 @@ class _Scorer:
         return out
 
 
+def _readable(samples, dataset):
+    """``(sample, RGB image)`` of every sample whose picture reads; the others go to ``dataset.failures``
+    (looked up at failure time: a reader may start a new list when iteration begins)."""
+    for s in samples:
+        try:
+            yield s, s.load_image()
+        except InputError as exc:
+            dataset.failures.append(str(exc))
+
+
 def evaluate(
     model,
     dataset,
@@ -217,12 +227,7 @@ def evaluate(
                 scorer.add(nm, s, np.asarray(R, np.float64), img, box)
             pending.clear()
 
-        for s in bar:
-            try:
-                img = s.load_image()
-            except InputError as exc:
-                dataset.failures.append(str(exc))
-                continue
+        for s, img in _readable(bar, dataset):
             n += 1
             if crop == "gt":
                 box = recipe.from_sample(s, img.shape)
@@ -251,12 +256,7 @@ def evaluate(
             # Same landmarker and pose stages, the labelled box as the detection; that box
             # is a face by definition, so every one is scored (no score threshold).
             estimator = HeadPoseEstimator(detector=given, landmarker=model.landmarker, pose=model.pose, min_score=0.0, max_detect_side=2**31)
-        for s in bar:
-            try:
-                img = s.load_image()
-            except InputError as exc:
-                dataset.failures.append(str(exc))
-                continue
+        for s, img in _readable(bar, dataset):
             n += 1
             given.box = np.asarray(s.box, np.float64)
             heads = estimator(img)
