@@ -348,15 +348,8 @@ def convert(src: str | Path, dst: str | Path, variant: str | None = None) -> Pat
 
     See :func:`convert_fsanet_h5` for ``src`` and ``variant``.
     """
-    from ..models import save_checkpoint
-    from ..models.export import export_onnx
+    from ..models.export import write_model
 
-    dst = Path(dst)
-    suffix = dst.suffix.lower()
-    if suffix not in (".onnx", ".pt"):
+    if Path(dst).suffix.lower() not in (".onnx", ".pt"):  # before the slow import
         raise ValueError(f"{dst}: the output must end in .onnx (to run) or .pt (a checkpoint)")
-    model = convert_fsanet_h5(src, variant)
-    if suffix == ".pt":
-        save_checkpoint(model, dst)
-        return dst
-    return export_onnx(model, dst)
+    return write_model(convert_fsanet_h5(src, variant), dst)

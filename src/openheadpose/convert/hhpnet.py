@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._crc32c import crc32c
+
 # --------------------------------------------------------------------------- protobuf wire format
 
 
@@ -76,22 +78,6 @@ def _message(buf: bytes) -> dict[int, list]:
 
 
 # --------------------------------------------------------------------------- CRC32C (Castagnoli)
-
-_CRC_TABLE = []
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _CRC_TABLE.append(_c)
-
-
-def _crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    table = _CRC_TABLE
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
 
 def _unmask(masked: int) -> int:
     # TensorFlow stores crc32c::Mask(crc) = rotr(crc, 15) + 0xa282ead8.
@@ -225,7 +211,7 @@ def read_tf_checkpoint(prefix: str | Path) -> dict[str, np.ndarray | bytes]:
             value = None
         else:
             raise ValueError(f"{index}: tensor {name!r} has unsupported dtype {e['dtype']}")
-        if e["crc32c"] is not None and _crc32c(checked) != _unmask(e["crc32c"]):
+        if e["crc32c"] is not None and crc32c(checked) != _unmask(e["crc32c"]):
             raise ValueError(f"{index}: tensor {name!r} fails its CRC32C check (corrupt file?)")
         if value is not None:
             out[name] = value
@@ -358,15 +344,6 @@ def convert(src: str | Path, dst: str | Path) -> Path:
     Example:
         ``headpose convert hhpnet model_w300_biwi hhpnet.onnx``
     """
-    from ..models import save_checkpoint
-    from ..models.export import export_onnx
+    from ..models.export import write_model
 
-    dst = Path(dst)
-    model = load_hhpnet(src)
-    if dst.suffix.lower() == ".pt":
-        save_checkpoint(model, dst)
-    elif dst.suffix.lower() == ".onnx":
-        export_onnx(model, dst)
-    else:
-        raise ValueError(f"{dst}: the output must end in .onnx or .pt")
-    return dst
+    return write_model(load_hhpnet(src), dst)

@@ -119,15 +119,6 @@ def convert(src: str | Path, dst: str | Path, arch: str | None = None) -> Path:
     Example:
         ``headpose convert hopenet squeezenet_1_0.pkl hopelessnet.onnx``
     """
-    from ..models import save_checkpoint
-    from ..models.export import export_onnx
+    from ..models.export import write_model
 
-    dst = Path(dst)
-    model = load_hopenet(src, arch)
-    if dst.suffix.lower() == ".pt":
-        save_checkpoint(model, dst)
-    elif dst.suffix.lower() == ".onnx":
-        export_onnx(model, dst)
-    else:
-        raise ValueError(f"{dst}: the output must end in .onnx or .pt")
-    return dst
+    return write_model(load_hopenet(src, arch), dst)

@@ -102,3 +102,17 @@ class TorchPoseModel:
         if len(crops) == 0:
             return PosePrediction(np.zeros((0, 3, 3)))
         return self.codec.decode(self.raw(crops))
+
+
+def write_model(model, dst: str | Path) -> Path:
+    """Write a converted or trained model by ``dst``'s suffix: ``.pt`` checkpoint or ``.onnx`` (with metadata)."""
+    from ._registry import save_checkpoint
+
+    dst = Path(dst)
+    suffix = dst.suffix.lower()
+    if suffix == ".pt":
+        save_checkpoint(model, dst)
+        return dst
+    if suffix == ".onnx":
+        return export_onnx(model, dst)
+    raise ValueError(f"{dst}: the output must end in .onnx (to run) or .pt (a checkpoint)")
