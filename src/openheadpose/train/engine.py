@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from ..codecs import get_codec
+from ..crops import CROPS
 from ..datasets import DatasetError
 from ..io import atomic_write_bytes
 from ..metrics import euler_errors
@@ -103,6 +104,7 @@ class TrainConfig:
         limit: read at most this many samples from ``data`` (and from ``val``).
         init: an openheadpose checkpoint whose tensors (matching name and shape) start the model.
         alpha: regression weight of the binned loss (default: Hopenet's 0.001).
+        crop: a :data:`~openheadpose.crops.CROPS` recipe instead of the model's own (stored in its spec).
         augment: ``default`` or ``none``.
         deterministic: ``torch.use_deterministic_algorithms``; default on for CPU, off for CUDA (speed).
         progress: show a progress bar.
@@ -130,6 +132,7 @@ class TrainConfig:
     limit: int | None = None
     init: Path | None = None
     alpha: float | None = None
+    crop: str | None = None
     augment: str = "default"
     val_fraction: float = VAL_FRACTION
     deterministic: bool | None = None
@@ -376,7 +379,7 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
         if ck["spec"]["name"] != cfg.model:
             raise TrainError(f"--resume {cfg.resume} holds a {ck['spec']['name']!r} run, not --model {cfg.model!r}")
         old = ck["train_state"]["config"]
-        for key in ("data", "val", "split", "seed", "batch_size", "limit", "augment"):
+        for key in ("data", "val", "split", "seed", "batch_size", "limit", "augment", "crop"):
             if old.get(key) != cfg.to_dict().get(key):
                 log(f"warning: --resume with a different {key} ({old.get(key)!r} -> {cfg.to_dict().get(key)!r}): not an exact continuation")
     else:
@@ -436,6 +439,10 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
     if cfg.init is not None:
         _init_weights(model, Path(cfg.init), log)
     base_spec = model.spec
+    if cfg.crop is not None:  # e.g. a tighter crop than the family's for a set of tight photos
+        if cfg.crop not in CROPS:
+            raise TrainError(f"unknown crop recipe {cfg.crop!r}; choices: {', '.join(CROPS)}")
+        base_spec = dataclasses.replace(base_spec, preprocessing=dataclasses.replace(base_spec.preprocessing, crop=cfg.crop))
     codec = get_codec(base_spec.codec)
     loss_fn = make_loss(base_spec.codec, cfg.alpha)
     model.to(device)

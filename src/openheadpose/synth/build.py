@@ -1,0 +1,273 @@
+"""``headpose synth``: a pose-labelled training set from real faces with landmarks.
+
+For every source face: fit the morphable model to its landmarks
+(:func:`~openheadpose.synth.fit.fit_landmarks`, the dataset's yaw label as a
+prior where it has one), keep the photo itself with the fitted pose as view 0,
+then re-render it (:mod:`~openheadpose.synth.render`) at ``views`` new poses:
+
+* yaw: the head keeps turning the way it already faces (a near-frontal face,
+  |yaw| < 5, picks a side at random) out to 90 deg, the range split in ``views``
+  strata with one random yaw in each -- turning *towards* the camera would
+  reveal the cheek the photo never saw;
+* pitch: the fitted pitch plus N(0, 6 deg), at most 20 deg away;
+* roll: the fitted roll plus a uniform turn in +-15 deg (about the head's own
+  axis, so the Euler labels stay away from the gimbal lock that an in-plane
+  turn of a profile would push them into).
+
+Output, the 300W-LP layout (:class:`openheadpose.datasets.W300LP` reads it):
+``OUT/train/<name>_<k>.jpg`` + ``.mat`` and ``OUT/val/...`` -- a source and all its
+views go to ``val`` when a hash of its name falls in ``val_fraction`` (choose
+checkpoints there, never on AFLW2000). Each ``.mat`` holds ``Pose_Para``
+(1 x 7: pitch, yaw, roll in radians, AFLW convention; then tx, ty -- pixels,
+ty measured upwards from the bottom row as 3DDFA does --, tz = 0, scale in
+pixels per mm), ``pt2d`` (2 x 68, the 68 model landmarks projected, hidden
+ones included), ``pt3d_68`` (3 x 68: u, v, depth in pixels), ``Shape_Para``
+(40) and ``Exp_Para`` (10) in units of the 3DDFA fits' standard deviation.
+``OUT/fits.csv`` has one row per source (fitted pose, label, residual, status);
+``OUT/synth.json`` the recipe and the quality summary.
+
+Seeded per source (same seed, same output whatever the number of processes),
+parallel over processes, resumable (a source whose files all exist is
+skipped), every file written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..io import atomic_write_bytes
+from ..rotation import EulerConvention, euler_to_matrix, matrix_to_euler
+
+__all__ = ["SynthConfig", "plan_views", "synthesize_one", "run"]
+
+FITS_COLUMNS = ["source", "split", "status", "label_yaw", "yaw", "pitch", "roll", "rms_px", "rms_mm", "points", "views"]
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What ``headpose synth`` does (all of it goes into ``synth.json``)."""
+
+    source: str
+    out: str
+    views: int = 3
+    seed: int = 0
+    val_fraction: float = 0.05
+    max_rms_mm: float = 8.0
+    yaw_sigma: float = 6.0
+    pitch_sd: float = 6.0
+    roll_max: float = 15.0
+    jpeg_quality: int = 95
+    bfm: str | None = None
+    limit: int | None = None
+
+
+def _split_of(name: str, val_fraction: float) -> str:
+    h = int.from_bytes(hashlib.sha1(name.encode()).digest()[:4], "big") / 2**32
+    return "val" if h < val_fraction else "train"
+
+
+def _seed_of(name: str, seed: int) -> int:
+    return int.from_bytes(hashlib.sha1(f"{seed}:{name}".encode()).digest()[:8], "big")
+
+
+def plan_views(euler0: np.ndarray, views: int, rng: np.random.Generator, pitch_sd: float = 6.0, roll_max: float = 15.0) -> list[np.ndarray]:
+    """Target rotations ``(3, 3)`` for ``views`` re-renderings of a face fitted at ``euler0`` (yaw, pitch, roll)."""
+    yaw0, pitch0, roll0 = (float(v) for v in euler0)
+    side = np.sign(yaw0) if abs(yaw0) >= 5.0 else rng.choice([-1.0, 1.0])
+    start = min(abs(yaw0), 90.0)
+    out = []
+    for k in range(views):
+        yaw = side * (start + (90.0 - start) * (k + rng.uniform()) / views)
+        pitch = pitch0 + float(np.clip(rng.normal(0.0, pitch_sd), -20.0, 20.0))
+        roll = roll0 + rng.uniform(-roll_max, roll_max)
+        out.append(euler_to_matrix(yaw, pitch, roll))
+    return out
+
+
+def _labels(model, fit, R: np.ndarray, shift: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    from .fit import project
+
+    e = matrix_to_euler(R, EulerConvention.AFLW)
+    uvz = project(model.vertices(fit.coeffs)[model.landmarks68], R, fit.scale, shift)
+    h = shape[0]
+    pose = np.array([[np.deg2rad(e.pitch), np.deg2rad(e.yaw), np.deg2rad(e.roll), shift[0], h - 1 - shift[1], 0.0, fit.scale]], np.float64)
+    return {
+        "Pose_Para": pose,
+        "pt2d": uvz[:, :2].T.copy(),
+        "pt3d_68": np.stack([uvz[:, 0], uvz[:, 1], uvz[:, 2] * fit.scale]),
+        "Shape_Para": fit.coeffs[:40].reshape(-1, 1),
+        "Exp_Para": fit.coeffs[40:].reshape(-1, 1),
+    }
+
+
+def _write_pair(base: Path, image_bgr: np.ndarray, labels: dict, quality: int) -> None:
+    import scipy.io
+
+    ok, jpg = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"{base}.jpg: JPEG encoding failed")
+    atomic_write_bytes(base.with_suffix(".jpg"), jpg.tobytes())
+    import io
+
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, labels)
+    atomic_write_bytes(base.with_suffix(".mat"), buf.getvalue())  # last: its presence marks the view done
+
+
+def _stem(name: str) -> str:
+    return Path(name).with_suffix("").as_posix().replace("/", "__")
+
+
+def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
+    """Fit, re-render and write one source sample; returns its ``fits.csv`` row."""
+    from ..bfm import load_bfm
+    from .fit import fit_landmarks
+    from .render import build_scene, render, shift_at
+
+    stem = _stem(sample.name)
+    split = _split_of(sample.name, cfg.val_fraction)
+    row = {"source": sample.name, "split": split, "status": "ok", "label_yaw": "", "yaw": "", "pitch": "", "roll": "",
+           "rms_px": "", "rms_mm": "", "points": "", "views": 0}
+    label_yaw = float(sample.euler[0]) if sample.euler is not None and np.isfinite(sample.euler[0]) else None
+    row["label_yaw"] = "" if label_yaw is None else round(label_yaw, 3)
+    try:
+        model = load_bfm(cfg.bfm)
+        pts = sample.landmarks if sample.landmarks is not None and len(sample.landmarks) == 21 else sample.landmarks68
+        layout = "aflw21" if sample.landmarks is not None and len(sample.landmarks) == 21 else "68"
+        if pts is None:
+            raise ValueError("no landmarks")
+        fit = fit_landmarks(pts, model, layout, yaw_prior=label_yaw, yaw_sigma=cfg.yaw_sigma)
+        row.update(yaw=round(float(fit.euler[0]), 3), pitch=round(float(fit.euler[1]), 3), roll=round(float(fit.euler[2]), 3),
+                   rms_px=round(fit.rms_px, 3), rms_mm=round(fit.rms_mm, 3), points=fit.num_points)
+        if fit.rms_mm > cfg.max_rms_mm:
+            row["status"] = f"rejected: landmark residual {fit.rms_mm:.1f} mm > {cfg.max_rms_mm}"
+            return row
+        rgb = sample.load_image()
+        if rgb.ndim == 2:
+            rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        folder = out / split
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(_seed_of(sample.name, cfg.seed))
+        targets = plan_views(fit.euler, cfg.views, rng, cfg.pitch_sd, cfg.roll_max)
+        scene = None
+        for k, R in enumerate([fit.rotation, *targets]):
+            base = folder / f"{stem}_{k}"
+            if base.with_suffix(".mat").is_file():
+                continue
+            if k == 0:
+                img, shift = bgr, fit.shift
+            else:
+                scene = scene or build_scene(bgr, fit, model)
+                img, _ = render(scene, R)
+                shift = shift_at(scene, R)
+            _write_pair(base, img, _labels(model, fit, R, shift, bgr.shape[:2]), cfg.jpeg_quality)
+        row["views"] = 1 + cfg.views
+    except Exception as exc:  # noqa: BLE001 - one bad source never stops the others
+        row["status"] = f"failed: {exc}"
+    return row
+
+
+def _done(sample, cfg: SynthConfig, out: Path) -> bool:
+    stem, split = _stem(sample.name), _split_of(sample.name, cfg.val_fraction)
+    return all((out / split / f"{stem}_{k}.mat").is_file() for k in range(cfg.views + 1))
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(cfg: SynthConfig, out: Path) -> None:
+    cv2.setNumThreads(1)
+    _WORKER.update(cfg=cfg, out=out)
+
+
+def _work(sample) -> dict:
+    return synthesize_one(sample, _WORKER["cfg"], _WORKER["out"])
+
+
+def run(cfg: SynthConfig, jobs: int = 1, progress: bool = True) -> dict:
+    """Synthesize the whole source dataset; returns the summary written to ``synth.json``."""
+    import multiprocessing as mp
+
+    from tqdm import tqdm
+
+    from ..bfm import load_bfm
+    from ..datasets import open_dataset
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    load_bfm(cfg.bfm)  # fail early with a clear message
+    ds = open_dataset(cfg.source)
+    fits_path = out / "fits.csv"
+    previous: dict[str, dict] = {}
+    if fits_path.is_file():
+        with open(fits_path, newline="") as f:
+            previous = {r["source"]: r for r in csv.DictReader(f)}
+    todo, rows = [], []
+    t0 = time.time()
+    for i, s in enumerate(ds):
+        if cfg.limit is not None and i >= cfg.limit:
+            break
+        prev = previous.get(s.name)
+        if prev is not None and (not prev["status"].startswith("ok") or _done(s, cfg, out)):
+            rows.append(prev)
+        else:
+            todo.append(s)
+    new = []
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # small solves: threads only contend
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    bar = tqdm(total=len(todo), desc="synth", unit="face", disable=not progress)
+    with open(fits_path, "a", newline="") as f:
+        w = csv.DictWriter(f, FITS_COLUMNS)
+        if not previous:
+            w.writeheader()
+        if jobs > 1:
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(jobs, initializer=_init_worker, initargs=(cfg, out)) as pool:
+                for r in pool.imap_unordered(_work, todo, chunksize=8):
+                    new.append(r)
+                    w.writerow(r)
+                    f.flush()
+                    bar.update()
+        else:
+            _init_worker(cfg, out)
+            for s in todo:
+                r = _work(s)
+                new.append(r)
+                w.writerow(r)
+                f.flush()
+                bar.update()
+    bar.close()
+    rows += new
+    summary = summarize(rows)
+    summary.update(config=asdict(cfg), reader_failures=len(getattr(ds, "failures", []) or []), seconds_this_run=round(time.time() - t0, 1))
+    atomic_write_bytes(out / "synth.json", (json.dumps(summary, indent=1) + "\n").encode())
+    return summary
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Counts and fit quality over ``fits.csv`` rows."""
+    ok = [r for r in rows if str(r["status"]).startswith("ok")]
+    out = {
+        "sources": len(rows),
+        "ok": len(ok),
+        "rejected": sum(str(r["status"]).startswith("rejected") for r in rows),
+        "failed": sum(str(r["status"]).startswith("failed") for r in rows),
+        "images": {s: sum(int(r["views"] or 0) for r in ok if r["split"] == s) for s in ("train", "val")},
+    }
+    lab = [(float(r["yaw"]), float(r["label_yaw"])) for r in ok if r["label_yaw"] not in ("", None)]
+    if lab:
+        d = np.array([a - b for a, b in lab])
+        out["fitted_vs_label_yaw"] = {"n": len(d), "mae": round(float(np.abs(d).mean()), 3), "median_abs": round(float(np.median(np.abs(d))), 3)}
+    if ok:
+        out["rms_mm_median"] = round(float(np.median([float(r["rms_mm"]) for r in ok])), 3)
+    return out
