@@ -397,10 +397,11 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _commit(tmp: Path, final: Path) -> None:
+def _commit(tmp: Path, final: Path, durable: bool = True) -> None:
     os.chmod(tmp, _final_mode(final))
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    if durable:
+        _fsync_dir(final.parent)
 
 
 def _remove_quietly(path: Path) -> None:
@@ -418,11 +419,13 @@ def _temp_path(final: Path, suffix: str = ".part") -> Path:
     return Path(name)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically: temp file, fsync, ``os.replace``.
 
     Parent directories are created. On any failure (including Ctrl-C) the temporary
-    file is removed and ``path`` is left as it was.
+    file is removed and ``path`` is left as it was. ``durable=False`` skips the
+    fsyncs: still all-or-nothing if the process dies, not if the machine loses
+    power (for bulk outputs that a rerun regenerates, e.g. ``headpose synth``).
     """
     final = Path(path)
     tmp = _temp_path(final)
@@ -430,8 +433,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
-        _commit(tmp, final)
+            if durable:
+                os.fsync(f.fileno())
+        _commit(tmp, final, durable)
     except BaseException:
         _remove_quietly(tmp)
         raise

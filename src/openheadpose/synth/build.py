@@ -115,12 +115,12 @@ def _write_pair(base: Path, image_bgr: np.ndarray, labels: dict, quality: int) -
     ok, jpg = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise OSError(f"{base}.jpg: JPEG encoding failed")
-    atomic_write_bytes(base.with_suffix(".jpg"), jpg.tobytes())
+    atomic_write_bytes(base.with_suffix(".jpg"), jpg.tobytes(), durable=False)  # a rerun regenerates it
     import io
 
     buf = io.BytesIO()
     scipy.io.savemat(buf, labels)
-    atomic_write_bytes(base.with_suffix(".mat"), buf.getvalue())  # last: its presence marks the view done
+    atomic_write_bytes(base.with_suffix(".mat"), buf.getvalue(), durable=False)  # last: its presence marks the view done
 
 
 def _stem(name: str) -> str:

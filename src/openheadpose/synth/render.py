@@ -175,7 +175,9 @@ def rasterize(
     vi = triangles[f_tri]
     z = l1 * depth[vi[:, 0]] + l2 * depth[vi[:, 1]] + l3 * depth[vi[:, 2]]
     pix = fy * w + fx
-    order = np.lexsort((-z, pix))
+    # nearest fragment first within each pixel: one float sort key, pixel + rank of -z in [0, 1)
+    zr = (z.max() - z) / max(float(np.ptp(z)), 1e-12) * 0.999
+    order = np.argsort(pix + zr, kind="stable")
     first = np.ones(len(order), bool)
     first[1:] = pix[order][1:] != pix[order][:-1]
     sel = order[first]
