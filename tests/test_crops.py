@@ -95,3 +95,21 @@ def test_fsanet_crop_matches_reference_fixture_pixel_for_pixel(shared):
         pt2d[(pt2d < 0).any(axis=1)] = np.nan  # FSA-Net keeps only points with positive coordinates
         crop = r(img, r.expand_landmarks(pt2d[np.isfinite(pt2d).all(1)], img.shape), 64)
         np.testing.assert_array_equal(crop, z["input_bgr_uint8"][i], err_msg=str(name))
+
+
+def test_edge_padding_repeats_the_border():
+    from openheadpose.crops import take_pixels
+
+    im = np.arange(25, dtype=np.uint8).reshape(5, 5)
+    out = take_pixels(im, [-2, -1, 3, 4], 5, "edge", interp="linear")
+    assert out[0].tolist() == [0, 0, 0, 1, 2]  # rows above and columns left repeat row / column 0
+    assert out[:, 0].tolist() == [0, 0, 5, 10, 15]
+    assert np.array_equal(take_pixels(im, [0, 0, 5, 5], 5, "edge"), im)  # inside: untouched
+
+
+def test_face_crop_is_a_square_on_the_68_point_extent():
+    from openheadpose.crops import CROPS
+
+    pts = np.array([[40.0, 50.0], [80.0, 130.0], [60.0, 90.0]])
+    box = CROPS["face-1.1"].expand_landmarks(pts, (200, 200))
+    assert box.tolist() == [16.0, 46.0, 104.0, 134.0]  # side 1.1 x 80, centred on (60, 90)

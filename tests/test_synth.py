@@ -196,3 +196,11 @@ def test_synth_cli_on_aflw_yaw(shared, bfm, tmp_path):
     assert n >= 8  # 6 faces x 2 images, a few may be rejected for a poor fit
     res = CliRunner().invoke(cli, args)  # resume: nothing left to do, same counts
     assert res.exit_code == 0 and len(list((out / "train").glob("*.mat"))) == n
+
+
+def test_tilt_prior_settles_the_profile_ambiguity(bfm):
+    """An upright profile: pitch and roll are nearly interchangeable; the tilt prior keeps both small."""
+    pts = _points(bfm, "aflw21", np.zeros(bfm.num_coeffs), (85.0, 0.0, 0.0))
+    f = fit_landmarks(pts, bfm, yaw_prior=85.0, tilt_sigma=20.0)
+    assert abs(f.euler[1]) < 5.0 and abs(f.euler[2]) < 5.0
+    assert float(geodesic_distance(f.rotation, euler_to_matrix(85.0, 0.0, 0.0))) < 2.0

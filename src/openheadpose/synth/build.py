@@ -2,7 +2,8 @@
 
 For every source face: fit the morphable model to its landmarks
 (:func:`~openheadpose.synth.fit.fit_landmarks`, the dataset's yaw label as a
-prior where it has one), keep the photo itself with the fitted pose as view 0,
+prior where it has one, a weak N(0, 20 deg) prior on pitch and roll that settles
+their ambiguity near profile), keep the photo itself with the fitted pose as view 0,
 then re-render it (:mod:`~openheadpose.synth.render`) at ``views`` new poses:
 
 * yaw: the head keeps turning the way it already faces (a near-frontal face,
@@ -63,6 +64,7 @@ class SynthConfig:
     val_fraction: float = 0.05
     max_rms_mm: float = 8.0
     yaw_sigma: float = 6.0
+    tilt_sigma: float = 20.0
     pitch_sd: float = 6.0
     roll_max: float = 15.0
     jpeg_quality: int = 95
@@ -145,7 +147,7 @@ def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
         layout = "aflw21" if sample.landmarks is not None and len(sample.landmarks) == 21 else "68"
         if pts is None:
             raise ValueError("no landmarks")
-        fit = fit_landmarks(pts, model, layout, yaw_prior=label_yaw, yaw_sigma=cfg.yaw_sigma)
+        fit = fit_landmarks(pts, model, layout, yaw_prior=label_yaw, yaw_sigma=cfg.yaw_sigma, tilt_sigma=cfg.tilt_sigma)
         row.update(yaw=round(float(fit.euler[0]), 3), pitch=round(float(fit.euler[1]), 3), roll=round(float(fit.euler[2]), 3),
                    rms_px=round(fit.rms_px, 3), rms_mm=round(fit.rms_mm, 3), points=fit.num_points)
         if fit.rms_mm > cfg.max_rms_mm:

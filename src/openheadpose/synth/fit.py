@@ -11,10 +11,11 @@ with ``R = euler_to_matrix(yaw, pitch, roll)`` -- exactly the AFLW2000 / 300W-LP
 The fit minimises, over rotation, log scale, shift and ``c``,
 
     sum_k rho(|u_k - x_k| / (s sigma_k))^2 + |c|^2 + ((yaw - yaw0) / sigma_yaw)^2
+        + (pitch^2 + roll^2) / sigma_tilt^2
 
 i.e. the MAP estimate with landmark noise ``sigma_k`` mm (robust: soft-L1), the
-Gaussian prior of the coefficients and, where the dataset has one, its yaw label
-as a prior. Hidden landmarks (NaN) are left out. The rotation is a rotation
+Gaussian prior of the coefficients, where the dataset has one its yaw label as a
+prior, and optionally a weak prior on the tilt (see ``tilt_sigma``). Hidden landmarks (NaN) are left out. The rotation is a rotation
 vector (no gimbal lock at |yaw| = 90); the start is the best of a few rigid fits
 from several yaws (or the label's).
 
@@ -99,10 +100,6 @@ def project(points3d: np.ndarray, rotation: np.ndarray, scale: float, shift: np.
     return np.stack([shift[0] + scale * Y[:, 0], shift[1] - scale * Y[:, 1], Y[:, 2]], 1)
 
 
-def _yaw_of(R: np.ndarray) -> float:
-    return float(matrix_to_euler(R, EulerConvention.AFLW).yaw)
-
-
 def fit_landmarks(
     points: np.ndarray,
     model: MorphableModel,
@@ -110,6 +107,7 @@ def fit_landmarks(
     yaw_prior: float | None = None,
     yaw_sigma: float = 6.0,
     rigid_only: bool = False,
+    tilt_sigma: float | None = None,
 ) -> FitResult:
     """Fit ``model`` to ``points`` ``(P, 2)`` (pixels, NaN = hidden) of the layout ``layout``.
 
@@ -117,6 +115,11 @@ def fit_landmarks(
         yaw_prior: the dataset's yaw label in degrees (AFLW convention), used as a
             Gaussian prior of width ``yaw_sigma``; None: no prior (start from several yaws).
         rigid_only: keep ``c = 0`` (the average face).
+        tilt_sigma: a zero-mean Gaussian prior of this width (degrees) on pitch and
+            roll. Near profile the two are nearly interchangeable (at |yaw| = 90 only
+            their difference shows), and without a prior a fit may land on
+            pitch -80, roll -60 for an upright profile; the prior picks the
+            smallest tilt that explains the points.
 
     Raises:
         ValueError: fewer than 5 usable landmarks.
@@ -147,8 +150,12 @@ def fit_landmarks(
         uv = project(X, R, s, t)[:, :2]
         r = ((uv - x) / (s * sig[:, None])).ravel()
         extra = [c] if C else []
-        if yaw_prior is not None:
-            extra.append([(_yaw_of(R) - yaw_prior) / yaw_sigma])
+        if yaw_prior is not None or tilt_sigma is not None:
+            e = matrix_to_euler(R, EulerConvention.AFLW)
+            if yaw_prior is not None:
+                extra.append([(float(e.yaw) - yaw_prior) / yaw_sigma])
+            if tilt_sigma is not None:
+                extra.append([float(e.pitch) / tilt_sigma, float(e.roll) / tilt_sigma])
         return np.concatenate([r, *map(np.ravel, extra)]) if extra else r
 
     def jacobian(th):
