@@ -381,3 +381,82 @@ def test_heads_sorted_left_to_right(official_hhpnet, sources, media):
 
     heads = KeypointPoseEstimator(load_model("hhpnet", official_hhpnet), sources["blazeface"])(_read(media / "group-t1.jpg"))
     assert len(heads) == 6 and np.all(np.diff(heads.boxes[:, 0]) > 0)
+
+
+# --------------------------------------------------------------------------- sigma calibrated per keypoint source
+
+
+@pytest.fixture(scope="module")
+def calibrated_hhpnet(random_models, tmp_path_factory):
+    """The random HHP-Net exported again with per-source sigma factors in its metadata (baked factor 2)."""
+    import copy
+    import dataclasses
+
+    from openheadpose.models.export import export_onnx
+    from openheadpose.predictors import OnnxPoseModel
+
+    model, plain = random_models["hhpnet"]
+    m = copy.deepcopy(model)
+    note = {"scale": [2.0, 2.0, 2.0], "per_source": {"facemesh": [4.0, 2.0, 1.0], "blazeface": [1.0, 1.0, 1.0]}, "label_noise_deg": [6.0, 6.0, 2.0], "fitted_on": "test"}
+    m.spec = dataclasses.replace(model.spec, notes={**model.spec.notes, "calibration": note})
+    return plain, OnnxPoseModel(export_onnx(m, tmp_path_factory.mktemp("cal") / "hhpnet-cal.onnx"))
+
+
+def test_predictor_applies_the_sources_sigma_factor(calibrated_hhpnet):
+    plain, cal = calibrated_hhpnet
+    assert plain.calibration is None and cal.calibration.sources == ["blazeface", "facemesh"]
+    pts, conf, boxes = _random_keypoints(5, seed=2)
+    base = plain.predict_keypoints(pts, conf, boxes)
+    for source, ratio in ((None, [1, 1, 1]), ("unknown", [1, 1, 1]), ("facemesh", [2, 1, 0.5]), ("blazeface", [0.5, 0.5, 0.5])):
+        pred = cal.predict_keypoints(pts, conf, boxes, source=source)
+        np.testing.assert_allclose(pred.rotations, base.rotations, atol=1e-12)  # the means never change
+        np.testing.assert_allclose(pred.sigma, base.sigma * np.asarray(ratio), rtol=1e-9, err_msg=str(source))
+    assert plain.predict_keypoints(pts, conf, boxes, source="facemesh").sigma == pytest.approx(base.sigma)
+
+
+def test_keypoint_estimator_hands_its_source_to_the_model(calibrated_hhpnet, astronaut):
+    from openheadpose.keypoints import FaceMeshKeypoints
+
+    plain, cal = calibrated_hhpnet
+    ref = KeypointPoseEstimator(plain, "facemesh")(astronaut)
+    for source in ("facemesh", FaceMeshKeypoints()):
+        est = KeypointPoseEstimator(cal, source)
+        assert est.source_name == "facemesh" and est.names["keypoints"] == "facemesh"
+        heads = est(astronaut)
+        np.testing.assert_allclose(heads.rotations, ref.rotations, atol=1e-12)
+        np.testing.assert_allclose(heads.sigma, ref.sigma * [2.0, 1.0, 0.5], rtol=1e-9)
+    heads = KeypointPoseEstimator(cal, "blazeface")(astronaut)
+    assert len(heads) == 1 and np.all(heads.sigma < ref.sigma)  # blazeface's factor is 1/2 of the baked one
+
+    class Anonymous:  # a source of one's own: the file's baked factor
+        def __call__(self, image):
+            return FaceMeshKeypoints()(image)
+
+    est = KeypointPoseEstimator(cal, Anonymous())
+    assert est.source_name is None and est.names["keypoints"] == "Anonymous"
+    np.testing.assert_allclose(est(astronaut).sigma, ref.sigma, rtol=1e-9)
+
+
+def test_shipped_hhpnet_carries_per_source_factors():
+    """The shipped file's metadata holds one factor per keypoint source, fitted on aflw-yaw with the
+    label noise removed (tools/train_hhpnet_synth.py calibrate); the sidecar JSON says the same."""
+    import json
+    from importlib import resources
+
+    from openheadpose.predictors import load_model
+
+    model = load_model("hhpnet")
+    cal = model.calibration
+    assert cal is not None and cal.sources == ["blazeface", "facemesh", "labels", "pose"]
+    assert "aflw-yaw" in cal.fitted_on and "AFLW2000" in cal.fitted_on and "no AFLW2000 data" in cal.fitted_on
+    assert all(0.5 < t < 10 for t in cal.label_noise)
+    meta = json.loads(resources.files("openheadpose.data").joinpath("hhpnet-synth.json").read_text())["calibration"]
+    assert meta["per_source"] == {k: [round(x, 4) for x in v] for k, v in cal.per_source.items()}
+    assert meta["scale"] == [round(x, 4) for x in cal.baked]
+    # the noisier source gets the wider sigma, on the very same keypoints
+    pts, conf, boxes = _random_keypoints(4, seed=3)
+    pose, mesh = (model.predict_keypoints(pts, conf, boxes, source=s) for s in ("pose", "facemesh"))
+    np.testing.assert_allclose(pose.rotations, mesh.rotations, atol=1e-12)
+    ratio = np.asarray(cal.per_source["pose"]) / np.asarray(cal.per_source["facemesh"])
+    np.testing.assert_allclose(pose.sigma / mesh.sigma, np.broadcast_to(ratio, (4, 3)), rtol=1e-6)
+    assert np.all(pose.sigma[:, 0] > mesh.sigma[:, 0])

@@ -324,6 +324,8 @@ class MediaPipePose:
     detector_side = 224
     landmark_side = 256
     heatmap_kernel = 7
+    #: The :data:`KEYPOINT_SOURCES` name (keypoint networks calibrate sigma per source).
+    name = "pose"
 
     def __init__(
         self,
@@ -504,6 +506,9 @@ class BlazeFaceKeypoints:
         occlusion: the visibility rule.
     """
 
+    #: The :data:`KEYPOINT_SOURCES` name (keypoint networks calibrate sigma per source).
+    name = "blazeface"
+
     def __init__(self, detector=None, min_score: float | None = None, max_detect_side: int = 1920, occlusion: OcclusionRule = BLAZEFACE_OCCLUSION):
         from .predictors import MIN_DETECTION_SCORE
 
@@ -571,6 +576,9 @@ class FaceMeshKeypoints:
         occlusion: the visibility rule.
     """
 
+    #: The :data:`KEYPOINT_SOURCES` name (keypoint networks calibrate sigma per source).
+    name = "facemesh"
+
     def __init__(
         self, detector=None, landmarker: Any = "facemesh", min_score: float = 0.5, max_detect_side: int = 1920, occlusion: OcclusionRule = FACEMESH_OCCLUSION
     ):
@@ -616,7 +624,66 @@ def _make_facemesh(**kw):
     return FaceMeshKeypoints(**kw)
 
 
+# --------------------------------------------------------------------------- keypoints from labels, matching
+#: Name of the "source" that reads the five keypoints off a dataset's hand-labelled landmarks
+#: (``headpose evaluate --keypoints labels``; :func:`label_keypoints`).
+LABELS = "labels"
+
+#: AFLW's 21 landmarks (1-based) of the COCO head keypoints: nose tip 15, the person's left eye
+#: centre 11 (on the image's right), right eye centre 8, left ear 17, right ear 13. AFLW's "ears"
+#: are the ear lobes, lower than the tragion the sources place.
+AFLW_TO_COCO = np.array([15, 11, 8, 17, 13])
+
+
+def label_keypoints(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """COCO head keypoints from AFLW's 21 labelled landmarks (AFLW2000 ``pt2d``, ``aflw-yaw``).
+
+    Args:
+        landmarks: ``(21, 2)`` or ``(N, 21, 2)`` image pixels, NaN where not visible
+            (extra points after the 21st are ignored).
+
+    Returns:
+        points ``(N, 5, 2)`` and conf ``(N, 5)``: a hidden point gets x = y = c = 0
+        (HHP-Net's convention for an absent point), a visible one c = 1.
+
+    >>> lm = np.full((21, 2), np.nan); lm[14] = (50.0, 60.0); lm[10] = (70.0, 40.0)
+    >>> p, c = label_keypoints(lm)
+    >>> p[0, :2].tolist(), c.tolist()
+    ([[50.0, 60.0], [70.0, 40.0]], [[1.0, 1.0, 0.0, 0.0, 0.0]])
+    """
+    if landmarks is None:
+        raise ValueError("keypoints from labels need the dataset's AFLW 21-point landmarks; this sample has none")
+    lm = np.asarray(landmarks, np.float64)
+    lm = lm[None] if lm.ndim == 2 else lm
+    if lm.ndim != 3 or lm.shape[2] != 2 or lm.shape[1] < 21:  # (a couple of AFLW2000 files carry 23 points; the first 21 are AFLW's)
+        raise ValueError(f"keypoints from labels need AFLW's 21 landmarks (21, 2); got {lm.shape[1:]}")
+    k = lm[:, AFLW_TO_COCO - 1]
+    hidden = ~np.isfinite(k).all(-1)
+    return np.where(hidden[..., None], 0.0, k), np.where(hidden, 0.0, 1.0)
+
+
+def match_head(kp: HeadKeypoints, box: np.ndarray, min_iou: float) -> int | None:
+    """Index of the head whose box overlaps ``box`` ``(4,)`` most, if that IoU is at least ``min_iou``."""
+    from .detectors import box_iou
+
+    if len(kp) == 0:
+        return None
+    iou = box_iou(np.asarray(kp.boxes, np.float64), np.asarray(box, np.float64).reshape(1, 4))[:, 0]
+    j = int(np.argmax(iou))
+    return j if iou[j] >= min_iou else None
+
+
 # --------------------------------------------------------------------------- the pipeline
+def _takes_source(model) -> bool:
+    """Whether ``model.predict_keypoints`` accepts ``source=`` (per-source sigma calibration)."""
+    import inspect
+
+    try:
+        return "source" in inspect.signature(model.predict_keypoints).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class KeypointPoseEstimator(Estimator):
     """Keypoint source -> a keypoint pose network (HHP-Net, the heatmap CNN): heads and their rotations.
 
@@ -625,8 +692,14 @@ class KeypointPoseEstimator(Estimator):
     keypoints ``(N, 5, 3)`` with z = 0 (``Heads`` documents z as depth in pixels,
     which no keypoint source gives; the confidences are in :meth:`predict_keypoints`).
 
+    Sigma is calibrated for the source: the estimator hands the source's name
+    (``source_name``: the registry name, or a callable's ``name`` attribute) to
+    ``model.predict_keypoints(..., source=...)``, which applies the file's
+    per-source factors (:class:`~openheadpose.calibration.SourceCalibration`); a
+    callable without a known name gets the factor baked into the file.
+
     Args:
-        model: a model with ``predict_keypoints(points, conf, boxes)``
+        model: a model with ``predict_keypoints(points, conf, boxes[, source])``
             (:class:`~openheadpose.predictors.OnnxPoseModel` of a keypoint network).
         source: a :data:`KEYPOINT_SOURCES` name or callable ``image -> HeadKeypoints``.
         detector: the face detector of the ``blazeface`` / ``facemesh`` sources.
@@ -646,13 +719,15 @@ class KeypointPoseEstimator(Estimator):
             if min_score is not None:
                 kw["min_score"] = min_score
             self.source = KEYPOINT_SOURCES.create(source, **kw)
-            source_name = source
+            self.source_name: str | None = source
         else:
             self.source = source
-            source_name = type(source).__name__
+            name = getattr(source, "name", None)
+            self.source_name = name if isinstance(name, str) else None
         self.model = model
         self.min_keypoints = min_keypoints
-        self.names = {"keypoints": source_name, "model": model.name}
+        self._model_takes_source = _takes_source(model)
+        self.names = {"keypoints": self.source_name or type(self.source).__name__, "model": model.name}
         if hasattr(self.source, "detector_name"):
             self.names["detector"] = self.source.detector_name
 
@@ -671,7 +746,10 @@ class KeypointPoseEstimator(Estimator):
         if len(kp) == 0:
             timings["pose"] = 0.0
             return Heads.empty(), kp, timings
-        pred = self.model.predict_keypoints(kp.points, kp.conf, kp.boxes)
+        if self._model_takes_source:
+            pred = self.model.predict_keypoints(kp.points, kp.conf, kp.boxes, source=self.source_name)
+        else:
+            pred = self.model.predict_keypoints(kp.points, kp.conf, kp.boxes)
         timings["pose"] = time.perf_counter() - t1
         landmarks = np.concatenate([kp.points, np.zeros((len(kp), 5, 1))], axis=2)
         return Heads(kp.boxes, kp.scores, pred.rotations, pred.sigma, landmarks), kp, timings

@@ -202,6 +202,13 @@ class OnnxPoseModel:
         missing = set(self.codec.outputs) - set(self._outputs)
         if missing:
             raise ValueError(f"{self.path}: codec {self.codec.name!r} needs outputs {sorted(missing)}, the file has {self._outputs}")
+        from .calibration import SourceCalibration
+
+        try:
+            #: Per-keypoint-source sigma factors the file carries (``notes["calibration"]``), or ``None``.
+            self.calibration = SourceCalibration.from_dict(self.spec.notes.get("calibration"))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self.path}: unreadable sigma calibration in its metadata ({exc})") from None
 
     @property
     def takes_keypoints(self) -> bool:
@@ -251,7 +258,7 @@ class OnnxPoseModel:
             return np.ascontiguousarray(hm if pre.layout == "nchw" else hm.transpose(0, 2, 3, 1), np.float32)
         raise ValueError(f"{self.name!r} ({self.path.name}) reads {pre.channels!r} image crops, not keypoints: call predict(crops)")
 
-    def predict_keypoints(self, points: np.ndarray, conf: np.ndarray, boxes: np.ndarray) -> PosePrediction:
+    def predict_keypoints(self, points: np.ndarray, conf: np.ndarray, boxes: np.ndarray, source: str | None = None) -> PosePrediction:
         """Pose of B heads from their five keypoints (keypoint networks only).
 
         Args:
@@ -263,6 +270,12 @@ class OnnxPoseModel:
                 (its input is centred and scaled by the points themselves); the
                 heatmap CNN renders its maps over the box widened by
                 :data:`~openheadpose.keypoint_input.HEATMAP_CROP`, as in training.
+            source: the :data:`~openheadpose.keypoints.KEYPOINT_SOURCES` name the
+                keypoints came from (or ``"labels"``: read off hand-labelled
+                landmarks). When the file carries per-source sigma factors
+                (:attr:`calibration`, :class:`~openheadpose.calibration.SourceCalibration`),
+                sigma is calibrated for that source; ``None`` or an unknown name
+                keeps the factor baked into the file.
 
         Raises:
             ValueError: an image network, or badly shaped arrays.
@@ -270,7 +283,10 @@ class OnnxPoseModel:
         x = self.keypoint_input(points, conf, boxes)
         if len(x) == 0:
             return PosePrediction(np.zeros((0, 3, 3)), np.zeros((0, 3)) if "log_var" in self.codec.outputs else None)
-        return self.codec.decode(self._run(x))
+        pred = self.codec.decode(self._run(x))
+        if self.calibration is not None and pred.sigma is not None:
+            pred = PosePrediction(pred.rotations, self.calibration.apply(pred.sigma, source))
+        return pred
 
 
 #: Detector score a face needs when no landmarker confirms it (image networks). The default
