@@ -113,3 +113,12 @@ def test_face_crop_is_a_square_on_the_68_point_extent():
     pts = np.array([[40.0, 50.0], [80.0, 130.0], [60.0, 90.0]])
     box = CROPS["face-1.1"].expand_landmarks(pts, (200, 200))
     assert box.tolist() == [16.0, 46.0, 104.0, 134.0]  # side 1.1 x 80, centred on (60, 90)
+
+
+def test_face_crop_from_a_detector_box_targets_the_same_square():
+    from openheadpose.crops import CROPS
+
+    box = CROPS["face-1.1"].from_detection(np.array([0.0, 0.0, 100.0, 100.0]), (400, 400))
+    side = box[2] - box[0]
+    assert side == pytest.approx(1.1 * 0.953 * 100, abs=1.0)  # the 68-point extent is 0.953 x the box
+    assert (box[1] + box[3]) / 2 == pytest.approx(50 + 7, abs=1.0)  # and sits 0.07 box sides lower
