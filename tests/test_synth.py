@@ -213,3 +213,14 @@ def test_implausible_fit_is_rejected(bfm, tmp_path):
     s.landmarks[:] = s.landmarks * 1e-4 + 60.0  # a face squeezed into a fraction of a pixel
     r = synthesize_one(s, SynthConfig(source="-", out=str(tmp_path / "o"), views=1), tmp_path / "o")
     assert r["status"].startswith("rejected: implausible"), r
+
+
+def test_synth_from_unlabelled_photos(media, bfm, tmp_path):
+    """photos: our own detector + FaceMesh give the landmarks; the fit starts without a label."""
+    from openheadpose.synth.build import SynthConfig, run
+
+    out = tmp_path / "ph"
+    summary = run(SynthConfig(source=f"photos:{media / 'group-t1.jpg'}", out=str(out), views=1, val_fraction=0.0), progress=False)
+    assert summary["ok"] == 6, summary  # the six people; the detector's false positives are dropped
+    got = list(open_dataset(f"300wlp:{out / 'train'}"))
+    assert len(got) == 12 and all(np.isfinite(g.euler).all() for g in got)

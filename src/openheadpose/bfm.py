@@ -150,6 +150,12 @@ class MorphableModel:
         return m, B
 
 
+    def vertex_rows(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean ``(P, 3)`` and basis ``(P, 3, C)`` (float64) of the vertices ``idx``."""
+        b = self.basis.reshape(-1, 3, self.num_coeffs)
+        return self.mean[idx].astype(np.float64), b[idx].astype(np.float64)
+
+
 @lru_cache(maxsize=2)
 def load_bfm(source: str | Path | None = None) -> MorphableModel:
     """The BFM of ``source`` (see :func:`find_bfm`) as a :class:`MorphableModel` (cached)."""

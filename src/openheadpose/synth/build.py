@@ -126,7 +126,8 @@ def _write_pair(base: Path, image_bgr: np.ndarray, labels: dict, quality: int) -
 
 
 def _stem(name: str) -> str:
-    return Path(name).with_suffix("").as_posix().replace("/", "__")
+    base, _, face = name.partition("#")  # photos: sources name faces "<file>#<k>"
+    return Path(base).with_suffix("").as_posix().replace("/", "__") + (f"_face{face}" if face else "")
 
 
 def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
@@ -143,8 +144,11 @@ def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
     row["label_yaw"] = "" if label_yaw is None else round(label_yaw, 3)
     try:
         model = load_bfm(cfg.bfm)
-        pts = sample.landmarks if sample.landmarks is not None and len(sample.landmarks) == 21 else sample.landmarks68
-        layout = "aflw21" if sample.landmarks is not None and len(sample.landmarks) == 21 else "68"
+        n = 0 if sample.landmarks is None else len(sample.landmarks)
+        if n in (21, 468):  # AFLW's points, FaceMesh's (photos: sources)
+            pts, layout = sample.landmarks, ("aflw21" if n == 21 else "facemesh")
+        else:
+            pts, layout = (sample.landmarks68, "68") if sample.landmarks68 is not None else (sample.landmarks, "68")
         if pts is None:
             raise ValueError("no landmarks")
         fit = fit_landmarks(pts, model, layout, yaw_prior=label_yaw, yaw_sigma=cfg.yaw_sigma, tilt_sigma=cfg.tilt_sigma)
@@ -207,12 +211,12 @@ def run(cfg: SynthConfig, jobs: int = 1, progress: bool = True) -> dict:
     from tqdm import tqdm
 
     from ..bfm import load_bfm
-    from ..datasets import open_dataset
+    from .sources import open_source
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     load_bfm(cfg.bfm)  # fail early with a clear message
-    ds = open_dataset(cfg.source)
+    ds = open_source(cfg.source)
     fits_path = out / "fits.csv"
     previous: dict[str, dict] = {}
     if fits_path.is_file():

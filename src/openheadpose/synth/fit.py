@@ -33,7 +33,7 @@ from scipy.spatial.transform import Rotation
 from ..bfm import AFLW_TO_BFM68, MorphableModel
 from ..rotation import EulerConvention, euler_to_matrix, matrix_to_euler, rot_z
 
-__all__ = ["LANDMARK_SETS", "LandmarkSet", "FitResult", "fit_landmarks", "project"]
+__all__ = ["LANDMARK_SETS", "LandmarkSet", "FitResult", "facemesh_layout", "fit_landmarks", "project"]
 
 
 @dataclass(frozen=True)
@@ -41,17 +41,30 @@ class LandmarkSet:
     """How a dataset's landmarks map onto the model.
 
     Attributes:
-        name: ``aflw21`` or ``68``.
+        name: ``aflw21``, ``68`` or ``facemesh``.
         groups: per landmark, the 68-point indices whose mean is that point; ``()`` = not modelled (ignored).
         sigma_mm: per landmark, its noise in mm (contour points slide along the jaw: larger).
+        vertices: per landmark, a model vertex instead (``groups`` then unused), e.g. FaceMesh's 468 points.
     """
 
     name: str
     groups: tuple[tuple[int, ...], ...]
     sigma_mm: tuple[float, ...]
+    vertices: tuple[int, ...] | None = None
 
     def modelled(self) -> np.ndarray:
+        if self.vertices is not None:
+            return np.ones(len(self.vertices), bool)
         return np.array([len(g) > 0 for g in self.groups])
+
+    def __len__(self) -> int:
+        return len(self.vertices) if self.vertices is not None else len(self.groups)
+
+    def rows(self, model: MorphableModel, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean ``(P, 3)`` and basis ``(P, 3, C)`` of the landmarks ``idx``."""
+        if self.vertices is None:
+            return model.rows([self.groups[i] for i in idx])
+        return model.vertex_rows(np.asarray(self.vertices)[idx])
 
 
 def _aflw21() -> LandmarkSet:
@@ -65,8 +78,42 @@ def _ibug68() -> LandmarkSet:
     return LandmarkSet("68", tuple((i,) for i in range(68)), tuple(8.0 if i < 17 else 3.0 for i in range(68)))
 
 
-#: Landmark layouts the fitter understands.
+#: Landmark layouts the fitter understands by name (``facemesh`` is built per model: :func:`facemesh_layout`).
 LANDMARK_SETS: dict[str, LandmarkSet] = {"aflw21": _aflw21(), "68": _ibug68()}
+
+
+#: FaceMesh's face-oval points (MediaPipe's FACEMESH_FACE_OVAL): they follow the visible outline, so they slide.
+FACEMESH_OVAL = (10, 21, 54, 58, 67, 93, 103, 109, 127, 132, 136, 148, 149, 150, 152, 162, 172, 176, 234, 251, 284, 288, 297,
+                 323, 332, 338, 356, 361, 365, 377, 378, 379, 389, 397, 400, 454)  # fmt: skip
+
+
+_FACEMESH_CACHE: dict[int, LandmarkSet] = {}
+
+
+def facemesh_layout(model: MorphableModel) -> LandmarkSet:
+    """FaceMesh's 468 points as model vertices.
+
+    ``data/face_template.npz`` holds the BFM mean sampled at FaceMesh's landmarks
+    (``tools/build_face_template.py``) and the 68 landmarks of the same face: the
+    template is aligned to ``model``'s mean face on those 68 points (translation
+    only: same axes and units) and each FaceMesh point takes the nearest model vertex.
+    """
+    if id(model) in _FACEMESH_CACHE:
+        return _FACEMESH_CACHE[id(model)]
+    from importlib import resources
+
+    from scipy.spatial import cKDTree
+
+    with resources.files("openheadpose.data").joinpath("face_template.npz").open("rb") as f:
+        t = np.load(f)
+        pts, lm68 = t["points"].astype(np.float64), t["landmarks68"].astype(np.float64)
+    mean = model.vertices().astype(np.float64)
+    shift = mean[model.landmarks68].mean(0) - lm68.mean(0)
+    _, idx = cKDTree(mean).query(pts + shift)
+    sigma = tuple(8.0 if i in FACEMESH_OVAL else 4.0 for i in range(len(pts)))
+    lay = LandmarkSet("facemesh", (), sigma, tuple(int(i) for i in idx))
+    _FACEMESH_CACHE[id(model)] = lay
+    return lay
 
 
 @dataclass(frozen=True)
@@ -124,15 +171,15 @@ def fit_landmarks(
     Raises:
         ValueError: fewer than 5 usable landmarks.
     """
-    lay = LANDMARK_SETS[layout] if isinstance(layout, str) else layout
-    x = np.asarray(points, np.float64).reshape(-1, 2)
-    if len(x) != len(lay.groups):
-        raise ValueError(f"{len(x)} landmarks given, the {lay.name} layout has {len(lay.groups)}")
+    lay = (facemesh_layout(model) if layout == "facemesh" else LANDMARK_SETS[layout]) if isinstance(layout, str) else layout
+    x = np.asarray(points, np.float64)[..., :2].reshape(-1, 2)
+    if len(x) != len(lay):
+        raise ValueError(f"{len(x)} landmarks given, the {lay.name} layout has {len(lay)}")
     use = lay.modelled() & np.all(np.isfinite(x), 1)
     if use.sum() < 5:
         raise ValueError(f"only {int(use.sum())} usable landmarks (need 5)")
     idx = np.flatnonzero(use)
-    m, B = model.rows([lay.groups[i] for i in idx])
+    m, B = lay.rows(model, idx)
     x = x[idx]
     sig = np.asarray(lay.sigma_mm, np.float64)[idx]
     C = 0 if rigid_only else model.num_coeffs
