@@ -224,3 +224,18 @@ def test_synth_from_unlabelled_photos(media, bfm, tmp_path):
     assert summary["ok"] == 6, summary  # the six people; the detector's false positives are dropped
     got = list(open_dataset(f"300wlp:{out / 'train'}"))
     assert len(got) == 12 and all(np.isfinite(g.euler).all() for g in got)
+
+
+def test_failed_source_leaves_no_files(bfm, tmp_path, monkeypatch):
+    import openheadpose.synth.render as render_mod
+    from openheadpose.synth.build import SynthConfig, synthesize_one
+
+    s = _fake_source(tmp_path, bfm, 1)[0]
+
+    def broken(*a, **k):
+        raise RuntimeError("renderer broke")
+
+    monkeypatch.setattr(render_mod, "render", broken)  # view 0 (the photo) is written, view 1 fails
+    r = synthesize_one(s, SynthConfig(source="-", out=str(tmp_path / "o"), views=1, val_fraction=0.0), tmp_path / "o")
+    assert r["status"] == "failed: renderer broke"
+    assert not any((tmp_path / "o").rglob("*.*"))

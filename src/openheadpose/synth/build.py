@@ -184,6 +184,9 @@ def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
         row["views"] = 1 + cfg.views
     except Exception as exc:  # noqa: BLE001 - one bad source never stops the others
         row["status"] = f"failed: {exc}"
+        for k in range(cfg.views + 1):  # no half-made source: its first views go too
+            for ext in (".jpg", ".mat"):
+                (out / split / f"{stem}_{k}{ext}").unlink(missing_ok=True)
     return row
 
 
