@@ -645,3 +645,16 @@ def test_signal_leaves_a_resumable_checkpoint(faces, tiny_model, tmp_path, sig):
     train(_cfg(tiny_model, faces, tmp_path / "straight", epochs=12), log=lambda m: None)
     a, b = _state(out / "last.pt"), _state(tmp_path / "straight" / "last.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_image_input_leaves_out_broken_face_boxes():
+    import numpy as np
+
+    from openheadpose.datasets import PoseSample
+    from openheadpose.models import create_model
+    from openheadpose.train.data import model_input
+
+    inp = model_input(create_model("fsanet-capsule").spec)
+    ok = PoseSample("ok", None, np.zeros(3), np.array([0, 0, 10, 10.0]), landmarks=np.array([[10, 10], [50, 60.0]]))
+    broken = PoseSample("broken", None, np.zeros(3), np.array([0, 0, 10, 10.0]), landmarks=np.array([[-6.5e6, 10], [3.2e6, 60.0]]))
+    assert inp.problems([ok, broken]) == ["broken: implausible face box [-6500000.0, 10.0, 3200000.0, 60.0]"]

@@ -240,6 +240,10 @@ AUGMENTATIONS: dict[str, Callable[[], Augmentation]] = {"default": default_augme
 
 
 # --------------------------------------------------------------------------- model inputs
+#: Largest labelled face box (pixels) a training sample may have.
+MAX_FACE_PX = 20000.0
+
+
 class ImageInput:
     """Pixels: the model's own crop recipe, then its :class:`~openheadpose.predictors.Preprocessing`."""
 
@@ -266,8 +270,15 @@ class ImageInput:
         return self.pre(item.image[None])[0]
 
     def problems(self, samples: Sequence[PoseSample]) -> list[str]:
-        """Samples this input cannot use (none: images are checked when loaded)."""
-        return []
+        """Samples whose labelled face box cannot be right: not finite, or wider than
+        :data:`MAX_FACE_PX` pixels (a broken label; its crop would not fit in memory).
+        Images themselves are checked when loaded."""
+        out = []
+        for s in samples:
+            box = self.recipe.start_box(s)
+            if not np.isfinite(box).all() or max(box[2] - box[0], box[3] - box[1]) > MAX_FACE_PX:
+                out.append(f"{s.name}: implausible face box {np.round(box, 1).tolist()}")
+        return out
 
 
 #: Landmark indices (0-based) of the COCO head keypoints, per landmark scheme; -1 = absent.
