@@ -346,7 +346,9 @@ class CropPoseEstimator(Estimator):
 
 
 #: Weights shipped inside the package (``openheadpose/data``), used when a model is named without ``--weights``.
-SHIPPED_WEIGHTS = {"hhpnet": "hhpnet-synth.onnx"}
+#: Networks trained here and packaged: name -> file in ``openheadpose/data``.
+#: ``fsanet-synth``: FSA-Net capsule trained on ``headpose synth`` data only (see its ``.json``).
+SHIPPED_WEIGHTS = {"hhpnet": "hhpnet-synth.onnx", "fsanet-synth": "fsanet-synth.onnx"}
 
 
 def shipped_weights(name: str) -> Path | None:
@@ -368,8 +370,8 @@ def load_model(name: str = "default", weights=None, *, detector=None, landmarker
             with ``detector``, ``landmarker`` and ``pose``). Any other name needs
             ``weights``: an ``.onnx`` file whose metadata names that model (or
             ``"onnx"`` to accept whatever the file declares) -- except names in
-            :data:`SHIPPED_WEIGHTS` (``hhpnet``), which fall back to the weights
-            packaged with openheadpose.
+            :data:`SHIPPED_WEIGHTS` (``hhpnet``, ``fsanet-synth``), which fall back
+            to the weights packaged with openheadpose.
         weights: a weights file.
 
     Raises:
@@ -382,8 +384,10 @@ def load_model(name: str = "default", weights=None, *, detector=None, landmarker
         from .pipeline import HeadPoseEstimator
 
         return HeadPoseEstimator(detector=detector, landmarker=landmarker, pose=pose)
+    packaged = False
     if weights is None:
         weights = shipped_weights(name)
+        packaged = weights is not None
         if weights is None and name in SHIPPED_WEIGHTS:
             raise ValueError(
                 f"model {name!r}: its packaged weights (openheadpose/data/{SHIPPED_WEIGHTS[name]}) are not installed; "
@@ -395,6 +399,6 @@ def load_model(name: str = "default", weights=None, *, detector=None, landmarker
     if weights.suffix.lower() != ".onnx":
         raise ValueError(f"{weights}: expected an .onnx file (convert original checkpoints with `headpose convert`)")
     m = OnnxPoseModel(weights)
-    if name != "onnx" and not (m.spec.name == name or m.spec.name.startswith(name + "-")):
+    if name != "onnx" and not packaged and not (m.spec.name == name or m.spec.name.startswith(name + "-")):
         raise ValueError(f"{weights}: holds model {m.spec.name!r}, not {name!r} (pass --model onnx to take it as it is)")
     return m
