@@ -60,9 +60,10 @@ def main(argv=None) -> int:
     x = rng.uniform(0, 255, (8, p.num_channels, p.input_size, p.input_size)).astype(np.float32)
     with torch.no_grad():
         ref = model(torch.from_numpy(x))
-    ref = ref[0] if isinstance(ref, (tuple, list)) else ref
-    got = onnx_model.session.run(None, {onnx_model.session.get_inputs()[0].name: x})[0]
-    diff = float(np.abs(got - ref.numpy()).max())
+    names = [o.name for o in onnx_model.session.get_outputs()]
+    got = dict(zip(names, onnx_model.session.run(None, {onnx_model.session.get_inputs()[0].name: x})))
+    ref = ref if isinstance(ref, dict) else dict(zip(names, ref if isinstance(ref, (tuple, list)) else [ref]))
+    diff = max(float(np.abs(got[k] - ref[k].numpy()).max()) for k in names)
     if diff > 1e-3:
         sys.exit(f"{dst}: ONNX Runtime differs from PyTorch by {diff}")
 

@@ -391,7 +391,7 @@ def load_model(name: str = "default", weights=None, *, detector=None, landmarker
         if weights is None and name in SHIPPED_WEIGHTS:
             raise ValueError(
                 f"model {name!r}: its packaged weights (openheadpose/data/{SHIPPED_WEIGHTS[name]}) are not installed; "
-                "pass --weights FILE.onnx (e.g. `headpose convert hhpnet model_w300_biwi hhpnet.onnx` from the official SavedModel)"
+                "pass --weights FILE.onnx (from `headpose export` or `headpose convert`)"
             )
     if weights is None:
         raise ValueError(f"model {name!r} needs --weights (an .onnx file from `headpose convert` or `headpose export`)")
