@@ -518,8 +518,10 @@ class _AtomicTextWriter(_CommitOnExit):
         # One write() call per record: Ctrl-C lands between bytecodes, so a record is
         # either wholly in the buffer or not at all.
         self._file.write(text)
-        if self._stdout:
-            self._file.flush()  # a consumer piping us sees each record as it is made
+        # every record reaches the file as it is made: a consumer piping us (or watching the
+        # temporary file of a long video) sees progress, and an interrupted run's file holds
+        # exactly the finished frames
+        self._file.flush()
 
     def _settle(self) -> bool:
         """Mark the writer closed; True when a temporary file is left to commit or drop."""
