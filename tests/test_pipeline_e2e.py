@@ -158,6 +158,9 @@ def test_cli_ctrl_c_keeps_finished_frames(media, tmp_path):
         [sys.executable, "-m", "openheadpose.cli", "predict", str(media / "WolfgangLanger_Pexels.mp4"), "--json", str(out / "v.jsonl"), "--save", str(out), "-q"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # a job started in the background (`cmd &`, CI runners) inherits SIGINT as *ignored*, and
+        # Python then installs no KeyboardInterrupt handler: give the child the default disposition
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     # wait until some records are in the (temporary) JSON file, then interrupt
