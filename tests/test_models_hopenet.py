@@ -17,6 +17,7 @@ from openheadpose.models import create_model, list_models  # noqa: E402
 
 NAMES = [
     "hopenet-mobilenetv2",
+    "hopenet-mobilenetv3small",
     "hopenet-resnet101",
     "hopenet-resnet152",
     "hopenet-resnet18",
@@ -28,7 +29,10 @@ NAMES = [
 
 #: Exported in the ONNX parity loop: the light backbones plus ResNet18 (the deeper ResNets
 #: are the same torchvision blocks, only slower to export; the converter test covers ResNet50's keys).
-ONNX_NAMES = ["hopenet-resnet18", "hopenet-squeezenet1_0", "hopenet-squeezenet1_1", "hopenet-mobilenetv2"]
+ONNX_NAMES = ["hopenet-resnet18", "hopenet-squeezenet1_0", "hopenet-squeezenet1_1", "hopenet-mobilenetv2", "hopenet-mobilenetv3small"]
+
+#: Input side per network: 224 (Hopenet's), except our Hopenet-lite's 128.
+SIZES = {name: 128 if name == "hopenet-mobilenetv3small" else 224 for name in NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +46,7 @@ def test_registered_names(built):
     for name, model in built.items():
         spec = model.spec
         assert spec.name == name and spec.codec == "binned" and spec.preprocessing.crop == "hopenet"
-        assert spec.preprocessing.input_size == 224 and spec.preprocessing.channels == "rgb"
+        assert spec.preprocessing.input_size == SIZES[name] and spec.preprocessing.channels == "rgb"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -70,11 +74,11 @@ def test_forward_backward_every_parameter(built, name):
     model.zero_grad(set_to_none=True)
 
 
-def _crops() -> np.ndarray:
+def _crops(size: int = 224) -> np.ndarray:
     """Three unlike RGB crops: noise, a horizontal and a vertical colour ramp."""
-    ramp = np.linspace(0, 255, 224)
-    noise = np.random.default_rng(0).integers(0, 256, (224, 224, 3))
-    horizontal = np.broadcast_to(np.stack([ramp, 255 - ramp, np.full(224, 60.0)], -1)[None], (224, 224, 3))
+    ramp = np.linspace(0, 255, size)
+    noise = np.random.default_rng(0).integers(0, 256, (size, size, 3))
+    horizontal = np.broadcast_to(np.stack([ramp, 255 - ramp, np.full(size, 60.0)], -1)[None], (size, size, 3))
     vertical = horizontal.transpose(1, 0, 2)[..., ::-1]
     return np.stack([noise, horizontal, vertical]).astype(np.uint8)
 
@@ -87,7 +91,7 @@ def _randomise(model) -> None:
     init gives near-uniform bins; much larger logits make the expectation a step function
     of float32 noise).
     """
-    x = torch.from_numpy(model.spec.preprocessing(_crops()))
+    x = torch.from_numpy(model.spec.preprocessing(_crops(model.spec.preprocessing.input_size)))
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     for bn in bns:
         bn.momentum = 1.0
@@ -117,8 +121,8 @@ def test_torch_onnx_parity(name, tmp_path):
     model = create_model(name)
     _randomise(model)
     onnx_model = OnnxPoseModel(export_onnx(model, tmp_path / f"{name}.onnx"))
-    assert onnx_model.spec == model.spec and onnx_model.crop == "hopenet" and onnx_model.input_size == 224
-    crops = _crops()
+    assert onnx_model.spec == model.spec and onnx_model.crop == "hopenet" and onnx_model.input_size == SIZES[name]
+    crops = _crops(SIZES[name])
     t, o = TorchPoseModel(model).raw(crops), onnx_model.raw(crops)
     codec = get_codec("binned")
     et = np.stack([codec.expectation(t[k]) for k in codec.outputs], -1)

@@ -61,8 +61,9 @@ def infer_arch(state_dict: dict) -> str:
             raise ValueError(f"a ResNet Hopenet with {blocks} blocks per stage ({'Bottleneck' if bottleneck else 'BasicBlock'}) is not a known depth")
         return f"hopenet-resnet{depth}"
     if "classifier_yaw.1.weight" in sd:
-        if "features.0.0.weight" in sd:
-            return "hopenet-mobilenetv2"
+        stem = sd.get("features.0.0.weight")  # MobileNetV2: 32 stem filters, MobileNetV3-Small: 16
+        if stem is not None:
+            return "hopenet-mobilenetv2" if stem.shape[0] == 32 else "hopenet-mobilenetv3small"
         w = sd.get("features.0.weight")
         if w is not None and tuple(w.shape) == (96, 3, 7, 7):
             return "hopenet-squeezenet1_0"

@@ -15,12 +15,17 @@ expectation ``3 * sum_i p_i * i - 99``).
 * ``hopenet-mobilenetv2``: torchvision MobileNetV2 ``features``, global average
   pooling, heads ``classifier_{yaw,pitch,roll}`` = dropout + linear
   (HopelessNet's ``Hopeless_MobileNetV2``).
+* ``hopenet-mobilenetv3small``: our Hopenet-lite -- the same heads on torchvision
+  MobileNetV3-Small ``features`` at 128 px, the trunk and input size of
+  ``rot6d-mobilenetv3small``, so the two differ only in the head (66-bin
+  classification + expectation regression vs 6D rotation). 18 M multiply-adds
+  where SqueezeNet 1.1 at 224 px takes 350 M.
 
 Keeping the original parameter names means the authors' snapshots load after
 :func:`openheadpose.convert.hopenet.checkpoint_filter_fn` drops only what our
 networks lack. Constructors never download ImageNet weights (``weights=None``).
 
-Input ``(B, 3, 224, 224)`` RGB, ImageNet normalisation on the 0..255 scale;
+Input ``(B, 3, 224, 224)`` (Hopenet-lite: 128) RGB, ImageNet normalisation on the 0..255 scale;
 crop recipe ``"hopenet"`` (deep-head-pose's AFLW2000 test crop, then torchvision's
 ``Resize(224)`` + ``CenterCrop(224)``). All heads end in global pooling, so smaller
 inputs run too (used by the tests).
@@ -58,11 +63,11 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 ANGLES = ("yaw", "pitch", "roll")
 
 
-def _spec(name: str, backbone: str) -> ModelSpec:
+def _spec(name: str, backbone: str, size: int = 224) -> ModelSpec:
     return ModelSpec(
         name=name,
         codec="binned",
-        preprocessing=Preprocessing(input_size=224, channels="rgb", mean=IMAGENET_MEAN, std=IMAGENET_STD, crop="hopenet", layout="nchw"),
+        preprocessing=Preprocessing(input_size=size, channels="rgb", mean=IMAGENET_MEAN, std=IMAGENET_STD, crop="hopenet", layout="nchw"),
         source="",
         trained_on="",
         notes={
@@ -150,19 +155,27 @@ class HopenetSqueezeNet(nn.Module):
 
 
 class HopenetMobileNetV2(nn.Module):
-    """HopelessNet on torchvision MobileNetV2 ``features`` (width 1.0).
+    """HopelessNet on torchvision MobileNetV2 ``features`` (width 1.0), or with
+    ``trunk="mobilenetv3small"`` our Hopenet-lite on MobileNetV3-Small ``features``.
 
     Args:
         num_bins: bins per angle.
+        trunk: ``"mobilenetv2"`` or ``"mobilenetv3small"``.
     """
 
-    def __init__(self, num_bins: int = NUM_BINS):
+    def __init__(self, num_bins: int = NUM_BINS, trunk: str = "mobilenetv2"):
         super().__init__()
-        import torchvision
+        if trunk == "mobilenetv2":
+            import torchvision
 
-        trunk = torchvision.models.mobilenet_v2(weights=None)
-        self.features = trunk.features
-        width = trunk.last_channel
+            net = torchvision.models.mobilenet_v2(weights=None)
+            self.features, width = net.features, net.last_channel
+        elif trunk == "mobilenetv3small":
+            from .rot6d import mobilenetv3small_backbone
+
+            self.features, width = mobilenetv3small_backbone()
+        else:
+            raise ValueError(f"trunk must be 'mobilenetv2' or 'mobilenetv3small', not {trunk!r}")
         self.classifier_yaw = nn.Sequential(nn.Dropout(0.2), nn.Linear(width, num_bins))
         self.classifier_pitch = nn.Sequential(nn.Dropout(0.2), nn.Linear(width, num_bins))
         self.classifier_roll = nn.Sequential(nn.Dropout(0.2), nn.Linear(width, num_bins))
@@ -185,13 +198,13 @@ class HopenetMobileNetV2(nn.Module):
 ARCHS: dict[str, str] = {}
 
 
-def _register(name: str, backbone: str, build) -> None:
+def _register(name: str, backbone: str, build, size: int = 224) -> None:
     def builder(**kwargs) -> nn.Module:
         return build(**kwargs)
 
     builder.__name__ = name.replace("-", "_")
     builder.__doc__ = f"Hopenet with a {backbone} backbone (66 bins per angle)."
-    register_model(name, _spec(name, backbone))(builder)
+    register_model(name, _spec(name, backbone, size))(builder)
     ARCHS[name] = backbone
 
 
@@ -200,3 +213,4 @@ for _depth in (18, 34, 50, 101, 152):
 _register("hopenet-squeezenet1_0", "SqueezeNet 1.0", partial(HopenetSqueezeNet, "1_0"))
 _register("hopenet-squeezenet1_1", "SqueezeNet 1.1", partial(HopenetSqueezeNet, "1_1"))
 _register("hopenet-mobilenetv2", "MobileNetV2", HopenetMobileNetV2)
+_register("hopenet-mobilenetv3small", "MobileNetV3-Small (Hopenet-lite)", partial(HopenetMobileNetV2, trunk="mobilenetv3small"), size=128)

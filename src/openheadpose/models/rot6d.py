@@ -35,17 +35,11 @@ from ..predictors import ModelSpec, Preprocessing
 from ._registry import register_model
 from .rotation_torch import geodesic_angle, geodesic_loss, rotation_from_6d  # noqa: F401  (re-exported)
 
-__all__ = ["Rot6DNet", "rotation_from_6d", "geodesic_angle", "geodesic_loss", "tiny_backbone"]
+__all__ = ["Rot6DNet", "rotation_from_6d", "geodesic_angle", "geodesic_loss", "tiny_backbone", "mobilenetv3small_backbone"]
 
 #: ImageNet normalisation on the 0..255 scale, RGB.
 IMAGENET_MEAN = (0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0)
 IMAGENET_STD = (0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0)
-
-
-
-
-
-
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -58,7 +52,8 @@ def tiny_backbone() -> tuple[nn.Module, int]:
     return nn.Sequential(*(_conv_bn_relu(i, o, s) for i, o, s in widths)), widths[-1][1]
 
 
-def _mobilenetv3small_backbone() -> tuple[nn.Module, int]:
+def mobilenetv3small_backbone() -> tuple[nn.Module, int]:
+    """torchvision MobileNetV3-Small ``features`` (stride 32, 576 channels): ``(module, channels)``."""
     from torchvision.models import mobilenet_v3_small
 
     m = mobilenet_v3_small(weights=None)
@@ -115,7 +110,7 @@ def rot6d_tiny() -> Rot6DNet:
 @register_model("rot6d-mobilenetv3small", _spec("rot6d-mobilenetv3small", 128, "torchvision mobilenet_v3_small features"))
 def rot6d_mobilenetv3small() -> Rot6DNet:
     """MobileNetV3-Small features + the 6D head, 128 x 128 RGB."""
-    return Rot6DNet(*_mobilenetv3small_backbone())
+    return Rot6DNet(*mobilenetv3small_backbone())
 
 
 @register_model("rot6d-resnet18", _spec("rot6d-resnet18", 224, "torchvision resnet18 up to layer4"))
