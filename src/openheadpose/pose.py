@@ -1,6 +1,10 @@
-"""Pose estimators: turn landmarks (and later, image crops) into head rotations.
+"""Pose estimators: turn landmarks, or the image crops they place, into head rotations.
 
-A pose estimator is a callable ``estimator(image_rgb, landmarks) -> PoseOutput``.
+A pose estimator is a callable ``estimator(image_rgb, landmarks) -> PoseOutput``:
+
+- ``geometric``: a robust rigid fit of the FaceMesh points to a 3D face;
+- ``fsanet-synth`` (and any image network through :class:`NetworkPose`): the
+  network's own crop recipe placed by FaceMesh's points, then the network.
 """
 
 from __future__ import annotations
@@ -67,6 +71,16 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None 
     return s, R, md - s * R @ ms
 
 
+def camera_frame(R: np.ndarray, centre: np.ndarray, image_shape, focal_factor: float) -> np.ndarray:
+    """Turn an apparent rotation (relative to the line of sight through ``centre``, pixels)
+    into the camera's frame: a pinhole of focal ``focal_factor * max(W, H)`` pixels
+    centred on the image."""
+    h, w = image_shape[:2]
+    f = focal_factor * max(h, w)
+    ray = np.array([centre[0] - w / 2.0, -(centre[1] - h / 2.0), -f])
+    return look_at_rotation(ray) @ R
+
+
 class GeometricPose:
     """Robust rigid fit of FaceMesh landmarks to a 3D face model.
 
@@ -117,15 +131,11 @@ class GeometricPose:
         return from_axis_angle(sol.x[:3])
 
     def __call__(self, image: np.ndarray, landmarks: Landmarks) -> PoseOutput:
-        h, w = image.shape[:2]
         rots = np.zeros((len(landmarks), 3, 3))
         for i, pts in enumerate(landmarks.points):
             R = self.fit_one(pts)
             if self.focal_factor is not None:
-                f = self.focal_factor * max(h, w)
-                c = pts[:, :2].mean(0)
-                ray = np.array([c[0] - w / 2.0, -(c[1] - h / 2.0), -f])
-                R = look_at_rotation(ray) @ R
+                R = camera_frame(R, pts[:, :2].mean(0), image.shape, self.focal_factor)
             rots[i] = orthonormalize(R)
         return PoseOutput(rots, None)
 
@@ -133,3 +143,88 @@ class GeometricPose:
 @POSE_ESTIMATORS.register("geometric", help="robust rigid fit of FaceMesh landmarks to a 3D face (default)")
 def _make_geometric(**kw):
     return GeometricPose(**kw)
+
+
+def landmarks68_from_facemesh(points: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """The 68 landmarks ``(68, 2)`` (image pixels) of a face whose FaceMesh points are ``points`` ``(468, 3)``.
+
+    A 3D similarity fit (Huber-weighted Umeyama, as in :class:`GeometricPose`)
+    carries the template face onto the FaceMesh points, and the template's 68
+    landmarks -- hidden jaw-contour points included -- follow. That is how
+    AFLW2000's ``pt3d_68`` and ``headpose synth``'s ``pt2d`` place them (fixed
+    vertices of a fitted 3D face), so the ``face-1.1`` crop of these points is
+    the crop the network was trained on. (The nearest FaceMesh point to each
+    landmark would not do: FaceMesh's oval stops up to 26 mm short of the jaw
+    contour, and turned faces would get crops up to 13 % too narrow.)
+    """
+    t = face_template()
+    P = np.asarray(points, np.float64)[:, :3] * np.array([1.0, -1.0, 1.0])
+    w = np.ones(len(t.points))
+    for _ in range(iterations):
+        s, R, tr = similarity_fit(t.points, P, w)
+        r = np.linalg.norm(s * t.points @ R.T + tr - P, axis=1) / s
+        w = np.minimum(1.0, 3.0 / np.maximum(r, 1e-9))
+    L = s * t.landmarks68 @ R.T + tr
+    return L[:, :2] * np.array([1.0, -1.0])
+
+
+class NetworkPose:
+    """An image pose network on crops placed by the landmarks.
+
+    The network's own crop recipe (``model.crop``) is applied to the 68
+    landmarks :func:`landmarks68_from_facemesh` places, so a
+    network trained on 68-landmark crops (``face-1.1``, ``3ddfa``) sees what it
+    was trained on; recipes defined on other points (AFLW's 21) get a close
+    but not identical box. Landmark boxes beat detector boxes: they follow the
+    face, not the detector's habits, and are the same from frame to frame.
+
+    Args:
+        model: a name :func:`~openheadpose.predictors.load_model` knows
+            (``fsanet-synth``: the shipped weights), or a loaded crop model.
+        weights: its ``.onnx`` file, for names without packaged weights.
+        focal_factor: as in :class:`GeometricPose`: report rotations in the camera's frame.
+        batch_size: crops per network call.
+    """
+
+    def __init__(self, model="fsanet-synth", weights=None, focal_factor: float | None = None, batch_size: int = 32):
+        from .crops import CROPS
+
+        if isinstance(model, str):
+            from .predictors import load_model
+
+            model = load_model(model, weights)
+        if getattr(model, "takes_keypoints", False):
+            raise ValueError(f"{model.name}: a keypoint network, not an image network; use --model {model.name} instead of --pose")
+        self.model = model
+        self.recipe = CROPS[model.crop]
+        self.focal_factor = focal_factor
+        self.batch_size = batch_size
+
+    def crop_boxes(self, image_shape, landmarks: Landmarks) -> np.ndarray:
+        """``(N, 4)`` integer crop boxes, one per face."""
+        return np.array([self.recipe.expand_landmarks(landmarks68_from_facemesh(p), image_shape) for p in landmarks.points]).reshape(-1, 4)
+
+    def __call__(self, image: np.ndarray, landmarks: Landmarks) -> PoseOutput:
+        n = len(landmarks)
+        if n == 0:
+            return PoseOutput(np.zeros((0, 3, 3)), None)
+        size = self.model.input_size
+        boxes = self.crop_boxes(image.shape, landmarks)
+        rots, sigmas = [], []
+        for i in range(0, n, self.batch_size):
+            crops = np.stack([self.recipe(image, b, size) for b in boxes[i : i + self.batch_size]])
+            pred = self.model.predict(crops)
+            rots.append(pred.rotations)
+            sigmas.append(pred.sigma)
+        R = np.concatenate(rots).astype(np.float64)
+        if self.focal_factor is not None:
+            centres = landmarks.points[:, :, :2].mean(1)
+            R = np.stack([camera_frame(r, c, image.shape, self.focal_factor) for r, c in zip(R, centres)])
+        sigma = None if any(s is None for s in sigmas) else np.concatenate(sigmas)
+        return PoseOutput(orthonormalize(R), sigma)
+
+
+@POSE_ESTIMATORS.register("fsanet-synth", help="our FSA-Net trained on headpose synth data, on a face-1.1 crop placed by FaceMesh")
+def _make_fsanet_synth(**kw):
+    return NetworkPose("fsanet-synth", **kw)
+

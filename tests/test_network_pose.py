@@ -1,0 +1,134 @@
+"""The network pose stage: an image network on its own crop recipe, placed by FaceMesh's points."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from openheadpose.landmarks import Landmarks
+from openheadpose.pose import GeometricPose, NetworkPose, camera_frame, face_template, landmarks68_from_facemesh
+from openheadpose.predictors import PosePrediction, shipped_weights
+from openheadpose.rotation import euler_to_matrix
+
+needs_weights = pytest.mark.skipif(shipped_weights("fsanet-synth") is None, reason="fsanet-synth.onnx is not packaged")
+
+
+def test_68_landmarks_follow_the_facemesh_points():
+    """A rigid template face seen at any pose, scale and place gives back its own 68 landmarks
+    (image pixels, y down); a few wild FaceMesh points do not drag them."""
+    t = face_template()
+    for yaw, pitch, roll in ((0, 0, 0), (40, -10, 5), (-75, 15, -20)):
+        R = euler_to_matrix(yaw, pitch, roll)
+        pts = _project_template(R, scale=1.7, centre=(210.0, 140.0))
+        want = _project_template(R, scale=1.7, centre=(210.0, 140.0), points=t.landmarks68)[:, :2]
+        np.testing.assert_allclose(landmarks68_from_facemesh(pts), want, atol=1e-6)
+        noisy = pts.copy()
+        noisy[::40, :2] += 60.0  # 12 points thrown 85 px away
+        assert np.abs(landmarks68_from_facemesh(noisy) - want).max() < 3.0
+
+
+class _Recorder:
+    """A crop model that records its crops and answers a fixed pose."""
+
+    name, crop, input_size, takes_keypoints = "recorder", "face-1.1", 32, False
+
+    def __init__(self, R):
+        self.R, self.seen = R, []
+
+    def predict(self, crops):
+        self.seen.append(crops)
+        return PosePrediction(np.repeat(self.R[None], len(crops), 0))
+
+
+def _project_template(R, scale=2.0, centre=(200.0, 150.0), points=None):
+    """The template's 468 points (or ``points``) seen at rotation ``R`` (image pixels, y down, z towards the viewer)."""
+    p = scale * (face_template().points if points is None else points) @ R.T
+    return np.column_stack([p[:, 0] + centre[0], -p[:, 1] + centre[1], p[:, 2]])
+
+
+def test_crop_box_is_the_recipe_on_the_68_point_extent():
+    from openheadpose.crops import CROPS, landmark_box
+
+    R = euler_to_matrix(30.0, -10.0, 5.0)
+    pts = _project_template(R)
+    model = _Recorder(R)
+    est = NetworkPose(model)
+    box = est.crop_boxes((300, 400, 3), Landmarks(pts[None], np.ones(1)))[0]
+    lm68 = _project_template(R, points=face_template().landmarks68)[:, :2]
+    assert np.array_equal(box, CROPS["face-1.1"].expand_landmarks(lm68, (300, 400)))
+    # a square 1.1 x the longer side of the 68-point extent, centred on it
+    ext = landmark_box(lm68)
+    side = 1.1 * max(ext[2] - ext[0], ext[3] - ext[1])
+    assert box[2] - box[0] == pytest.approx(side, abs=2)
+    assert (box[0] + box[2]) / 2 == pytest.approx((ext[0] + ext[2]) / 2, abs=1)
+
+
+def test_batches_and_camera_frame():
+    R = euler_to_matrix(20.0, 0.0, 0.0)
+    pts = np.stack([_project_template(R, centre=(60.0 + 40 * i, 150.0)) for i in range(5)])
+    lm = Landmarks(pts, np.ones(5))
+    image = np.zeros((300, 400, 3), np.uint8)
+    model = _Recorder(R)
+    out = NetworkPose(model, batch_size=2)(image, lm)
+    assert [len(c) for c in model.seen] == [2, 2, 1] and model.seen[0].shape[1:] == (32, 32, 3)
+    np.testing.assert_allclose(out.rotations, np.repeat(R[None], 5, 0), atol=1e-9)
+    assert out.sigma is None
+    # with a camera: the same correction as the geometric stage's
+    cam = NetworkPose(_Recorder(R), focal_factor=1.2)(image, lm)
+    for r, p in zip(cam.rotations, pts):
+        np.testing.assert_allclose(r, camera_frame(R, p[:, :2].mean(0), image.shape, 1.2), atol=1e-9)
+    assert not np.allclose(cam.rotations[0], R)  # the leftmost face is off-axis
+
+
+def test_no_faces():
+    out = NetworkPose(_Recorder(np.eye(3)))(np.zeros((10, 10, 3), np.uint8), Landmarks(np.zeros((0, 468, 3)), np.zeros(0)))
+    assert out.rotations.shape == (0, 3, 3)
+
+
+@needs_weights
+def test_refuses_a_keypoint_network():
+    with pytest.raises(ValueError, match="keypoint network"):
+        NetworkPose("hhpnet")
+
+
+@needs_weights
+def test_pipeline_agrees_with_the_geometric_stage_on_frontal_faces(media):
+    """Two unrelated estimators of the same faces: within 12 deg per angle on near-frontal faces
+    (each has a typical error of 3-6 deg there; a sign or axis slip costs tens of degrees)."""
+    from openheadpose import HeadPoseEstimator
+    from openheadpose.io import read_image
+
+    img = read_image(media / "multi_face.jpg")
+    net = HeadPoseEstimator(pose="fsanet-synth")(img)
+    geo = HeadPoseEstimator(pose=GeometricPose())(img)
+    assert len(net) == len(geo) == 5
+    np.testing.assert_array_equal(net.boxes, geo.boxes)
+    a, b = net.euler, geo.euler
+    for k in ("yaw", "pitch", "roll"):
+        assert np.max(np.abs(getattr(a, k) - getattr(b, k))) < 12.0, k
+
+
+@needs_weights
+def test_landmark_crops_match_labelled_crops_on_aflw2000(shared):
+    """68 points placed from FaceMesh put the crop where AFLW2000's own 68 points do:
+    median IoU of the two face-1.1 boxes above 0.85 on 40 faces (no pose is scored here)."""
+    from openheadpose.crops import CROPS
+    from openheadpose.datasets import AFLW2000
+    from openheadpose.landmarks import LANDMARKERS
+    from openheadpose.results import Detections
+
+    recipe = CROPS["face-1.1"]
+    mesh = LANDMARKERS.create("facemesh")
+    ious = []
+    for s in itertools.islice(iter(AFLW2000(shared / "data" / "aflw2000-dev")), 40):
+        img = s.load_image()
+        lm = mesh(img, Detections(np.asarray(s.box, float)[None], np.ones(1)))
+        ours = recipe.expand_landmarks(landmarks68_from_facemesh(lm.points[0]), img.shape)
+        theirs = recipe.from_sample(s, img.shape)
+        ix = max(0, min(ours[2], theirs[2]) - max(ours[0], theirs[0])) * max(0, min(ours[3], theirs[3]) - max(ours[1], theirs[1]))
+        area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+        ious.append(ix / (area(ours) + area(theirs) - ix))
+    assert np.median(ious) > 0.85, np.percentile(ious, [10, 50, 90])
+
