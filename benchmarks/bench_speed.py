@@ -44,10 +44,12 @@ WARMUP = 2
 SCHEMA_VERSION = 1
 
 # name -> HeadPoseEstimator keyword arguments. "default" is what HeadPoseEstimator() builds
-# (BlazeFace short + full + tiles, FaceMesh with refined eyes/lips, geometric pose).
+# (BlazeFace short + full + tiles, FaceMesh with refined eyes/lips, fsanet-synth on the
+# landmark-placed crop); "geometric" swaps in the rigid fit of the landmarks.
 PIPELINES: dict[str, dict[str, str]] = {
-    "default": {"detector": "blazeface", "landmarker": "facemesh", "pose": "geometric"},
-    "fast": {"detector": "blazeface-short", "landmarker": "facemesh-fast", "pose": "geometric"},
+    "default": {"detector": "blazeface", "landmarker": "facemesh", "pose": "fsanet-synth"},
+    "geometric": {"detector": "blazeface", "landmarker": "facemesh", "pose": "geometric"},
+    "fast": {"detector": "blazeface-short", "landmarker": "facemesh-fast", "pose": "fsanet-synth"},
 }
 
 

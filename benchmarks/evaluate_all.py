@@ -1,4 +1,4 @@
-"""Evaluate our default pipeline, the imported seed systems and every peer on AFLW2000-dev, same images.
+"""Evaluate our default pipeline (and its geometric pose stage), the imported seed systems and every peer on AFLW2000-dev, same images.
 
 Seed systems (FSA-Net, HopelessNet) go through ``openheadpose.convert`` and run as ONNX;
 peers through the adapters in ``benchmarks/peers``.
@@ -82,6 +82,7 @@ def models(shared: Path, tmp: Path) -> dict:
     fs = w / "fsanet" / "300W_LP_models"
     out = {
         "default": HeadPoseEstimator,
+        "default-geometric": lambda: HeadPoseEstimator(pose="geometric"),
         "fsanet-capsfusion": lambda: _imported("fsanet", fs, tmp),
         "fsanet-capsule": lambda: _imported("fsanet", fs / "fsanet_capsule_3_16_2_21_5", tmp),
         "fsanet-var-capsule": lambda: _imported("fsanet", fs / "fsanet_var_capsule_3_16_2_21_5", tmp),
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
         for crop in args.crop:
             t0 = time.perf_counter()
             data = AFLW2000(shared / "data" / "aflw2000-dev")
-            kw = {"detector": detector} if name != "default" else {}
+            kw = {"detector": detector} if not name.startswith("default") else {}
             res = evaluate(model, data, crop, name="aflw2000-dev", batch_size=args.batch_size, progress=True, **kw)
             d = res.to_dict()
             d["model_key"] = name

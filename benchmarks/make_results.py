@@ -7,6 +7,9 @@ Regenerate the inputs, then this page::
     python benchmarks/bench_speed.py
     python benchmarks/bench_train.py       # training images/s per model family
     python benchmarks/train_families.py --data DIR --epochs 10   # a short real-data run per family
+    python benchmarks/synth_quality.py SYNTH --bfm WHEEL          # the headpose synth set
+    python benchmarks/synth_candidates.py --synth SYNTH RUN...    # networks trained on it; which to ship
+    python benchmarks/select_default_pose.py --synth SYNTH        # the default pipeline's pose stage
     python benchmarks/make_results.py
 """
 
@@ -27,7 +30,8 @@ def _f(v, nd=2):
 
 #: Display names and one-line descriptions of the evaluated models (key: evaluate_all.py's name).
 MODEL_INFO = {
-    "default": ("**openheadpose default**", "BlazeFace + FaceMesh + geometric fit to the BFM mean face (no training)"),
+    "default": ("**openheadpose default**", "BlazeFace + FaceMesh + our fsanet-synth on a face-1.1 crop placed by the FaceMesh points (`--pose fsanet-synth`)"),
+    "default-geometric": ("openheadpose, geometric pose stage", "BlazeFace + FaceMesh + geometric fit to the BFM mean face, no network (`--pose geometric`; the default before fsanet-synth)"),
     "fsanet-synth": ("**FSA-Net capsule, ours (headpose synth)**", "trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/data/fsanet-synth.onnx"),
     "fsanet-capsfusion": ("FSA-Net Caps-Fusion, imported (seed)", "official Keras weights, Protocol 1, mean of the three capsule models; paper: 5.07 on all 1969 images"),
     "fsanet-capsule": ("FSA-Net capsule, imported (seed)", "official Keras weights, Protocol 1"),
@@ -110,7 +114,8 @@ def speed_section(lines: list[str]) -> None:
         f"OpenCV {mc['opencv']}, ai-edge-litert {mc.get('ai_edge_litert')}; command: `{d['command']}`.",
         "",
         "Time per stage (median over repeats; *landmarks* and *pose* per face; *default* = `blazeface` (short + full range + tiles)",
-        "+ `facemesh` (two passes) + `geometric`; *fast* = `blazeface-short` + `facemesh-fast` + `geometric`, which misses small faces):",
+        "+ `facemesh` (two passes) + `fsanet-synth`; *geometric* = the same with the `geometric` pose stage; *fast* = `blazeface-short`",
+        "+ `facemesh-fast` + `fsanet-synth`, which misses small faces):",
         "",
         "| pipeline | image | size | faces | detect ms | landmarks ms/face | pose ms/face | total ms |",
         "|---|---|---|---|---|---|---|---|",
@@ -311,6 +316,56 @@ def synth_section(lines: list[str]) -> None:
     ]
 
 
+def candidates_section(lines: list[str]) -> None:
+    p = RESULTS / "synth_candidates.json"
+    if not p.is_file():
+        return
+    d = json.loads(p.read_text())
+    lines += [
+        "## Networks trained on `headpose synth` data: the candidates",
+        "",
+        "Each trained on the same synthesized `train/` split with the `face-1.1` crop on the 2-core CPU; **selected by the",
+        "lowest MAE on the held-out synthesized `val/` split** (sources hashed apart from `train/`). For the reader, also the",
+        "yaw MAE on the real aflw-yaw photos those `val/` faces were rendered from (through the pipeline: BlazeFace + FaceMesh +",
+        f"the network, same faces for all), size and speed. AFLW2000 plays no part. Command: `{d['command']}`.",
+        "",
+        "| run | network | input | epochs | synth val MAE (yaw / pitch / roll) | real held-out yaw MAE (scored) | parameters | ONNX | faces/s, batch 1 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["candidates"]:
+        mark = " **(selected)**" if r["run"] == d["selected"] else ""
+        ypr = " / ".join(_f(v) for v in r["val_mae_ypr"])
+        lines.append(f"| {r['run']}{mark} | {r['network']} | {r['input']} | {r['best_epoch']} of {r['epochs_run']} | **{_f(r['val_mae'])}** ({ypr}) "
+                     f"| {_f(r['real_heldout_yaw_mae'])} ({r['real_heldout_scored']}/{r['real_heldout_images']}) | {r['parameters_m']:.2f} M "
+                     f"| {r['onnx_bytes'] / 1e6:.2f} MB | {r['faces_per_s_batch1']:.0f} |")
+    lines.append("")
+
+
+def default_pose_section(lines: list[str]) -> None:
+    p = RESULTS / "default_pose.json"
+    if not p.is_file():
+        return
+    d = json.loads(p.read_text())
+    lines += [
+        "## Choosing the default pose stage",
+        "",
+        "The pipeline's pose stages, compared on real photos no network was trained on: the aflw-yaw faces in `headpose synth`'s",
+        "held-out split, detector crops. Every stage runs behind the same BlazeFace + FaceMesh, so all score the same faces.",
+        f"Only yaw is labelled there. Command: `{d['command']}`.",
+        "",
+        "| pose stage | scored / images | yaw MAE | median | " + " | ".join(f"\\|yaw\\| {k}" for k in next(iter(d["pose"].values()))["by_abs_yaw"]) + " |",
+        "|---|---|---|---|" + "---|" * len(next(iter(d["pose"].values()))["by_abs_yaw"]),
+    ]
+    for name, r in d["pose"].items():
+        mark = " **(default)**" if name == d["lowest_yaw_mae"] else ""
+        bins = " | ".join(f"{_f(v['mae_yaw'])} ({v['n']})" for v in r["by_abs_yaw"].values())
+        lines.append(f"| `{name}`{mark} | {r['n_scored']} / {r['n_images']} | **{_f(r['mae_yaw'])}** | {_f(r['median_yaw'])} | {bins} |")
+    lines.append("")
+    for k, v in d["paired_difference_deg"].items():
+        lines.append(f"Paired difference of absolute yaw errors, {k}: {v['mean']:+.2f}° (bootstrap 95 % {v['ci95'][0]:+.2f} … {v['ci95'][1]:+.2f}) over {v['n']} faces.")
+    lines.append("")
+
+
 def crop_speed_section(lines: list[str]) -> None:
     p = RESULTS / "crop_speed.json"
     if not p.is_file():
@@ -341,6 +396,8 @@ def main() -> int:
     accuracy_section(lines)
     hhpnet_section(lines)
     synth_section(lines)
+    candidates_section(lines)
+    default_pose_section(lines)
     speed_section(lines)
     crop_speed_section(lines)
     train_speed_section(lines)

@@ -75,8 +75,8 @@ def cli() -> None:
 @click.option("--draw", type=click.Choice(["axes", "cube"]), default="axes", show_default=True, help="How to draw each head's pose.")
 @click.option("--detector", default=None, help="Face detector (see `headpose models`). [default: blazeface, or haar without MediaPipe]")
 @click.option("--landmarker", default="facemesh", show_default=True, help="Landmarker (see `headpose models`).")
-@click.option("--pose", "pose_name", default="geometric", show_default=True, help="Pose estimator (see `headpose models`).")
-@click.option("--model", "model_name", default="default", show_default=True, help="'default' (landmarks + geometric fit); fsanet-synth (our packaged FSA-Net, trained on headpose synth data); hhpnet; or an image pose network given by --weights (e.g. fsanet, hopenet, onnx).")
+@click.option("--pose", "pose_name", default=None, help="Pose stage of the default model (see `headpose models`). [default: fsanet-synth, our network on a crop placed by FaceMesh; geometric: a rigid fit of the landmarks]")
+@click.option("--model", "model_name", default="default", show_default=True, help="'default' (detector + FaceMesh + the --pose stage); fsanet-synth (our packaged FSA-Net, trained on headpose synth data); hhpnet; or an image pose network given by --weights (e.g. fsanet, hopenet, onnx).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .onnx file from `headpose convert` / `headpose export` for --model (hhpnet, fsanet-synth: our shipped weights when omitted).")
 @click.option("--keypoints", "keypoint_source", type=click.Choice(["blazeface", "facemesh", "pose"]), default=None,
               help="Where keypoint networks (--model hhpnet, heatmap-cnn) get nose, eyes and ears: facemesh (FaceMesh on detected faces), "
@@ -116,9 +116,10 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, detector, landma
         pose_kwargs["focal_factor"] = 0.5 / math.tan(math.radians(fov) / 2)
     try:
         if model_name == "default":
+            from .pipeline import default_pose
             from .pose import POSE_ESTIMATORS
 
-            pose = POSE_ESTIMATORS.create(pose_name, **pose_kwargs)
+            pose = POSE_ESTIMATORS.create(pose_name or default_pose(), **pose_kwargs)
             est = HeadPoseEstimator(detector=detector, landmarker=landmarker, pose=pose, min_score=0.5 if min_score is None else min_score)
         else:
             from .keypoints import build_estimator
@@ -271,7 +272,7 @@ def _dataset_kinds() -> list[str]:
 @click.option("--keypoints", "keypoints", default=None, metavar="SOURCE", help="Keypoint networks (hhpnet, heatmap-cnn): pose, blazeface or facemesh run on the full image, or 'labels' (the dataset's labelled landmarks). [default: facemesh]")
 @click.option("--detector", default=None, help="Face detector for --crop detect, or of the blazeface / facemesh keypoint sources (default: the pipeline's).")
 @click.option("--landmarker", default="facemesh", show_default=True, help="Landmarker of the default model.")
-@click.option("--pose", "pose_name", default="geometric", show_default=True, help="Pose stage of the default model.")
+@click.option("--pose", "pose_name", default=None, help="Pose stage of the default model. [default: fsanet-synth; geometric: a rigid fit of the landmarks]")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1), help="Crops per model call (results do not depend on it).")
 @click.option("--no-filter", is_flag=True, help="Keep faces beyond +-99 deg (the standard filter drops them).")
 @click.option("--split", default=None, help="Score only a named split, e.g. protocol2-test (BIWI Protocol 2's 8 test videos).")

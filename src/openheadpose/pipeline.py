@@ -22,6 +22,20 @@ def default_detector() -> str:
     return "blazeface" if importlib.util.find_spec("mediapipe") is not None else "haar"
 
 
+def default_pose() -> str:
+    """``fsanet-synth`` (our network, on a crop placed by FaceMesh) when its weights are
+    installed, else the ``geometric`` fit.
+
+    Chosen on real photos no network was trained on (the aflw-yaw faces of
+    ``headpose synth``'s held-out split, ``benchmarks/select_default_pose.py``):
+    there the network's yaw error is lower than the fit's, most of all on
+    profiles, where FaceMesh's landmarks flatten and the fit saturates.
+    """
+    from .predictors import shipped_weights
+
+    return "fsanet-synth" if shipped_weights("fsanet-synth") is not None else "geometric"
+
+
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     """Accept ``(H, W)`` or ``(H, W, 1|3|4)`` arrays of any depth; return ``(H, W, 3)`` uint8 RGB.
 
@@ -62,7 +76,8 @@ class HeadPoseEstimator(Estimator):
         detector: a name from ``DETECTORS`` (default: BlazeFace with tiles, or
             Haar cascades when MediaPipe is absent), or a callable.
         landmarker: a name from ``LANDMARKERS`` or a callable; FaceMesh by default.
-        pose: a name from ``POSE_ESTIMATORS`` or a callable; the geometric fit by default.
+        pose: a name from ``POSE_ESTIMATORS`` or a callable (default :func:`default_pose`:
+            our ``fsanet-synth`` network on a crop placed by the landmarks).
         min_score: keep heads whose score -- detector score times the
             landmarker's face-presence score -- is at least this.
         max_detect_side: images larger than this are detected on a downscaled
@@ -81,11 +96,12 @@ class HeadPoseEstimator(Estimator):
         self,
         detector: str | Any | None = None,
         landmarker: str | Any = "facemesh",
-        pose: str | Any = "geometric",
+        pose: str | Any | None = None,
         min_score: float = 0.5,
         max_detect_side: int = 1920,
     ):
         detector = default_detector() if detector is None else detector
+        pose = default_pose() if pose is None else pose
         self.detector = DETECTORS.create(detector) if isinstance(detector, str) else detector
         self.landmarker = LANDMARKERS.create(landmarker) if isinstance(landmarker, str) else landmarker
         self.pose = POSE_ESTIMATORS.create(pose) if isinstance(pose, str) else pose

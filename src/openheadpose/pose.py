@@ -140,7 +140,7 @@ class GeometricPose:
         return PoseOutput(rots, None)
 
 
-@POSE_ESTIMATORS.register("geometric", help="robust rigid fit of FaceMesh landmarks to a 3D face (default)")
+@POSE_ESTIMATORS.register("geometric", help="robust rigid fit of FaceMesh landmarks to a 3D face (no network; the default without fsanet-synth)")
 def _make_geometric(**kw):
     return GeometricPose(**kw)
 
@@ -224,7 +224,7 @@ class NetworkPose:
         return PoseOutput(orthonormalize(R), sigma)
 
 
-@POSE_ESTIMATORS.register("fsanet-synth", help="our FSA-Net trained on headpose synth data, on a face-1.1 crop placed by FaceMesh")
+@POSE_ESTIMATORS.register("fsanet-synth", help="our FSA-Net trained on headpose synth data, on a face-1.1 crop placed by FaceMesh (default)")
 def _make_fsanet_synth(**kw):
     return NetworkPose("fsanet-synth", **kw)
 

@@ -362,12 +362,12 @@ def shipped_weights(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def load_model(name: str = "default", weights=None, *, detector=None, landmarker="facemesh", pose="geometric"):
+def load_model(name: str = "default", weights=None, *, detector=None, landmarker="facemesh", pose=None):
     """A model by name, ready for :func:`openheadpose.evaluate.evaluate` or prediction.
 
     Args:
         name: ``"default"``: the landmark pipeline (:class:`~openheadpose.pipeline.HeadPoseEstimator`
-            with ``detector``, ``landmarker`` and ``pose``). Any other name needs
+            with ``detector``, ``landmarker`` and ``pose``; ``None``: the pipeline's defaults). Any other name needs
             ``weights``: an ``.onnx`` file whose metadata names that model (or
             ``"onnx"`` to accept whatever the file declares) -- except names in
             :data:`SHIPPED_WEIGHTS` (``hhpnet``, ``fsanet-synth``), which fall back
@@ -380,7 +380,7 @@ def load_model(name: str = "default", weights=None, *, detector=None, landmarker
     """
     if name == "default":
         if weights is not None:
-            raise ValueError("the default model (landmarks + geometric fit) takes no --weights")
+            raise ValueError("the default model (detector + landmarks + pose stage) takes no --weights")
         from .pipeline import HeadPoseEstimator
 
         return HeadPoseEstimator(detector=detector, landmarker=landmarker, pose=pose)
