@@ -76,7 +76,7 @@ def cli() -> None:
 @click.option("--detector", default=None, help="Face detector (see `headpose models`). [default: blazeface, or haar without MediaPipe]")
 @click.option("--landmarker", default="facemesh", show_default=True, help="Landmarker (see `headpose models`).")
 @click.option("--pose", "pose_name", default=None, help="Pose stage of the default model (see `headpose models`). [default: fsanet-synth, our network on a crop placed by FaceMesh; geometric: a rigid fit of the landmarks]")
-@click.option("--model", "model_name", default="default", show_default=True, help="'default' (detector + FaceMesh + the --pose stage); fsanet-synth (our packaged FSA-Net, trained on headpose synth data); hhpnet; or an image pose network given by --weights (e.g. fsanet, hopenet, onnx).")
+@click.option("--model", "model_name", default="default", show_default=True, help="'default' (detector + FaceMesh + the --pose stage); fsanet-synth (our packaged FSA-Net alone, cropped from the detector's box, no FaceMesh); hhpnet; or an image pose network given by --weights (e.g. fsanet, hopenet, onnx).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .onnx file from `headpose convert` / `headpose export` for --model (hhpnet, fsanet-synth: our shipped weights when omitted).")
 @click.option("--keypoints", "keypoint_source", type=click.Choice(["blazeface", "facemesh", "pose"]), default=None,
               help="Where keypoint networks (--model hhpnet, heatmap-cnn) get nose, eyes and ears: facemesh (FaceMesh on detected faces), "
