@@ -324,18 +324,20 @@ def candidates_section(lines: list[str]) -> None:
     lines += [
         "## Networks trained on `headpose synth` data: the candidates",
         "",
-        "Each trained on the same synthesized `train/` split with the `face-1.1` crop on the 2-core CPU; **selected by the",
+        "Each trained on the same synthesized `train/` split with the `face-1.1` crop on the 2-core CPU, Adam, cosine schedule",
+        "over its own number of epochs (the 2-core budget gave FSA-Net 7, the MobileNetV3 pair 4 each); **selected by the",
         "lowest MAE on the held-out synthesized `val/` split** (sources hashed apart from `train/`). For the reader, also the",
         "yaw MAE on the real aflw-yaw photos those `val/` faces were rendered from (through the pipeline: BlazeFace + FaceMesh +",
         f"the network, same faces for all), size and speed. AFLW2000 plays no part. Command: `{d['command']}`.",
         "",
-        "| run | network | input | epochs | synth val MAE (yaw / pitch / roll) | real held-out yaw MAE (scored) | parameters | ONNX | faces/s, batch 1 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | network | input | best epoch | synth val MAE (yaw / pitch / roll) | val MAE by epoch | real held-out yaw MAE (scored) | parameters | ONNX | faces/s, batch 1 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in d["candidates"]:
         mark = " **(selected)**" if r["run"] == d["selected"] else ""
         ypr = " / ".join(_f(v) for v in r["val_mae_ypr"])
         lines.append(f"| {r['run']}{mark} | {r['network']} | {r['input']} | {r['best_epoch']} of {r['epochs_run']} | **{_f(r['val_mae'])}** ({ypr}) "
+                     f"| {' / '.join(_f(v) for v in r['val_mae_by_epoch'])} "
                      f"| {_f(r['real_heldout_yaw_mae'])} ({r['real_heldout_scored']}/{r['real_heldout_images']}) | {r['parameters_m']:.2f} M "
                      f"| {r['onnx_bytes'] / 1e6:.2f} MB | {r['faces_per_s_batch1']:.0f} |")
     lines.append("")

@@ -8,6 +8,15 @@ FaceMesh + the network on its own crop, so every candidate sees the same
 faces), its ONNX size and its faces per second through ONNX Runtime (2
 threads, batch 1). AFLW2000 plays no part.
 
+The candidates in ``results/synth_candidates.json`` were trained on the 2-core CPU with::
+
+    headpose train --model fsanet-capsule --data 300wlp:SYNTH/train --val 300wlp:SYNTH/val --crop face-1.1 \
+        --epochs 7 --batch-size 64 --lr 1e-3 --out runs/fsanet-synth
+    headpose train --model rot6d-mobilenetv3small --data 300wlp:SYNTH/train --val 300wlp:SYNTH/val --crop face-1.1 \
+        --epochs 4 --warmup-epochs 0.5 --batch-size 64 --lr 1e-3 --out runs/rot6d-synth
+    headpose train --model hopenet-mobilenetv3small --data 300wlp:SYNTH/train --val 300wlp:SYNTH/val --crop face-1.1 \
+        --epochs 4 --warmup-epochs 0.5 --batch-size 64 --lr 1e-3 --out runs/hopenet-synth
+
 Usage::
 
     python benchmarks/synth_candidates.py --synth /work/synth/aflw runs/fsanet-synth runs/rot6d-synth runs/hopenet-synth
@@ -44,6 +53,7 @@ def best_epoch(run: Path) -> dict:
         sys.exit(f"synth_candidates: {run / 'metrics.csv'} has no finished epoch")
     best = min(rows, key=lambda r: float(r["val_mae"]))
     return {"epochs_run": len(rows), "best_epoch": int(best["epoch"]),
+            "val_mae_by_epoch": [round(float(r["val_mae"]), 2) for r in rows],
             "val_mae": round(float(best["val_mae"]), 3),
             "val_mae_ypr": [round(float(best[f"val_mae_{a}"]), 3) for a in ("yaw", "pitch", "roll")],
             "train_images_per_s": round(float(np.median([float(r["images_per_s"]) for r in rows])), 1)}
@@ -80,6 +90,7 @@ def main(argv=None) -> int:
         err = np.abs(res.errors()[:, 0])
         row.update({
             "network": spec.name, "crop": m.crop, "input": m.input_size,
+            "training": {k: v for k, v in (spec.notes.get("training") or {}).items() if k in ("epochs", "batch_size", "lr", "seed", "train_samples", "val_samples")},
             "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
             "onnx_bytes": Path(onnx).stat().st_size,
             "faces_per_s_batch1": round(_time(m, 1, args.repeats), 1),
