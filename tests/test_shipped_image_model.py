@@ -1,7 +1,7 @@
-"""The packaged image network ``fsanet-synth`` (trained on ``headpose synth`` data only).
+"""The packaged image networks (``fsanet-synth`` ...; trained on ``headpose synth`` data only).
 
 Accuracy bound: on the first 200 faces of AFLW2000-dev (ground-truth crops) the
-mean MAE must stay below the full-set figure in ``docs/RESULTS.md`` plus 1.5 deg --
+mean MAE must stay below the network's full-set figure in ``docs/RESULTS.md`` plus 1.5 deg --
 the spread of a 200-face subset mean around the full-set mean is about 0.5 deg
 (per-face error s.d. ~7 deg / sqrt(200)), so this fails on a broken file, a wrong
 crop recipe or a convention slip (each costs several degrees), not on noise.
@@ -18,36 +18,46 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from openheadpose.predictors import SHIPPED_IMAGE_NETWORKS
+
 DATA = Path(str(resources.files("openheadpose.data")))
-ONNX = DATA / "fsanet-synth.onnx"
+#: the network behind each shipped name (its ``.json`` records it too)
+NETWORKS = {"fsanet-synth": "fsanet-capsule", "hopenet-synth": "hopenet-mobilenetv3small", "rot6d-synth": "rot6d-mobilenetv3small"}
 
-pytestmark = pytest.mark.skipif(not ONNX.is_file(), reason="fsanet-synth.onnx is not packaged")
+shipped = pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.skipif(not (DATA / f"{n}.onnx").is_file(), reason=f"{n}.onnx is not packaged"))
+    for n in SHIPPED_IMAGE_NETWORKS
+])
 
 
-def test_packaged_file_matches_its_record():
+@shipped
+def test_packaged_file_matches_its_record(name):
+    ONNX = DATA / f"{name}.onnx"
     side = json.loads(ONNX.with_suffix(".json").read_text())
     assert ONNX.stat().st_size == side["bytes"] <= 5 * 1024 * 1024
     assert hashlib.sha256(ONNX.read_bytes()).hexdigest() == side["sha256"]
     assert "AFLW2000" not in side["recipe"]["train"]  # chosen on the synthesized set's own held-out part
 
 
-def test_loads_by_name_with_its_crop():
+@shipped
+def test_loads_by_name_with_its_crop(name):
     from openheadpose.predictors import load_model
 
-    m = load_model("fsanet-synth")
-    assert m.spec.name == "fsanet-capsule" and m.crop == "face-1.1"
+    m = load_model(name)
+    assert m.spec.name == NETWORKS[name] and m.crop == "face-1.1"
     p = m.spec.preprocessing
     x = np.random.default_rng(0).integers(0, 255, (2, p.input_size, p.input_size, 3), np.uint8)
     pred = m.predict(x)
     assert pred.rotations.shape == (2, 3, 3) and np.all(np.isfinite(pred.rotations))
 
 
-def test_mirrored_face_mirrors_the_pose(media):
+@shipped
+def test_mirrored_face_mirrors_the_pose(media, name):
     """A flipped photo must flip yaw and roll (the labels' convention survives training and export)."""
     from openheadpose.io import read_image
     from openheadpose.predictors import CropPoseEstimator, load_model
 
-    est = CropPoseEstimator(load_model("fsanet-synth"))
+    est = CropPoseEstimator(load_model(name))
     img = read_image(media / "Tom_Hanks_54745.png")
     a = est(img).euler
     b = est(np.ascontiguousarray(img[:, ::-1])).euler
@@ -56,12 +66,13 @@ def test_mirrored_face_mirrors_the_pose(media):
     assert a.pitch[0] == pytest.approx(b.pitch[0], abs=6.0)
 
 
-def test_accuracy_on_aflw2000_dev_subset(shared):
+@shipped
+def test_accuracy_on_aflw2000_dev_subset(shared, name):
     from openheadpose.datasets import AFLW2000
     from openheadpose.evaluate import evaluate
     from openheadpose.predictors import load_model
 
-    rows = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/eval/aflw2000-dev_fsanet-synth_gt.json").read_text())
+    rows = json.loads((Path(__file__).resolve().parents[1] / f"benchmarks/results/eval/aflw2000-dev_{name}_gt.json").read_text())
     ds = list(itertools.islice(iter(AFLW2000(shared / "data" / "aflw2000-dev")), 200))
-    res = evaluate(load_model("fsanet-synth"), ds, "gt", progress=False)
+    res = evaluate(load_model(name), ds, "gt", progress=False)
     assert res.to_dict()["mae"]["mean"] < rows["mae"]["mean"] + 1.5

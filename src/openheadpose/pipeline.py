@@ -23,17 +23,17 @@ def default_detector() -> str:
 
 
 def default_pose() -> str:
-    """``fsanet-synth`` (our network, on a crop placed by FaceMesh) when its weights are
-    installed, else the ``geometric`` fit.
+    """:data:`~openheadpose.predictors.DEFAULT_POSE_NETWORK` (our network, on a crop placed by FaceMesh) when its
+    weights are installed, else the ``geometric`` fit.
 
     Chosen on real photos no network was trained on (the aflw-yaw faces of
     ``headpose synth``'s held-out split, ``benchmarks/select_default_pose.py``):
     there the network's yaw error is lower than the fit's, most of all on
     profiles, where FaceMesh's landmarks flatten and the fit saturates.
     """
-    from .predictors import shipped_weights
+    from .predictors import DEFAULT_POSE_NETWORK, shipped_weights
 
-    return "fsanet-synth" if shipped_weights("fsanet-synth") is not None else "geometric"
+    return DEFAULT_POSE_NETWORK if shipped_weights(DEFAULT_POSE_NETWORK) is not None else "geometric"
 
 
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:

@@ -3,8 +3,9 @@
 A pose estimator is a callable ``estimator(image_rgb, landmarks) -> PoseOutput``:
 
 - ``geometric``: a robust rigid fit of the FaceMesh points to a 3D face;
-- ``fsanet-synth`` (and any image network through :class:`NetworkPose`): the
-  network's own crop recipe placed by FaceMesh's points, then the network.
+- ``fsanet-synth`` and our other shipped image networks (and any image network
+  through :class:`NetworkPose`): the network's own crop recipe placed by
+  FaceMesh's points, then the network.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class GeometricPose:
         return PoseOutput(rots, None)
 
 
-@POSE_ESTIMATORS.register("geometric", help="robust rigid fit of FaceMesh landmarks to a 3D face (no network; the default without fsanet-synth)")
+@POSE_ESTIMATORS.register("geometric", help="robust rigid fit of FaceMesh landmarks to a 3D face (no network; the default when our network's weights are absent)")
 def _make_geometric(**kw):
     return GeometricPose(**kw)
 
@@ -224,7 +225,15 @@ class NetworkPose:
         return PoseOutput(orthonormalize(R), sigma)
 
 
-@POSE_ESTIMATORS.register("fsanet-synth", help="our FSA-Net trained on headpose synth data, on a face-1.1 crop placed by FaceMesh (default)")
-def _make_fsanet_synth(**kw):
-    return NetworkPose("fsanet-synth", **kw)
+def _register_shipped() -> None:
+    from functools import partial
+
+    from .predictors import DEFAULT_POSE_NETWORK, SHIPPED_IMAGE_NETWORKS
+
+    for name, what in SHIPPED_IMAGE_NETWORKS.items():
+        default = " (default)" if name == DEFAULT_POSE_NETWORK else ""
+        POSE_ESTIMATORS.register(name, help=f"our {what}, trained on headpose synth data, on its crop placed by FaceMesh{default}")(partial(NetworkPose, name))
+
+
+_register_shipped()
 

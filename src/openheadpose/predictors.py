@@ -345,10 +345,19 @@ class CropPoseEstimator(Estimator):
         return Heads(boxes, det.scores[keep], pred.rotations, pred.sigma)[order], timings
 
 
-#: Weights shipped inside the package (``openheadpose/data``), used when a model is named without ``--weights``.
-#: Networks trained here and packaged: name -> file in ``openheadpose/data``.
-#: ``fsanet-synth``: FSA-Net capsule trained on ``headpose synth`` data only (see its ``.json``).
-SHIPPED_WEIGHTS = {"hhpnet": "hhpnet-synth.onnx", "fsanet-synth": "fsanet-synth.onnx"}
+#: Image networks trained here on ``headpose synth`` data only and packaged as
+#: ``openheadpose/data/<name>.onnx`` (recipe in ``<name>.json``): name -> what it is.
+#: Each is also a pose stage of the pipeline (``--pose <name>``).
+SHIPPED_IMAGE_NETWORKS = {
+    "fsanet-synth": "FSA-Net capsule (1 MB)",
+}
+
+#: The pipeline's default pose stage (:func:`openheadpose.pipeline.default_pose`).
+DEFAULT_POSE_NETWORK = "fsanet-synth"
+
+#: Weights shipped inside the package (``openheadpose/data``), used when a model is named
+#: without ``--weights``: name -> file.
+SHIPPED_WEIGHTS = {"hhpnet": "hhpnet-synth.onnx", **{n: f"{n}.onnx" for n in SHIPPED_IMAGE_NETWORKS}}
 
 
 def shipped_weights(name: str) -> Path | None:
