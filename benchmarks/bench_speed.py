@@ -44,12 +44,14 @@ WARMUP = 2
 SCHEMA_VERSION = 1
 
 # name -> HeadPoseEstimator keyword arguments. "default" is what HeadPoseEstimator() builds
-# (BlazeFace short + full + tiles, FaceMesh with refined eyes/lips, fsanet-synth on the
+# (BlazeFace short + full + tiles, FaceMesh with refined eyes/lips, our default network on the
 # landmark-placed crop); "geometric" swaps in the rigid fit of the landmarks.
+from openheadpose.predictors import DEFAULT_POSE_NETWORK  # noqa: E402
+
 PIPELINES: dict[str, dict[str, str]] = {
-    "default": {"detector": "blazeface", "landmarker": "facemesh", "pose": "fsanet-synth"},
+    "default": {"detector": "blazeface", "landmarker": "facemesh", "pose": DEFAULT_POSE_NETWORK},
     "geometric": {"detector": "blazeface", "landmarker": "facemesh", "pose": "geometric"},
-    "fast": {"detector": "blazeface-short", "landmarker": "facemesh-fast", "pose": "fsanet-synth"},
+    "fast": {"detector": "blazeface-short", "landmarker": "facemesh-fast", "pose": DEFAULT_POSE_NETWORK},
 }
 
 

@@ -30,9 +30,10 @@ def _f(v, nd=2):
 
 #: Display names and one-line descriptions of the evaluated models (key: evaluate_all.py's name).
 MODEL_INFO = {
-    "default": ("**openheadpose default**", "BlazeFace + FaceMesh + our fsanet-synth on a face-1.1 crop placed by the FaceMesh points (`--pose fsanet-synth`)"),
-    "default-geometric": ("openheadpose, geometric pose stage", "BlazeFace + FaceMesh + geometric fit to the BFM mean face, no network (`--pose geometric`; the default before fsanet-synth)"),
+    "default": ("**openheadpose default**", "BlazeFace + FaceMesh + our network (pose stage in the file's `model`: {model}) on its face-1.1 crop placed by the FaceMesh points"),
+    "default-geometric": ("openheadpose, geometric pose stage", "BlazeFace + FaceMesh + geometric fit to the BFM mean face, no network (`--pose geometric`; the default before our trained networks)"),
     "fsanet-synth": ("**FSA-Net capsule, ours (headpose synth)**", "trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/data/fsanet-synth.onnx"),
+    "hopenet-synth": ("**Hopenet-lite, ours (headpose synth)**", "Hopenet's 66-bin heads on MobileNetV3-Small, 128 px, trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/data/hopenet-synth.onnx"),
     "fsanet-capsfusion": ("FSA-Net Caps-Fusion, imported (seed)", "official Keras weights, Protocol 1, mean of the three capsule models; paper: 5.07 on all 1969 images"),
     "fsanet-capsule": ("FSA-Net capsule, imported (seed)", "official Keras weights, Protocol 1"),
     "fsanet-var-capsule": ("FSA-Net var-capsule, imported (seed)", "official Keras weights, Protocol 1"),
@@ -97,7 +98,8 @@ def accuracy_section(lines: list[str]) -> None:
     lines += ["Models:", ""]
     for key in dict.fromkeys(d["model_key"] for d in evals):
         title, desc = MODEL_INFO.get(key, (key, ""))
-        lines.append(f"* {title} — {desc}")
+        model = next(d["model"] for d in evals if d["model_key"] == key)
+        lines.append(f"* {title} — {desc.format(model=f'`{model}`')}")
     lines.append("")
 
 
@@ -114,8 +116,8 @@ def speed_section(lines: list[str]) -> None:
         f"OpenCV {mc['opencv']}, ai-edge-litert {mc.get('ai_edge_litert')}; command: `{d['command']}`.",
         "",
         "Time per stage (median over repeats; *landmarks* and *pose* per face; *default* = `blazeface` (short + full range + tiles)",
-        "+ `facemesh` (two passes) + `fsanet-synth`; *geometric* = the same with the `geometric` pose stage; *fast* = `blazeface-short`",
-        "+ `facemesh-fast` + `fsanet-synth`, which misses small faces):",
+        f"+ `facemesh` (two passes) + `{d['settings']['pipelines']['default']['pose']}`; *geometric* = the same with the `geometric` pose stage;",
+        "*fast* = `blazeface-short` + `facemesh-fast` + the same network, which misses small faces):",
         "",
         "| pipeline | image | size | faces | detect ms | landmarks ms/face | pose ms/face | total ms |",
         "|---|---|---|---|---|---|---|---|",

