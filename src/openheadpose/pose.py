@@ -72,6 +72,17 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None 
     return s, R, md - s * R @ ms
 
 
+def robust_similarity_fit(src: np.ndarray, dst: np.ndarray, huber: float = 3.0, iterations: int = 4):
+    """:func:`similarity_fit` reweighted ``iterations`` times with Huber weights on the
+    residuals measured in ``src`` units (``huber``: the Huber threshold in those units)."""
+    w = np.ones(len(src))
+    for _ in range(iterations):
+        s, R, t = similarity_fit(src, dst, w)
+        r = np.linalg.norm(s * src @ R.T + t - dst, axis=1) / s
+        w = np.minimum(1.0, huber / np.maximum(r, 1e-9))
+    return s, R, t
+
+
 def camera_frame(R: np.ndarray, centre: np.ndarray, image_shape, focal_factor: float) -> np.ndarray:
     """Turn an apparent rotation (relative to the line of sight through ``centre``, pixels)
     into the camera's frame: a pinhole of focal ``focal_factor * max(W, H)`` pixels
@@ -113,11 +124,7 @@ class GeometricPose:
         """Apparent rotation ``(3, 3)`` for one face's landmarks ``(468, 3)`` (image pixels, z towards viewer)."""
         P = pts_img * np.array([1.0, -1.0, 1.0])
         T = self.template.points
-        w = np.ones(len(T))
-        for _ in range(4):
-            s, R, t = similarity_fit(T, P, w)
-            r = np.linalg.norm(s * T @ R.T + t - P, axis=1) / s  # residual in mm
-            w = np.minimum(1.0, self.huber_mm / np.maximum(r, 1e-9))
+        s, R, t = robust_similarity_fit(T, P, self.huber_mm)
         if not self.refine_2d:
             return R
         scale_px = s
@@ -160,11 +167,7 @@ def landmarks68_from_facemesh(points: np.ndarray, iterations: int = 3) -> np.nda
     """
     t = face_template()
     P = np.asarray(points, np.float64)[:, :3] * np.array([1.0, -1.0, 1.0])
-    w = np.ones(len(t.points))
-    for _ in range(iterations):
-        s, R, tr = similarity_fit(t.points, P, w)
-        r = np.linalg.norm(s * t.points @ R.T + tr - P, axis=1) / s
-        w = np.minimum(1.0, 3.0 / np.maximum(r, 1e-9))
+    s, R, tr = robust_similarity_fit(t.points, P, 3.0, iterations)
     L = s * t.landmarks68 @ R.T + tr
     return L[:, :2] * np.array([1.0, -1.0])
 
