@@ -37,6 +37,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from openheadpose.predictors import DEFAULT_POSE_NETWORK
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ("group-t1.jpg", "multi_face.jpg", "single_face.jpg")
 VIDEO = "WolfgangLanger_Pexels.mp4"
@@ -46,8 +48,6 @@ SCHEMA_VERSION = 1
 # name -> HeadPoseEstimator keyword arguments. "default" is what HeadPoseEstimator() builds
 # (BlazeFace short + full + tiles, FaceMesh with refined eyes/lips, our default network on the
 # landmark-placed crop); "geometric" swaps in the rigid fit of the landmarks.
-from openheadpose.predictors import DEFAULT_POSE_NETWORK  # noqa: E402
-
 PIPELINES: dict[str, dict[str, str]] = {
     "default": {"detector": "blazeface", "landmarker": "facemesh", "pose": DEFAULT_POSE_NETWORK},
     "geometric": {"detector": "blazeface", "landmarker": "facemesh", "pose": "geometric"},

@@ -350,6 +350,8 @@ def default_pose_section(lines: list[str]) -> None:
     if not p.is_file():
         return
     d = json.loads(p.read_text())
+    from openheadpose.predictors import DEFAULT_POSE_NETWORK
+
     lines += [
         "## Choosing the default pose stage",
         "",
@@ -361,7 +363,7 @@ def default_pose_section(lines: list[str]) -> None:
         "|---|---|---|---|" + "---|" * len(next(iter(d["pose"].values()))["by_abs_yaw"]),
     ]
     for name, r in d["pose"].items():
-        mark = " **(default)**" if name == d["lowest_yaw_mae"] else ""
+        mark = " **(default)**" if name == DEFAULT_POSE_NETWORK else ""
         bins = " | ".join(f"{_f(v['mae_yaw'])} ({v['n']})" for v in r["by_abs_yaw"].values())
         lines.append(f"| `{name}`{mark} | {r['n_scored']} / {r['n_images']} | **{_f(r['mae_yaw'])}** | {_f(r['median_yaw'])} | {bins} |")
     lines.append("")

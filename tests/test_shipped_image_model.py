@@ -22,7 +22,7 @@ from openheadpose.predictors import SHIPPED_IMAGE_NETWORKS
 
 DATA = Path(str(resources.files("openheadpose.data")))
 #: the network behind each shipped name (its ``.json`` records it too)
-NETWORKS = {"fsanet-synth": "fsanet-capsule", "hopenet-synth": "hopenet-mobilenetv3small", "rot6d-synth": "rot6d-mobilenetv3small"}
+NETWORKS = {"fsanet-synth": "fsanet-capsule", "hopenet-synth": "hopenet-mobilenetv3small"}
 
 shipped = pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.skipif(not (DATA / f"{n}.onnx").is_file(), reason=f"{n}.onnx is not packaged"))
