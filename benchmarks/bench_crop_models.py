@@ -2,7 +2,7 @@
 
 Times the network alone (preprocessed crops in, angles out) at batch 1 and 32 with
 2 intra-op threads, median of ``--repeats`` timed runs after a warm-up, for our
-shipped image networks (``openheadpose/data/*-synth.onnx``) and, as the reference
+shipped image networks (``openheadpose/assets/*-synth.onnx``) and, as the reference
 measured in the same run, the imported FSA-Net capsule (official weights through
 ``headpose convert``, needs ``../shared``). Ratios are against that reference.
 
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
 
     sys.path.insert(0, str(ROOT))
     from benchmarks.bench_speed import machine_info
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     models = {}
     ref = SHARED / "weights" / "fsanet" / "300W_LP_models" / "fsanet_capsule_3_16_2_21_5"
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
 
         tmp = Path(tempfile.mkdtemp())
         models["fsanet-capsule (imported, reference)"] = OnnxPoseModel(CONVERTERS["fsanet"](ref, tmp / "ref.onnx"), threads=2)
-    for f in sorted((ROOT / "src" / "openheadpose" / "data").glob("*-synth.onnx")):
+    for f in sorted((ROOT / "src" / "openheadpose" / "assets").glob("*-synth.onnx")):
         if f.stem != "hhpnet-synth":
             models[f.stem] = OnnxPoseModel(f, threads=2)
     rows = []

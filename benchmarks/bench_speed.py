@@ -37,7 +37,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from openheadpose.predictors import DEFAULT_POSE_NETWORK
+from openheadpose.assets import DEFAULT_POSE_NETWORK
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ("group-t1.jpg", "multi_face.jpg", "single_face.jpg")

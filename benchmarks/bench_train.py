@@ -5,7 +5,7 @@ fsanet, ssrnet, hopenet, hhpnet, heatmap, realheponet, rot6d, ...) one
 representative is timed on this CPU with ``--threads`` intra-op threads (2 by
 default), batch 32, float32, Adam, the codec's own training loss:
 
-* the batch is made once by :class:`openheadpose.train.data.PoseDataset` from
+* the batch is made once by :class:`openheadpose.training.data.PoseDataset` from
   synthetic 160x160 faces with AFLW-style landmarks and full labels (so keypoint
   models get keypoints), default augmentation -- the real input shapes and targets;
 * ``--warmup`` steps (3) are run untimed, then steps are timed until both
@@ -81,8 +81,8 @@ def families() -> dict[str, str]:
 
 def synthetic_samples(n: int, seed: int = 0):
     """Faces with AFLW 21-point landmarks and full labels (pixels are noise around a bright disc)."""
-    from openheadpose.datasets import PoseSample
-    from openheadpose.rotation import euler_to_matrix
+    from openheadpose.datasets.base import PoseSample
+    from openheadpose.core.rotation import euler_to_matrix
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:160, :160]
@@ -102,8 +102,8 @@ def bench_model(name: str, batch: int, device: str, warmup: int, min_steps: int,
     import torch
 
     from openheadpose.models import create_model
-    from openheadpose.train.data import PoseDataset, default_augmentation
-    from openheadpose.train.losses import make_loss
+    from openheadpose.training.data import PoseDataset, default_augmentation
+    from openheadpose.training.losses import make_loss
 
     torch.manual_seed(0)
     model = create_model(name).to(device).train()

@@ -3,7 +3,7 @@
 For every keypoint source -- the labelled AFLW ``pt2d`` points as a reference row
 (eye centres 8/11, nose tip 15, ears 13/17 -- AFLW's ears are the lobes;
 confidence 1 where labelled, hidden points absent), then the ``pose``,
-``blazeface`` and ``facemesh`` sources of :mod:`openheadpose.keypoints` run on the
+``blazeface`` and ``facemesh`` sources of :mod:`openheadpose.inference.keypoint_sources` run on the
 whole 450 x 450 image, keeping the head whose box overlaps the labelled face box
 (the ``pt3d_68`` extent) most (IoU >= 0.2) -- it reports
 
@@ -18,8 +18,8 @@ whole 450 x 450 image, keeping the head whose box overlaps the labelled face box
 * whether sigma means something: mean sigma with an ear removed vs the same faces
   with both ears, and mean sigma by |yaw|.
 
-The keypoints are collected and scored by :func:`openheadpose.evaluate.collect_keypoints`
-and :func:`openheadpose.evaluate.score_keypoints`, the code behind
+The keypoints are collected and scored by :func:`openheadpose.evaluation.evaluate.collect_keypoints`
+and :func:`openheadpose.evaluation.evaluate.score_keypoints`, the code behind
 ``headpose evaluate --model hhpnet --keypoints SOURCE``. Every source's keypoints go
 into the network as the source gives them, hidden points with their low confidence.
 AFLW2000-dev is used for evaluation only: nothing here feeds back into training or
@@ -45,7 +45,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("OPENHEADPOSE_SHARED", ROOT.parent / "shared"))
-OURS = ROOT / "src" / "openheadpose" / "data" / "hhpnet-synth.onnx"
+OURS = ROOT / "src" / "openheadpose" / "assets" / "hhpnet-synth.onnx"
 ANGLES = ("yaw", "pitch", "roll")
 OURS_NAME, OFFICIAL_NAME = "hhpnet-synth (ours)", "hhpnet official (model_w300_biwi)"
 
@@ -55,8 +55,8 @@ def log(msg: str) -> None:
 
 
 def keypoints(reader, source: str, cache: Path | None):
-    """The source's keypoints on every face (:func:`~openheadpose.evaluate.collect_keypoints`), cached in ``cache``."""
-    from openheadpose.evaluate import KeypointSet, collect_keypoints
+    """The source's keypoints on every face (:func:`~openheadpose.evaluation.evaluate.collect_keypoints`), cached in ``cache``."""
+    from openheadpose.evaluation.evaluate import KeypointSet, collect_keypoints
 
     f = cache / f"aflw2000-dev_{source}_v2.npz" if cache and source != "labels" else None
     if f is not None and f.is_file():
@@ -100,7 +100,7 @@ def reliability_figure(rel: dict, levels: np.ndarray, n_faces: int, path: Path) 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    from openheadpose.calibration import GAUSS_1SIGMA, GAUSS_2SIGMA
+    from openheadpose.core.calibration import GAUSS_1SIGMA, GAUSS_2SIGMA
 
     rows = list(rel)
     fig, axes = plt.subplots(len(rows), 3, figsize=(12, 3.6 * len(rows)), squeeze=False)
@@ -144,11 +144,11 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hhpnet_aflw2000-dev.json")
     args = ap.parse_args(argv)
 
-    from openheadpose.calibration import GAUSS_1SIGMA, GAUSS_2SIGMA, reliability
+    from openheadpose.core.calibration import GAUSS_1SIGMA, GAUSS_2SIGMA, reliability
     from openheadpose.convert import CONVERTERS
-    from openheadpose.datasets import AFLW2000
-    from openheadpose.evaluate import score_keypoints
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.datasets.aflw2000 import AFLW2000
+    from openheadpose.evaluation.evaluate import score_keypoints
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     reader = AFLW2000(args.shared / "data" / "aflw2000-dev")
     log(f"{reader.summary()}")
@@ -228,7 +228,7 @@ def main(argv=None) -> None:
         "dataset": {"name": "aflw2000-dev", "images": n_images, "filter": "all angles within +-99 deg"},
         "keypoints": {
             "labels": "AFLW pt2d: nose tip 15, eye centres 11 (person's left) / 8, ears 17 / 13 (lobes); hidden = absent",
-            "sources": "openheadpose.keypoints sources on the whole image; the head with the largest IoU (>= 0.2) with the pt3d_68 box",
+            "sources": "openheadpose.inference.keypoint_sources sources on the whole image; the head with the largest IoU (>= 0.2) with the pt3d_68 box",
         },
         "models": {
             OURS_NAME: str(args.ours.relative_to(ROOT)) if args.ours.is_relative_to(ROOT) else str(args.ours),

@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `benchmarks.peers`
 
-from openheadpose.datasets import AFLW2000  # noqa: E402
-from openheadpose.evaluate import evaluate  # noqa: E402
+from openheadpose.datasets.aflw2000 import AFLW2000  # noqa: E402
+from openheadpose.evaluation.evaluate import evaluate  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "eval"
 
@@ -49,8 +49,8 @@ class CachedDetector:
     """Runs the default detector once per image (keyed by pixel content) for all crop models."""
 
     def __init__(self):
-        from openheadpose.detectors import DETECTORS
-        from openheadpose.pipeline import default_detector
+        from openheadpose.inference.detectors import DETECTORS
+        from openheadpose.inference.pipeline import default_detector
 
         self.name = default_detector()
         self.detector = DETECTORS.create(self.name)
@@ -68,7 +68,7 @@ class CachedDetector:
 def _imported(kind: str, src: Path, tmp: Path):
     """A seed system's original checkpoint through our importer, run as ONNX like a user would."""
     from openheadpose.convert import CONVERTERS
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     return OnnxPoseModel(CONVERTERS[kind](src, tmp / f"{src.stem}.onnx"), threads=2)
 
@@ -76,7 +76,7 @@ def _imported(kind: str, src: Path, tmp: Path):
 def models(shared: Path, tmp: Path) -> dict:
     """name -> zero-argument factory returning a model for ``evaluate``."""
     from benchmarks.peers import PEERS
-    from openheadpose.pipeline import HeadPoseEstimator
+    from openheadpose.inference.pipeline import HeadPoseEstimator
 
     w = shared / "weights"
     fs = w / "fsanet" / "300W_LP_models"
@@ -93,9 +93,9 @@ def models(shared: Path, tmp: Path) -> dict:
     for name, factory in PEERS.items():
         out[name] = (lambda f=factory: f(w))
     # our image networks trained on `headpose synth` data and shipped in the package
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
-    for f in sorted((ROOT / "src" / "openheadpose" / "data").glob("*-synth.onnx")):
+    for f in sorted((ROOT / "src" / "openheadpose" / "assets").glob("*-synth.onnx")):
         if f.stem != "hhpnet-synth":  # a keypoint network: benchmarks/eval_hhpnet.py
             out[f.stem] = (lambda f=f: OnnxPoseModel(f, threads=2))
     return out

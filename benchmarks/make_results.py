@@ -32,8 +32,8 @@ def _f(v, nd=2):
 MODEL_INFO = {
     "default": ("**openheadpose default**", "BlazeFace + FaceMesh + our network (pose stage in the file's `model`: {model}) on its face-1.1 crop placed by the FaceMesh points"),
     "default-geometric": ("openheadpose, geometric pose stage", "BlazeFace + FaceMesh + geometric fit to the BFM mean face, no network (`--pose geometric`; the default before our trained networks)"),
-    "fsanet-synth": ("**FSA-Net capsule, ours (headpose synth)**", "trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/data/fsanet-synth.onnx"),
-    "hopenet-synth": ("**Hopenet-lite, ours (headpose synth)**", "Hopenet's 66-bin heads on MobileNetV3-Small, 128 px, trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/data/hopenet-synth.onnx"),
+    "fsanet-synth": ("**FSA-Net capsule, ours (headpose synth)**", "trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/assets/fsanet-synth.onnx"),
+    "hopenet-synth": ("**Hopenet-lite, ours (headpose synth)**", "Hopenet's 66-bin heads on MobileNetV3-Small, 128 px, trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/assets/hopenet-synth.onnx"),
     "fsanet-capsfusion": ("FSA-Net Caps-Fusion, imported (seed)", "official Keras weights, Protocol 1, mean of the three capsule models; paper: 5.07 on all 1969 images"),
     "fsanet-capsule": ("FSA-Net capsule, imported (seed)", "official Keras weights, Protocol 1"),
     "fsanet-var-capsule": ("FSA-Net var-capsule, imported (seed)", "official Keras weights, Protocol 1"),
@@ -228,9 +228,9 @@ def hhpnet_section(lines: list[str]) -> None:
             "",
             "### Calibrated σ per keypoint source",
             "",
-            "σ' = k·σ per keypoint source and angle, applied by the predictor that knows its source (`KeypointPoseEstimator`,",
+            "σ' = k·σ per keypoint source and angle, applied by the pose stage that knows its source (`KeypointPose`,",
             "`headpose predict/evaluate --keypoints`); the factors travel in the ONNX file's metadata and in",
-            f"`src/openheadpose/data/hhpnet-synth.json` (command: `{cal['command']}`). **Fitted on aflw-yaw only** —",
+            f"`src/openheadpose/assets/hhpnet-synth.json` (command: `{cal['command']}`). **Fitted on aflw-yaw only** —",
             "never on AFLW2000: " + cal["fitted_on"] + ".",
             "The first calibration — one factor per angle pooled over the sources, fitted on aflw-yaw yaw errors without",
             "removing the label noise, with every source on the bare 120-px crops; still baked into the file as the σ of an",
@@ -350,7 +350,7 @@ def default_pose_section(lines: list[str]) -> None:
     if not p.is_file():
         return
     d = json.loads(p.read_text())
-    from openheadpose.predictors import DEFAULT_POSE_NETWORK
+    from openheadpose.assets import DEFAULT_POSE_NETWORK
 
     lines += [
         "## Choosing the default pose stage",

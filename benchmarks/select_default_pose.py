@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.evaluate_all import shared_root  # noqa: E402
-from openheadpose.datasets import AFLWYaw  # noqa: E402
-from openheadpose.evaluate import evaluate  # noqa: E402
-from openheadpose.io import atomic_write_bytes  # noqa: E402
+from openheadpose.datasets.aflw_yaw import AFLWYaw  # noqa: E402
+from openheadpose.evaluation.evaluate import evaluate  # noqa: E402
+from openheadpose.io.writers import atomic_write_bytes  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "default_pose.json"
 BINS = ((0, 30), (30, 60), (60, 99))
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
 
-    from openheadpose.pipeline import HeadPoseEstimator
+    from openheadpose.inference.pipeline import HeadPoseEstimator
 
     names = val_sources(args.synth)[: args.limit]
     root = shared_root() / "data" / "aflw-yaw"

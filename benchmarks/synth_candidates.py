@@ -67,14 +67,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
 
-    from openheadpose.datasets import AFLWYaw
-    from openheadpose.evaluate import evaluate
-    from openheadpose.io import atomic_write_bytes
+    from openheadpose.datasets.aflw_yaw import AFLWYaw
+    from openheadpose.evaluation.evaluate import evaluate
+    from openheadpose.io.writers import atomic_write_bytes
     from openheadpose.models import create_model, load_checkpoint
     from openheadpose.models.export import export_onnx
-    from openheadpose.pipeline import HeadPoseEstimator
-    from openheadpose.pose import NetworkPose
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.pipeline import HeadPoseEstimator
+    from openheadpose.inference.pose_stages import NetworkPose
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     names = set(val_sources(args.synth))
     aflw = shared_root() / "data" / "aflw-yaw"

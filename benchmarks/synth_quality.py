@@ -57,9 +57,9 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "synth_quality.json")
     args = ap.parse_args(argv)
 
-    from openheadpose.bfm import load_bfm
-    from openheadpose.datasets import open_dataset
-    from openheadpose.rotation import euler_to_matrix
+    from openheadpose.synth.bfm import load_bfm
+    from openheadpose.datasets.registry import open_dataset
+    from openheadpose.core.rotation import euler_to_matrix
     from openheadpose.synth.fit import FitResult, fit_landmarks
     from openheadpose.synth.render import build_scene, render, shift_at
 

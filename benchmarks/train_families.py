@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from openheadpose.train.engine import TrainConfig, train
+    from openheadpose.training.engine import TrainConfig, train
 
     rows = []
     for family in args.only or FAMILIES:

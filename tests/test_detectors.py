@@ -6,14 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from openheadpose.detectors import DETECTORS, _ssd_anchors, box_iou, weighted_nms
-from openheadpose.results import Detections
+from openheadpose.inference.detectors import DETECTORS, ssd_anchors, weighted_nms
+from openheadpose.core.geometry import box_iou
+from openheadpose.inference.results import Detections
 
 
 def test_anchor_counts_match_the_models():
     # face_detection_short_range: 16x16x2 + 8x8x6 = 896; full range: 48x48x1 = 2304
-    assert len(_ssd_anchors(128, (8, 16, 16, 16))) == 896
-    assert len(_ssd_anchors(192, (4,))) == 2304
+    assert len(ssd_anchors(128, (8, 16, 16, 16))) == 896
+    assert len(ssd_anchors(192, (4,))) == 2304
 
 
 def test_box_iou():
@@ -44,7 +45,7 @@ def test_haar_fallback_finds_faces(media, name, n):
 def test_default_detector_without_mediapipe(monkeypatch):
     import importlib.util
 
-    from openheadpose import pipeline
+    from openheadpose.inference import pipeline
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mediapipe" else real(name, *a))
@@ -52,7 +53,7 @@ def test_default_detector_without_mediapipe(monkeypatch):
 
 
 def test_nms_indices_keeps_the_best_of_each_overlap_group():
-    from openheadpose.detectors import nms_indices
+    from openheadpose.core.geometry import nms_indices
 
     boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60.0], [0, 0, 9, 10]])
     scores = np.array([0.5, 0.9, 0.7, 0.6])

@@ -1,13 +1,13 @@
-"""Tests of openheadpose.draw: copies, not mutation; the axes point where the convention says."""
+"""Tests of openheadpose.inference.draw: copies, not mutation; the axes point where the convention says."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from openheadpose.draw import annotate, draw_axes, draw_box, draw_cube, draw_label, project_axes
-from openheadpose.results import Heads
-from openheadpose.rotation import euler_to_matrix
+from openheadpose.inference.draw import annotate, draw_axes, draw_box, draw_cube, draw_label, project_axes
+from openheadpose.inference.results import Heads
+from openheadpose.core.rotation import euler_to_matrix
 
 CENTRE = (100.0, 100.0)
 LENGTH = 50.0

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openheadpose.datasets import PoseSample
-from openheadpose.evaluate import evaluate
-from openheadpose.predictors import CropModel, PosePrediction
-from openheadpose.results import Detections
-from openheadpose.rotation import euler_to_matrix
+from openheadpose.datasets.base import PoseSample
+from openheadpose.evaluation.evaluate import evaluate
+from openheadpose.specs.spec import CropModel, PosePrediction
+from openheadpose.inference.results import Detections
+from openheadpose.core.rotation import euler_to_matrix
 
 
 class _ListDataset:
@@ -127,7 +127,7 @@ def test_unreadable_image_is_a_failure_not_a_crash(tmp_path):
 
 
 def test_plots_are_written(tmp_path):
-    from openheadpose.plots import write_plots
+    from openheadpose.evaluation.plots import write_plots
 
     res = evaluate(_ColourModel(), _ListDataset(_samples()), "gt", progress=False)
     paths = write_plots(res, tmp_path, "synthetic")
@@ -140,13 +140,13 @@ def test_plots_are_written(tmp_path):
         assert p.stat().st_size > 5000
 
 
-# --------------------------------------------------------------------------- sigma calibration (openheadpose.calibration)
+# --------------------------------------------------------------------------- sigma calibration (openheadpose.core.calibration)
 
 
 def test_fit_scale_recovers_a_known_scale_and_removes_known_label_noise():
     """The network's sigma is 1.7x too small and the labels err by N(0, 4 deg): fitted on the observed
     errors without the label noise, k comes out too large; with it, the known 1.7 comes back."""
-    from openheadpose.calibration import coverage, fit_scale
+    from openheadpose.core.calibration import coverage, fit_scale
 
     rng = np.random.default_rng(3)
     n = 40000
@@ -171,7 +171,7 @@ def test_label_noise_by_triple_collocation():
     """Three predictors with independent errors against labels off by N(0, 5 deg): their pairwise
     covariances give the label noise, also when one fails grossly on 3 % of the faces. Two
     predictors that share an error (one network) inflate it; pairing with an independent one does not."""
-    from openheadpose.calibration import label_noise
+    from openheadpose.core.calibration import label_noise
 
     rng = np.random.default_rng(4)
     n = 30000
@@ -200,7 +200,7 @@ def test_label_noise_by_triple_collocation():
 def test_fit_source_calibration_per_source():
     """Two keypoint sources, one twice as noisy relative to its sigma: each gets its own factor,
     relative to the factor baked into the file."""
-    from openheadpose.calibration import SourceCalibration, fit_source_calibration
+    from openheadpose.core.calibration import SourceCalibration, fit_source_calibration
 
     rng = np.random.default_rng(5)
     n = 20000
@@ -286,14 +286,15 @@ def test_keypoint_network_on_labelled_keypoints():
 def test_keypoint_network_behind_a_source_counts_missed_faces_and_ignores_batching():
     """A callable source that finds the face only in even images (elsewhere a head far away):
     odd faces are missed; the source's name reaches the network (its sigma calibration)."""
-    from openheadpose.keypoints import HeadKeypoints
+    from openheadpose.inference.results import HeadKeypoints
 
     samples = _keypoint_samples()
 
     class Source:
         name = "facemesh"
+        finds_heads = True  # it stands in for the whole front end
 
-        def __call__(self, img):
+        def __call__(self, img, faces=None):
             i = int(img[0, 0, 0])
             nose = samples[i].landmarks[14]
             pts = np.tile(np.array([60.0, 40.0]), (5, 1))

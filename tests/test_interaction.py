@@ -1,4 +1,4 @@
-"""Tests of openheadpose.interaction and `headpose interact`: who looks at whom.
+"""Tests of openheadpose.apps.interaction and `headpose interact`: who looks at whom.
 
 Scenes are built by hand. Convention reminders (checked in the first test): positive
 AFLW yaw turns the nose to the image's LEFT, so a head on the left must have a
@@ -13,19 +13,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from openheadpose.interact_cli import interact
-from openheadpose.interaction import (
-    DepthModel,
-    InteractionConfig,
-    draw_interaction,
-    face_sizes,
-    facing_directions,
-    find_interactions,
-    gaze_geometry,
-    head_positions,
-)
-from openheadpose.results import Heads
-from openheadpose.rotation import euler_to_matrix
+from openheadpose.cli.interact import interact
+from openheadpose.apps.interaction import DepthModel, InteractionConfig, draw_interaction, face_sizes, facing_directions, find_interactions, gaze_geometry, head_positions
+from openheadpose.inference.results import Heads
+from openheadpose.core.rotation import euler_to_matrix
 
 # A big image with the heads near its centre: the rays to them are within a few degrees
 # of the optical axis, so apparent and camera-frame rotations nearly agree and the

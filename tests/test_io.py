@@ -10,19 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from openheadpose.io import (
-    CsvWriter,
-    Frame,
-    InputError,
-    JsonLinesWriter,
-    OutputError,
-    VideoWriter,
-    atomic_write_bytes,
-    atomic_write_image,
-    count_frames,
-    expand_sources,
-    read_image,
-)
+from openheadpose.io.writers import CsvWriter, JsonLinesWriter, VideoWriter, atomic_write_bytes, atomic_write_image
+from openheadpose.io.sources import Frame, count_frames, expand_sources
+from openheadpose.io.images import InputError, OutputError, read_image
 
 
 def _write_png(path, arr: np.ndarray) -> None:

@@ -12,27 +12,29 @@ import sys
 import numpy as np
 import pytest
 
-from openheadpose.keypoint_input import KEYPOINTS, keypoints_to_input, render_heatmaps, to_map_coordinates
-from openheadpose.keypoints import (
-    BLAZEFACE_TO_COCO,
-    KEYPOINT_SOURCES,
-    HeadKeypoints,
-    KeypointPoseEstimator,
-    OcclusionRule,
-    build_estimator,
-    keypoint_boxes,
-)
+from openheadpose.specs.keypoint_input import KEYPOINTS, keypoints_to_input, render_heatmaps, to_map_coordinates
+from openheadpose.inference.builder import build_estimator
+from openheadpose.inference.keypoint_sources import BLAZEFACE_TO_COCO, KEYPOINT_SOURCES, OcclusionRule, keypoint_boxes
+from openheadpose.inference.pipeline import HeadPoseEstimator, keypoint_finder
+from openheadpose.inference.pose_stages import KeypointPose
+from openheadpose.inference.results import HeadKeypoints
 
 pytest.importorskip("ai_edge_litert")
 pytest.importorskip("mediapipe")  # only its .tflite files are used
 
-SOURCES = ["pose", "blazeface", "facemesh"]
+SOURCES = ["body", "blazeface", "facemesh"]
 NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR = range(5)
 
 
 @pytest.fixture(scope="module")
 def sources():
-    return {name: KEYPOINT_SOURCES.create(name) for name in SOURCES}
+    """Each source with the stages it needs in front, as a callable ``image -> HeadKeypoints``."""
+    return {name: keypoint_finder(name).find_keypoints for name in SOURCES}
+
+
+def KeypointPoseEstimator(model, source="facemesh"):  # noqa: N802 - the estimator these tests used to build by hand
+    src = KEYPOINT_SOURCES.create(source) if isinstance(source, str) else source
+    return HeadPoseEstimator(None, getattr(src, "landmarker", None), KeypointPose(model), keypoints=src)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def astronaut():
 
 
 def _read(path):
-    from openheadpose.io import read_image
+    from openheadpose.io.images import read_image
 
     return read_image(path)
 
@@ -103,7 +105,7 @@ def test_occlusion_rule_hand_checked():
 
 
 def test_keypoint_input_is_torch_free():
-    code = "import sys, openheadpose.keypoint_input, openheadpose.keypoints, openheadpose.predictors; print('torch' in sys.modules)"
+    code = "import sys, openheadpose.specs.keypoint_input, openheadpose.inference.keypoint_sources, openheadpose.inference.builder, openheadpose.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -152,14 +154,14 @@ def test_source_mirror_swaps_left_and_right(sources, astronaut, name):
     err = np.linalg.norm(mirrored - a.points[0], axis=1) / iod
     # measured (fractions of the eye distance): facemesh <= 0.04, blazeface <= 0.10, pose <= 0.27 (the
     # face spans ~25 of the 256 pixels of its full-body crop); a swapped side would be off by ~1
-    assert err.max() < {"pose": 0.4, "blazeface": 0.15, "facemesh": 0.1}[name], err
+    assert err.max() < {"body": 0.4, "blazeface": 0.15, "facemesh": 0.1}[name], err
 
 
 #: Heads found, measured on ../shared/media with the defaults (group-t1: 6 people at a table;
 #: multi_face: 5 people). Pose finds fewer: one 224-pixel look plus tiles of half the short
 #: side; it misses the man standing in the back of group-t1 (score 0.44) and one face of
 #: multi_face, and scores 5 / 4 here.
-COUNTS = {"group-t1.jpg": {"pose": (4, 6), "blazeface": (6, 6), "facemesh": (6, 6)}, "multi_face.jpg": {"pose": (3, 5), "blazeface": (5, 5), "facemesh": (5, 5)}}
+COUNTS = {"group-t1.jpg": {"body": (4, 6), "blazeface": (6, 6), "facemesh": (6, 6)}, "multi_face.jpg": {"body": (3, 5), "blazeface": (5, 5), "facemesh": (5, 5)}}
 
 
 @pytest.mark.parametrize("photo", sorted(COUNTS))
@@ -207,17 +209,17 @@ def test_group_far_ears_follow_turn(sources, media, estimator):
             assert kp.conf[j, far] < 0.2 and kp.conf[j, near] > 0.5, (name, heads.euler.yaw[i], kp.conf[j])
 
 
-def test_pose_source_refuses_a_detector():
-    with pytest.raises(ValueError, match="own person detector"):
-        KEYPOINT_SOURCES.create("pose", detector="blazeface")
+def test_body_source_refuses_a_detector():
+    with pytest.raises(ValueError, match="finds people itself"):
+        keypoint_finder("body", detector="blazeface")
 
 
 def test_blazeface_source_needs_keypoints(astronaut):
-    from openheadpose.results import Detections
+    from openheadpose.inference.results import Detections
 
-    src = KEYPOINT_SOURCES.create("blazeface", detector=lambda img: Detections(np.array([[0.0, 0, 10, 10]]), np.array([0.9])))
+    src = keypoint_finder("blazeface", detector=lambda img: Detections(np.array([[0.0, 0, 10, 10]]), np.array([0.9])))
     with pytest.raises(ValueError, match="six keypoints"):
-        src(astronaut)
+        src.find_keypoints(astronaut)
 
 
 # --------------------------------------------------------------------------- the ONNX backend
@@ -230,7 +232,7 @@ def random_models(tmp_path_factory):
     pytest.importorskip("onnxruntime")
     from openheadpose.models import create_model
     from openheadpose.models.export import export_onnx
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     tmp = tmp_path_factory.mktemp("keypoint-models")
     torch.manual_seed(0)
@@ -257,7 +259,7 @@ def _random_keypoints(n, seed=0):
 def test_predict_keypoints_hhpnet_matches_torch(random_models):
     import torch
 
-    from openheadpose.codecs import get_codec
+    from openheadpose.specs.codecs import get_codec
 
     model, onnx = random_models["hhpnet"]
     assert onnx.takes_keypoints
@@ -276,8 +278,8 @@ def test_predict_keypoints_heatmap_matches_torch(random_models):
     """The maps span the face box widened by square-1.5, as the trainer's KeypointInput cuts them."""
     import torch
 
-    from openheadpose.codecs import get_codec
-    from openheadpose.crops import CROPS
+    from openheadpose.specs.codecs import get_codec
+    from openheadpose.specs.crops import CROPS
 
     model, onnx = random_models["heatmap-cnn"]
     pts, conf, boxes = _random_keypoints(4, seed=1)
@@ -299,16 +301,16 @@ def test_keypoint_model_refuses_crops(random_models):
 
 
 def test_load_model_shipped_weights(random_models, monkeypatch):
-    from openheadpose import predictors
+    from openheadpose.inference.backends import onnx as backend
 
     _, onnx = random_models["hhpnet"]
-    monkeypatch.setattr(predictors, "shipped_weights", lambda name: None)
+    monkeypatch.setattr(backend, "shipped_weights", lambda name: None)
     with pytest.raises(ValueError, match="packaged weights .* are not installed"):
-        predictors.load_model("hhpnet")
-    monkeypatch.setattr(predictors, "shipped_weights", lambda name: onnx.path if name == "hhpnet" else None)
-    assert predictors.load_model("hhpnet").takes_keypoints
+        backend.load_network("hhpnet")
+    monkeypatch.setattr(backend, "shipped_weights", lambda name: onnx.path if name == "hhpnet" else None)
+    assert backend.load_network("hhpnet").takes_keypoints
     with pytest.raises(ValueError, match="needs --weights"):
-        predictors.load_model("fsanet")
+        backend.load_network("fsanet")
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -318,13 +320,13 @@ def test_keypoint_estimator_surface(random_models, astronaut):
     _, onnx = random_models["hhpnet"]
     est = KeypointPoseEstimator(onnx, "facemesh")
     heads, timings = est.predict(astronaut)
-    assert len(heads) == 1 and set(timings) == {"keypoints", "pose"}
-    assert heads.landmarks.shape == (1, 5, 3) and np.all(heads.landmarks[..., 2] == 0)
+    assert len(heads) == 1 and set(timings) == {"detect", "landmarks", "keypoints", "pose"}
+    assert heads.keypoints.shape == (1, 5, 2) and heads.keypoint_conf.shape == (1, 5) and heads.mesh.shape == (1, 468, 3)
     assert heads.sigma.shape == (1, 3) and np.all(heads.sigma > 0)
     assert np.allclose(heads.rotations @ heads.rotations.transpose(0, 2, 1), np.eye(3), atol=1e-6)
     res = est.process(astronaut, "example:astronaut")
     assert res.width == 512 and len(res.heads) == 1 and res.to_dict()["heads"][0]["sigma"] is not None
-    assert est.names["keypoints"] == "facemesh" and est.names["model"] == "hhpnet"
+    assert est.names["keypoints"] == "facemesh" and est.names["pose"] == "hhpnet"
     assert len(est(np.zeros((64, 64, 3), np.uint8))) == 0
 
 
@@ -333,23 +335,24 @@ def test_build_estimator(random_models, tmp_path):
 
     from openheadpose.models import create_model
     from openheadpose.models.export import export_onnx
-    from openheadpose.predictors import CropPoseEstimator
+    from openheadpose.inference.pose_stages import NetworkPose
 
     _, onnx = random_models["hhpnet"]
     est = build_estimator("hhpnet", onnx.path)
-    assert isinstance(est, KeypointPoseEstimator) and est.names["keypoints"] == "facemesh"
-    assert build_estimator("hhpnet", onnx.path, "blazeface", min_score=0.9).source.min_score == 0.9
-    with pytest.raises(KeyError, match="did you mean 'pose'"):
-        build_estimator("hhpnet", onnx.path, "poses")
+    assert isinstance(est.pose, KeypointPose) and est.names["keypoints"] == "facemesh"
+    assert build_estimator("hhpnet", onnx.path, keypoints="blazeface", min_score=0.9).min_score == 0.9
+    with pytest.raises(KeyError, match="did you mean 'body'"):
+        build_estimator("hhpnet", onnx.path, keypoints="bodys")
     with pytest.raises(ValueError, match="own person detector"):
-        build_estimator("hhpnet", onnx.path, "pose", detector="blazeface")
+        build_estimator("hhpnet", onnx.path, keypoints="body", detector="blazeface")
     with pytest.raises(ValueError, match="not a keypoint model"):
-        KeypointPoseEstimator(object())
+        KeypointPose(object())
     torch.manual_seed(0)
     image_net = export_onnx(create_model("rot6d-tiny"), tmp_path / "r.onnx")
-    assert isinstance(build_estimator("onnx", image_net), CropPoseEstimator)
+    est = build_estimator("onnx", image_net)
+    assert isinstance(est.pose, NetworkPose) and est.landmarker is None and est.min_score == 0.75
     with pytest.raises(ValueError, match="--keypoints is for keypoint networks"):
-        build_estimator("onnx", image_net, "blazeface")
+        build_estimator("onnx", image_net, keypoints="blazeface")
 
 
 @pytest.fixture(scope="module")
@@ -364,9 +367,9 @@ def official_hhpnet(shared, tmp_path_factory):
 def test_official_hhpnet_end_to_end(official_hhpnet, sources, estimator, astronaut, media, name):
     """Official HHP-Net behind each source: one head on the astronaut, within 10 deg of the default
     pipeline's yaw (measured: 6 / 1 / 0 deg apart); on the turned face the same yaw sign (measured 50 / 34 / 48 vs 43)."""
-    from openheadpose.predictors import load_model
+    from openheadpose.inference.backends.onnx import load_network
 
-    est = KeypointPoseEstimator(load_model("hhpnet", official_hhpnet), sources[name])
+    est = KeypointPoseEstimator(load_network("hhpnet", official_hhpnet), name)
     heads = est(astronaut)
     ref = estimator(astronaut)
     assert len(heads) == 1 and heads.sigma is not None
@@ -377,9 +380,9 @@ def test_official_hhpnet_end_to_end(official_hhpnet, sources, estimator, astrona
 
 
 def test_heads_sorted_left_to_right(official_hhpnet, sources, media):
-    from openheadpose.predictors import load_model
+    from openheadpose.inference.backends.onnx import load_network
 
-    heads = KeypointPoseEstimator(load_model("hhpnet", official_hhpnet), sources["blazeface"])(_read(media / "group-t1.jpg"))
+    heads = KeypointPoseEstimator(load_network("hhpnet", official_hhpnet), "blazeface")(_read(media / "group-t1.jpg"))
     assert len(heads) == 6 and np.all(np.diff(heads.boxes[:, 0]) > 0)
 
 
@@ -393,7 +396,7 @@ def calibrated_hhpnet(random_models, tmp_path_factory):
     import dataclasses
 
     from openheadpose.models.export import export_onnx
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     model, plain = random_models["hhpnet"]
     m = copy.deepcopy(model)
@@ -415,13 +418,13 @@ def test_predictor_applies_the_sources_sigma_factor(calibrated_hhpnet):
 
 
 def test_keypoint_estimator_hands_its_source_to_the_model(calibrated_hhpnet, astronaut):
-    from openheadpose.keypoints import FaceMeshKeypoints
+    from openheadpose.inference.keypoint_sources import FaceMeshKeypoints
 
     plain, cal = calibrated_hhpnet
     ref = KeypointPoseEstimator(plain, "facemesh")(astronaut)
     for source in ("facemesh", FaceMeshKeypoints()):
         est = KeypointPoseEstimator(cal, source)
-        assert est.source_name == "facemesh" and est.names["keypoints"] == "facemesh"
+        assert est.keypoints.name == "facemesh" and est.names["keypoints"] == "facemesh"
         heads = est(astronaut)
         np.testing.assert_allclose(heads.rotations, ref.rotations, atol=1e-12)
         np.testing.assert_allclose(heads.sigma, ref.sigma * [2.0, 1.0, 0.5], rtol=1e-9)
@@ -429,11 +432,14 @@ def test_keypoint_estimator_hands_its_source_to_the_model(calibrated_hhpnet, ast
     assert len(heads) == 1 and np.all(heads.sigma < ref.sigma)  # blazeface's factor is 1/2 of the baked one
 
     class Anonymous:  # a source of one's own: the file's baked factor
-        def __call__(self, image):
-            return FaceMeshKeypoints()(image)
+        name = None
+        landmarker = "facemesh"
+
+        def __call__(self, image, faces):
+            return FaceMeshKeypoints()(image, faces)
 
     est = KeypointPoseEstimator(cal, Anonymous())
-    assert est.source_name is None and est.names["keypoints"] == "Anonymous"
+    assert est.names["keypoints"] == "Anonymous"
     np.testing.assert_allclose(est(astronaut).sigma, ref.sigma, rtol=1e-9)
 
 
@@ -443,14 +449,14 @@ def test_shipped_hhpnet_carries_per_source_factors():
     import json
     from importlib import resources
 
-    from openheadpose.predictors import load_model
+    from openheadpose.inference.backends.onnx import load_network
 
-    model = load_model("hhpnet")
+    model = load_network("hhpnet")
     cal = model.calibration
     assert cal is not None and cal.sources == ["blazeface", "facemesh", "labels", "pose"]
     assert "aflw-yaw" in cal.fitted_on and "AFLW2000" in cal.fitted_on and "no AFLW2000 data" in cal.fitted_on
     assert all(0.5 < t < 10 for t in cal.label_noise)
-    meta = json.loads(resources.files("openheadpose.data").joinpath("hhpnet-synth.json").read_text())["calibration"]
+    meta = json.loads(resources.files("openheadpose.assets").joinpath("hhpnet-synth.json").read_text())["calibration"]
     assert meta["per_source"] == {k: [round(x, 4) for x in v] for k, v in cal.per_source.items()}
     assert meta["scale"] == [round(x, 4) for x in cal.baked]
     # the noisier source gets the wider sigma, on the very same keypoints

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from openheadpose.metrics import axis_errors, euler_errors, euler_mae, geodesic_error, pose_metrics, standard_filter, vector_mae
-from openheadpose.rotation import euler_to_matrix
+from openheadpose.core.metrics import axis_errors, euler_errors, euler_mae, geodesic_error, pose_metrics, standard_filter, vector_mae
+from openheadpose.core.rotation import euler_to_matrix
 
 
 def test_wrap_at_360_never_at_180():

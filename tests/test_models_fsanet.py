@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from openheadpose.codecs import get_codec  # noqa: E402
+from openheadpose.specs.codecs import get_codec  # noqa: E402
 from openheadpose.models import create_model, list_models, model_spec  # noqa: E402
 
 NAMES = sorted(list_models("fsanet*") + list_models("ssrnet*"))
@@ -82,7 +82,7 @@ def _calibrated(name: str, x: torch.Tensor):
 def test_onnx_export_matches_torch(name, tmp_path):
     pytest.importorskip("onnxruntime")
     from openheadpose.models.export import TorchPoseModel, export_onnx
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     crops = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)  # RGB, as callers pass
     model = _calibrated(name, torch.from_numpy(model_spec(name).preprocessing(crops)))
@@ -165,7 +165,7 @@ def capsfusion_onnx(release, tmp_path_factory):
     """``headpose convert fsanet 300W_LP_models capsfusion.onnx``, loaded as the runtime loads it."""
     pytest.importorskip("onnxruntime")
     from openheadpose.convert.fsanet import convert
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     return OnnxPoseModel(convert(release / "300W_LP_models", tmp_path_factory.mktemp("fsanet") / "capsfusion.onnx"), threads=2)
 
@@ -231,7 +231,7 @@ def _aflw2000_fsanet_crops(root: Path) -> tuple[np.ndarray, np.ndarray]:
     import cv2
     import scipy.io as sio
 
-    from openheadpose.crops import CROPS, landmark_box
+    from openheadpose.specs.crops import CROPS, landmark_box
 
     recipe = CROPS["fsanet"]
     crops, labels = [], []
@@ -263,8 +263,8 @@ def test_caps_fusion_reproduces_the_paper_on_aflw2000(aflw2000_dev, capsfusion_o
     (yaw, pitch, roll) in our AFLW convention, reproduces these numbers is the check that no
     axis needs a sign change or a swap.
     """
-    from openheadpose.metrics import pose_metrics
-    from openheadpose.rotation import euler_to_matrix
+    from openheadpose.core.metrics import pose_metrics
+    from openheadpose.core.rotation import euler_to_matrix
 
     crops, labels = aflw2000_dev
     pred = capsfusion_onnx.predict(crops)
@@ -285,7 +285,7 @@ def test_single_capsule_models_reproduce_tensorflow_on_aflw2000(aflw2000_dev, re
     """
     pytest.importorskip("onnxruntime")
     from openheadpose.convert.fsanet import convert
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     crops, labels = aflw2000_dev
     model = OnnxPoseModel(convert(release / "300W_LP_models" / stem, tmp_path / f"{stem}.onnx"), threads=2)

@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from openheadpose.codecs import get_codec  # noqa: E402
+from openheadpose.specs.codecs import get_codec  # noqa: E402
 from openheadpose.models import create_model, list_models  # noqa: E402
 from openheadpose.models.export import export_onnx  # noqa: E402
 from openheadpose.models.hhpnet import keypoints_to_input  # noqa: E402
@@ -62,7 +62,7 @@ def test_forward_backward_every_parameter(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_torch_onnx_parity(name, tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from openheadpose.predictors import ModelSpec
+    from openheadpose.specs.spec import ModelSpec
 
     torch.manual_seed(0)
     model = create_model(name).eval()
@@ -189,9 +189,9 @@ def _template_keypoints(yaw: float, pitch: float, roll: float) -> tuple[np.ndarr
     """
     from importlib import resources
 
-    from openheadpose.rotation import euler_to_matrix
+    from openheadpose.core.rotation import euler_to_matrix
 
-    with resources.files("openheadpose.data").joinpath("face_template.npz").open("rb") as f:
+    with resources.files("openheadpose.assets").joinpath("face_template.npz").open("rb") as f:
         L = np.load(f)["landmarks68"].astype(np.float64)  # mm, Frame.GL head axes
     P = np.stack([L[30], L[42:48].mean(0), L[36:42].mean(0), L[15] + [0, 15, -60], L[1] + [0, 15, -60]])
     R = euler_to_matrix(yaw, pitch, roll)
@@ -234,7 +234,7 @@ AFLW_MEASURED = {
 
 @pytest.fixture(scope="module")
 def aflw_keypoints(shared):
-    from openheadpose.datasets import AFLW2000
+    from openheadpose.datasets.aflw2000 import AFLW2000
 
     cols = [15, 11, 8, 17, 13]  # COCO nose, left eye (the person's: image right), right eye, left ear, right ear
     samples = list(AFLW2000(shared / "data" / "aflw2000-dev"))
@@ -245,7 +245,7 @@ def aflw_keypoints(shared):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_aflw2000_keypoints_layout_and_sign(imported, aflw_keypoints, name):
-    from openheadpose.metrics import pose_metrics
+    from openheadpose.core.metrics import pose_metrics
 
     kps, conf, R, euler = aflw_keypoints
     x = keypoints_to_input(kps, conf)

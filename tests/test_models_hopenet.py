@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from openheadpose.codecs import get_codec  # noqa: E402
+from openheadpose.specs.codecs import get_codec  # noqa: E402
 from openheadpose.convert.hopenet import checkpoint_filter_fn, convert, infer_arch, load_hopenet  # noqa: E402
 from openheadpose.models import create_model, list_models  # noqa: E402
 
@@ -115,7 +115,7 @@ def _randomise(model) -> None:
 def test_torch_onnx_parity(name, tmp_path):
     pytest.importorskip("onnxruntime")
     from openheadpose.models.export import TorchPoseModel, export_onnx
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     torch.manual_seed(0)
     model = create_model(name)
@@ -194,8 +194,8 @@ TOL = 0.02
 def aflw_crops(shared):
     import scipy.io as sio
 
-    from openheadpose.crops import CROPS
-    from openheadpose.datasets import AFLW2000
+    from openheadpose.specs.crops import CROPS
+    from openheadpose.datasets.aflw2000 import AFLW2000
 
     samples = list(AFLW2000(shared / "data" / "aflw2000-dev"))
     recipe = CROPS["hopenet"]
@@ -215,7 +215,7 @@ def hopelessnet(shared, tmp_path_factory):
     """The converted snapshots as ONNX models, and torch <-> ONNX parity on real weights and faces."""
     pytest.importorskip("onnxruntime")
     from openheadpose.models.export import TorchPoseModel
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     out, tmp = {}, tmp_path_factory.mktemp("hopelessnet")
     for snapshot in sorted({c[0] for c in CASES}):
@@ -239,7 +239,7 @@ def test_hopelessnet_import(hopelessnet, aflw_crops, snapshot):
 
 @pytest.mark.parametrize("snapshot,box", CASES)
 def test_hopelessnet_reproduces_aflw2000(hopelessnet, aflw_crops, snapshot, box):
-    from openheadpose.metrics import pose_metrics
+    from openheadpose.core.metrics import pose_metrics
 
     model = hopelessnet[snapshot][0]
     crops, R, euler = aflw_crops[0][box], aflw_crops[1], aflw_crops[2]

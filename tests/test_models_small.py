@@ -3,7 +3,7 @@
 Every registered model here: forward + backward with a gradient on every parameter,
 outputs that decode to proper rotations, and torch <-> ONNX Runtime parity after
 ``models.export.export_onnx``. Plus the heatmap renderer, RealHePoNet's output
-mapping and the torch 6D / geodesic functions against :mod:`openheadpose.rotation`.
+mapping and the torch 6D / geodesic functions against :mod:`openheadpose.core.rotation`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from openheadpose.codecs import get_codec  # noqa: E402
-from openheadpose.crops import take_pixels  # noqa: E402
+from openheadpose.specs.codecs import get_codec  # noqa: E402
+from openheadpose.specs.crops import take_pixels  # noqa: E402
 from openheadpose.models import create_model, list_models, model_spec  # noqa: E402
 from openheadpose.models.heatmap import KEYPOINTS, OPENPOSE_SIGMA, render_heatmaps, to_map_coordinates  # noqa: E402
 from openheadpose.models.realheponet import PAN_MEAN, PAN_STD, TILT_MEAN, TILT_STD  # noqa: E402
 from openheadpose.models.rot6d import geodesic_angle, geodesic_loss, rotation_from_6d  # noqa: E402
-from openheadpose.predictors import ModelSpec  # noqa: E402
-from openheadpose.rotation import from_6d, geodesic_distance, is_rotation, to_6d  # noqa: E402
+from openheadpose.specs.spec import ModelSpec  # noqa: E402
+from openheadpose.core.rotation import from_6d, geodesic_distance, is_rotation, to_6d  # noqa: E402
 
 NAMES = ["heatmap-cnn", "realheponet", "rot6d-tiny", "rot6d-mobilenetv3small", "rot6d-resnet18"]
 

@@ -7,10 +7,13 @@ import itertools
 import numpy as np
 import pytest
 
-from openheadpose.landmarks import Landmarks
-from openheadpose.pose import GeometricPose, NetworkPose, camera_frame, face_template, landmarks68_from_facemesh
-from openheadpose.predictors import PosePrediction, shipped_weights
-from openheadpose.rotation import euler_to_matrix
+from openheadpose.core.geometry import points_box
+from openheadpose.inference.results import Faces
+from openheadpose.inference.pose_stages import GeometricPose, NetworkPose, face_template, landmarks68_from_facemesh
+from openheadpose.core.geometry import camera_frame
+from openheadpose.specs.spec import PosePrediction
+from openheadpose.assets import shipped_weights
+from openheadpose.core.rotation import euler_to_matrix
 
 needs_weights = pytest.mark.skipif(shipped_weights("fsanet-synth") is None, reason="fsanet-synth.onnx is not packaged")
 
@@ -42,6 +45,10 @@ class _Recorder:
         return PosePrediction(np.repeat(self.R[None], len(crops), 0))
 
 
+def Landmarks(points, presence):  # noqa: N802 - the faces a landmarker pipeline hands its pose stage
+    return Faces(points_box(points), presence, points_box(points), mesh=points)
+
+
 def _project_template(R, scale=2.0, centre=(200.0, 150.0), points=None):
     """The template's 468 points (or ``points``) seen at rotation ``R`` (image pixels, y down, z towards the viewer)."""
     p = scale * (face_template().points if points is None else points) @ R.T
@@ -49,7 +56,7 @@ def _project_template(R, scale=2.0, centre=(200.0, 150.0), points=None):
 
 
 def test_crop_box_is_the_recipe_on_the_68_point_extent():
-    from openheadpose.crops import CROPS, landmark_box
+    from openheadpose.specs.crops import CROPS, landmark_box
 
     R = euler_to_matrix(30.0, -10.0, 5.0)
     pts = _project_template(R)
@@ -98,7 +105,7 @@ def test_pipeline_agrees_with_the_geometric_stage_on_frontal_faces(media):
     """Two unrelated estimators of the same faces: within 12 deg per angle on near-frontal faces
     (each has a typical error of 3-6 deg there; a sign or axis slip costs tens of degrees)."""
     from openheadpose import HeadPoseEstimator
-    from openheadpose.io import read_image
+    from openheadpose.io.images import read_image
 
     img = read_image(media / "multi_face.jpg")
     net = HeadPoseEstimator(pose="fsanet-synth")(img)
@@ -114,11 +121,11 @@ def test_pipeline_agrees_with_the_geometric_stage_on_frontal_faces(media):
 def test_landmark_crops_match_labelled_crops_on_aflw2000(shared):
     """68 points placed from FaceMesh put the crop where AFLW2000's own 68 points do:
     median IoU of the two face-1.1 boxes above 0.85 on 40 faces (no pose is scored here)."""
-    from openheadpose.crops import CROPS
-    from openheadpose.datasets import AFLW2000
-    from openheadpose.detectors import box_iou
-    from openheadpose.landmarks import LANDMARKERS
-    from openheadpose.results import Detections
+    from openheadpose.specs.crops import CROPS
+    from openheadpose.datasets.aflw2000 import AFLW2000
+    from openheadpose.core.geometry import box_iou
+    from openheadpose.inference.landmarkers import LANDMARKERS
+    from openheadpose.inference.results import Detections
 
     recipe = CROPS["face-1.1"]
     mesh = LANDMARKERS.create("facemesh")

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from openheadpose.rotation import is_rotation
+from openheadpose.core.rotation import is_rotation
 
 
 def rgb(path):
@@ -139,8 +139,8 @@ def test_accuracy_on_aflw2000_dev(shared, pose):
     convention or weights file costs several degrees.
     """
     from openheadpose import HeadPoseEstimator
-    from openheadpose.datasets import AFLW2000
-    from openheadpose.evaluate import evaluate
+    from openheadpose.datasets.aflw2000 import AFLW2000
+    from openheadpose.evaluation.evaluate import evaluate
 
     est = HeadPoseEstimator(pose=pose)
     det_mae, gt_mae = MEASURED_AFLW2000_DEV[pose]
@@ -155,7 +155,7 @@ def test_accuracy_on_aflw2000_dev(shared, pose):
 
 def test_default_pose_stage_is_the_shipped_network():
     from openheadpose import HeadPoseEstimator
-    from openheadpose.pose import NetworkPose
+    from openheadpose.inference.pose_stages import NetworkPose
 
     est = HeadPoseEstimator()
     assert est.names["pose"] == "hopenet-synth" and isinstance(est.pose, NetworkPose)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from openheadpose import rotation as rot
-from openheadpose.rotation import EulerConvention, Frame
+from openheadpose.core import rotation as rot
+from openheadpose.core.rotation import EulerConvention, Frame
 
 RNG_SEED = 1234
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openheadpose.predictors import SHIPPED_IMAGE_NETWORKS
+from openheadpose.assets import SHIPPED_IMAGE_NETWORKS
 
-DATA = Path(str(resources.files("openheadpose.data")))
+DATA = Path(str(resources.files("openheadpose.assets")))
 #: the network behind each shipped name (its ``.json`` records it too)
 NETWORKS = {"fsanet-synth": "fsanet-capsule", "hopenet-synth": "hopenet-mobilenetv3small"}
 
@@ -41,9 +41,9 @@ def test_packaged_file_matches_its_record(name):
 
 @shipped
 def test_loads_by_name_with_its_crop(name):
-    from openheadpose.predictors import load_model
+    from openheadpose.inference.backends.onnx import load_network
 
-    m = load_model(name)
+    m = load_network(name)
     assert m.spec.name == NETWORKS[name] and m.crop == "face-1.1"
     p = m.spec.preprocessing
     x = np.random.default_rng(0).integers(0, 255, (2, p.input_size, p.input_size, 3), np.uint8)
@@ -54,10 +54,10 @@ def test_loads_by_name_with_its_crop(name):
 @shipped
 def test_mirrored_face_mirrors_the_pose(media, name):
     """A flipped photo must flip yaw and roll (the labels' convention survives training and export)."""
-    from openheadpose.io import read_image
-    from openheadpose.predictors import CropPoseEstimator, load_model
+    from openheadpose.io.images import read_image
+    from openheadpose.inference.builder import build_estimator
 
-    est = CropPoseEstimator(load_model(name))
+    est = build_estimator(name)
     img = read_image(media / "Tom_Hanks_54745.png")
     a = est(img).euler
     b = est(np.ascontiguousarray(img[:, ::-1])).euler
@@ -68,11 +68,11 @@ def test_mirrored_face_mirrors_the_pose(media, name):
 
 @shipped
 def test_accuracy_on_aflw2000_dev_subset(shared, name):
-    from openheadpose.datasets import AFLW2000
-    from openheadpose.evaluate import evaluate
-    from openheadpose.predictors import load_model
+    from openheadpose.datasets.aflw2000 import AFLW2000
+    from openheadpose.evaluation.evaluate import evaluate
+    from openheadpose.inference.backends.onnx import load_network
 
     rows = json.loads((Path(__file__).resolve().parents[1] / f"benchmarks/results/eval/aflw2000-dev_{name}_gt.json").read_text())
     ds = list(itertools.islice(iter(AFLW2000(shared / "data" / "aflw2000-dev")), 200))
-    res = evaluate(load_model(name), ds, "gt", progress=False)
+    res = evaluate(load_network(name), ds, "gt", progress=False)
     assert res.to_dict()["mae"]["mean"] < rows["mae"]["mean"] + 1.5

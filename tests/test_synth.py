@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from openheadpose.datasets import PoseSample, open_dataset
-from openheadpose.rotation import euler_to_matrix, geodesic_distance
+from openheadpose.datasets.base import PoseSample
+from openheadpose.datasets.registry import open_dataset
+from openheadpose.core.rotation import euler_to_matrix, geodesic_distance
 from openheadpose.synth.fit import LANDMARK_SETS, FitResult, fit_landmarks, project
 from openheadpose.synth.render import build_scene, rasterize, render, shift_at
 
@@ -28,7 +29,7 @@ def _points(bfm, layout, c, euler, scale=1.0, shift=(120.0, 120.0)):
 def test_model_axes_match_the_packaged_template(bfm):
     from importlib import resources
 
-    with resources.files("openheadpose.data").joinpath("face_template.npz").open("rb") as f:
+    with resources.files("openheadpose.assets").joinpath("face_template.npz").open("rb") as f:
         tmpl = np.load(f)["landmarks68"]
     lm = bfm.vertices()[bfm.landmarks68]
     assert np.abs(lm - tmpl).max() < 10.0  # same axes and origin (mm); the template is the raw BFM mean

@@ -11,23 +11,16 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from openheadpose.calibration import GAUSS_1SIGMA, GAUSS_2SIGMA, Calibration, coverage, fit_scale, reliability, scale_log_var
-from openheadpose.keypoint_input import keypoints_to_input
-from openheadpose.rotation import euler_to_matrix
-from openheadpose.synth_keypoints import (
-    KEYPOINTS,
-    NOISE_MODELS,
-    PoseDistribution,
-    facing,
-    generate,
-    load_head_model,
-)
+from openheadpose.core.calibration import GAUSS_1SIGMA, GAUSS_2SIGMA, Calibration, coverage, fit_scale, reliability, scale_log_var
+from openheadpose.specs.keypoint_input import keypoints_to_input
+from openheadpose.core.rotation import euler_to_matrix
+from openheadpose.synth.keypoints import KEYPOINTS, NOISE_MODELS, PoseDistribution, facing, generate, load_head_model
 
 NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR = range(5)
 
 
 def _onnx_path():
-    return resources.files("openheadpose.data").joinpath("hhpnet-synth.onnx")
+    return resources.files("openheadpose.assets").joinpath("hhpnet-synth.onnx")
 
 
 # --------------------------------------------------------------------------- geometry
@@ -88,7 +81,7 @@ def test_pose_distribution_ranges():
 
 def test_noise_models_match_the_sources():
     """The occlusion rules the noise models copy are the keypoint sources' current ones (else retrain)."""
-    K = pytest.importorskip("openheadpose.keypoints")
+    K = pytest.importorskip("openheadpose.inference.keypoint_sources")
     for name, rule in (("blazeface", K.BLAZEFACE_OCCLUSION), ("facemesh", K.FACEMESH_OCCLUSION)):
         if name in NOISE_MODELS:
             assert NOISE_MODELS[name].occlusion == (rule.ear_t0, rule.ear_tau, rule.eye_t0, rule.eye_tau), name
@@ -121,10 +114,10 @@ def test_coverage_ignores_nan():
 @pytest.fixture(scope="module")
 def shipped():
     ort = pytest.importorskip("onnxruntime")
-    from openheadpose.predictors import ModelSpec
+    from openheadpose.specs.spec import ModelSpec
 
     path = _onnx_path()
-    assert path.is_file(), "src/openheadpose/data/hhpnet-synth.onnx is missing (tools/train_hhpnet_synth.py writes it)"
+    assert path.is_file(), "src/openheadpose/assets/hhpnet-synth.onnx is missing (tools/train_hhpnet_synth.py writes it)"
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     spec = ModelSpec.from_metadata(sess.get_modelmeta().custom_metadata_map, str(path))
     return sess, spec
@@ -138,13 +131,13 @@ def test_shipped_file_is_small_and_describes_itself(shipped):
     assert len(k) == 3 and all(0.2 < x < 10 for x in k)
     recipe = spec.notes["recipe"]
     assert recipe["seed"] == 0 and recipe["alpha"] <= 0.4
-    meta = json.loads(resources.files("openheadpose.data").joinpath("hhpnet-synth.json").read_text())
+    meta = json.loads(resources.files("openheadpose.assets").joinpath("hhpnet-synth.json").read_text())
     assert meta["calibration"]["scale"] == k
 
 
 def test_shipped_file_through_the_predictor(shipped):
     """OnnxPoseModel.predict_keypoints (where it exists) gives the file's own calibrated sigma."""
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     if not hasattr(OnnxPoseModel, "predict_keypoints"):
         pytest.skip("OnnxPoseModel has no predict_keypoints yet")
@@ -179,7 +172,7 @@ def test_shipped_model_on_synthetic_held_out(shipped):
     assert np.all(mae <= np.asarray(SYNTH_MEASURED["mae"]) + 0.5)
     np.testing.assert_allclose(c1, SYNTH_MEASURED["1sigma"], atol=0.03)
     np.testing.assert_allclose(c2, SYNTH_MEASURED["2sigma"], atol=0.03)
-    cal = json.loads(resources.files("openheadpose.data").joinpath("hhpnet-synth.json").read_text())["calibration"]
+    cal = json.loads(resources.files("openheadpose.assets").joinpath("hhpnet-synth.json").read_text())["calibration"]
     back = np.asarray(cal["k_synthetic"]) / np.asarray(cal["scale"])
     np.testing.assert_allclose(coverage(err, sig * back, 1.0), GAUSS_1SIGMA, atol=0.03)
     np.testing.assert_allclose(coverage(err, sig * back, 2.0), GAUSS_2SIGMA, atol=0.03)
@@ -200,9 +193,9 @@ AFLW_LABELS_MEASURED = (8.353, 10.280, 7.715, 8.783)
 
 
 def test_shipped_model_on_aflw2000_labelled_keypoints(shipped, shared):
-    from openheadpose.codecs import get_codec
-    from openheadpose.datasets import AFLW2000
-    from openheadpose.metrics import pose_metrics
+    from openheadpose.specs.codecs import get_codec
+    from openheadpose.datasets.aflw2000 import AFLW2000
+    from openheadpose.core.metrics import pose_metrics
 
     sess, _ = shipped
     samples = list(AFLW2000(shared / "data" / "aflw2000-dev"))

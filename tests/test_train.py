@@ -19,26 +19,14 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from openheadpose.codecs import get_codec  # noqa: E402
-from openheadpose.datasets import DatasetError, PoseSample  # noqa: E402
+from openheadpose.specs.codecs import get_codec  # noqa: E402
+from openheadpose.datasets.base import DatasetError, PoseSample  # noqa: E402
 from openheadpose.models import MODELS, ModelEntry, create_model, load_checkpoint  # noqa: E402
-from openheadpose.predictors import ModelSpec, Preprocessing  # noqa: E402
-from openheadpose.rotation import euler_to_matrix, from_6d, matrix_to_euler, mirror_horizontal, to_6d  # noqa: E402
-from openheadpose.train import TrainConfig, TrainError, TrainInterrupted, train  # noqa: E402
-from openheadpose.train import losses as L  # noqa: E402
-from openheadpose.train.data import (  # noqa: E402
-    Augmentation,
-    EpochBatchSampler,
-    Mirror,
-    PoseDataset,
-    Source,
-    biwi_protocol2,
-    default_augmentation,
-    head_keypoints,
-    select_split,
-    split_validation,
-    worker_init,
-)
+from openheadpose.specs.spec import ModelSpec, Preprocessing  # noqa: E402
+from openheadpose.core.rotation import euler_to_matrix, from_6d, matrix_to_euler, mirror_horizontal, to_6d  # noqa: E402
+from openheadpose.training import TrainConfig, TrainError, TrainInterrupted, train  # noqa: E402
+from openheadpose.training import losses as L  # noqa: E402
+from openheadpose.training.data import Augmentation, EpochBatchSampler, Mirror, PoseDataset, Source, biwi_protocol2, default_augmentation, head_keypoints, select_split, split_validation, worker_init
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -278,7 +266,7 @@ def test_mirror_flips_image_and_pose_together():
 def test_mirror_keypoints_swap_sides():
     pts = np.array([[50.0, 50.0], [60.0, 40.0], [40.0, 40.0], [70.0, 45.0], [np.nan, np.nan]])
     s = PoseSample("k", euler_to_matrix(30.0, 0.0, 0.0), np.array([30.0, 0, 0]), np.array([30.0, 30, 70, 70]), landmarks=None)
-    from openheadpose.train.data import Item
+    from openheadpose.training.data import Item
 
     it = Item(None, s.box, s.euler, s.rotation, points=pts, cut=True, size=96)
     m = Mirror.apply(it)
@@ -290,7 +278,7 @@ def test_mirror_keypoints_swap_sides():
 
 def test_augmentation_is_a_function_of_seed_epoch_index(faces):
     spec = ModelSpec("m", "euler", Preprocessing(input_size=32, crop="square-1.5"))
-    from openheadpose.datasets import open_dataset
+    from openheadpose.datasets.registry import open_dataset
 
     samples = list(open_dataset(f"csv:{faces}"))
     ds = PoseDataset(samples, spec, default_augmentation(), seed=7)
@@ -305,7 +293,7 @@ def test_augmentation_is_a_function_of_seed_epoch_index(faces):
 def test_same_batches_with_0_or_2_workers(faces):
     from torch.utils.data import DataLoader
 
-    from openheadpose.datasets import open_dataset
+    from openheadpose.datasets.registry import open_dataset
 
     spec = ModelSpec("m", "binned", Preprocessing(input_size=32, crop="square-1.5"))
     ds = PoseDataset(list(open_dataset(f"csv:{faces}")), spec, default_augmentation(), seed=3)
@@ -362,7 +350,7 @@ def test_biwi_protocol2_split():
 
 
 def test_biwi_split_on_real_frames(shared):
-    from openheadpose.train.data import read_sources
+    from openheadpose.training.data import read_sources
 
     root = shared / "data" / "biwi-frames"
     p2 = biwi_protocol2()
@@ -477,8 +465,8 @@ def test_resume_is_exact(tiny_model, faces, tmp_path):
 
 def test_outputs_best_checkpoint_export_and_events(tiny_model, faces, tmp_path):
     from openheadpose.models.export import export_onnx
-    from openheadpose.predictors import OnnxPoseModel
-    from openheadpose.train.events import read_events
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
+    from openheadpose.training.events import read_events
 
     res = train(_cfg(tiny_model, faces, tmp_path, epochs=2), log=lambda m: None)
     best = tmp_path / "best.pt"
@@ -513,7 +501,7 @@ def test_existing_run_is_not_overwritten(tiny_model, faces, tmp_path):
 def _cli(args):
     from click.testing import CliRunner
 
-    from openheadpose.train.cli import train as cmd
+    from openheadpose.cli.train import train as cmd
 
     return CliRunner().invoke(cmd, args, catch_exceptions=False)
 
@@ -551,7 +539,7 @@ sys.path.insert(0, {tests!r})
 import torch
 torch.set_num_threads(1)
 from test_train import register_tiny
-from openheadpose.train import TrainConfig, train
+from openheadpose.training import TrainConfig, train
 register_tiny("test-tiny-ddp", "euler", 32, bn=False)
 train(TrainConfig(model="test-tiny-ddp", data=("csv:{faces}",), out=sys.argv[1], epochs=2, batch_size=8, lr=3e-3,
                   workers=0, progress=False, seed=11, warmup_epochs=0.5, optimizer="adamw", weight_decay=0.01, device="cpu"))
@@ -609,7 +597,7 @@ sys.path.insert(0, {tests!r})
 import torch
 torch.set_num_threads(1)
 from test_train import register_tiny
-from openheadpose.train.cli import train
+from openheadpose.cli.train import train
 register_tiny("test-tiny", "euler", 32)
 train(sys.argv[1:], prog_name="headpose train")
 """
@@ -650,9 +638,9 @@ def test_signal_leaves_a_resumable_checkpoint(faces, tiny_model, tmp_path, sig):
 def test_image_input_leaves_out_broken_face_boxes():
     import numpy as np
 
-    from openheadpose.datasets import PoseSample
+    from openheadpose.datasets.base import PoseSample
     from openheadpose.models import create_model
-    from openheadpose.train.data import model_input
+    from openheadpose.training.data import model_input
 
     inp = model_input(create_model("fsanet-capsule").spec)
     ok = PoseSample("ok", None, np.zeros(3), np.array([0, 0, 10, 10.0]), landmarks=np.array([[10, 10], [50, 60.0]]))

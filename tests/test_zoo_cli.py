@@ -44,11 +44,11 @@ def test_export_then_predict_with_any_detector(tiny_checkpoint, tmp_path):
 def test_onnx_and_torch_backends_agree_on_real_crops(tiny_checkpoint, tmp_path):
     from skimage.data import astronaut
 
-    from openheadpose.crops import CROPS
+    from openheadpose.specs.crops import CROPS
     from openheadpose.models import create_model
     from openheadpose.models.export import TorchPoseModel, export_onnx
-    from openheadpose.predictors import OnnxPoseModel
-    from openheadpose.rotation import geodesic_distance
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
+    from openheadpose.core.rotation import geodesic_distance
 
     model = create_model("rot6d-tiny", weights=tiny_checkpoint)
     o = OnnxPoseModel(export_onnx(model, tmp_path / "t.onnx"))
@@ -104,9 +104,9 @@ def test_evaluation_does_not_depend_on_batch_size_with_a_real_model(shared, tmp_
     import itertools
 
     from openheadpose.convert import CONVERTERS
-    from openheadpose.datasets import AFLW2000
-    from openheadpose.evaluate import evaluate
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.datasets.aflw2000 import AFLW2000
+    from openheadpose.evaluation.evaluate import evaluate
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     model = OnnxPoseModel(CONVERTERS["fsanet"](shared / "weights/fsanet/300W_LP_models/fsanet_capsule_3_16_2_21_5", tmp_path / "c.onnx"))
 
@@ -144,11 +144,11 @@ def test_evaluate_keypoint_network_from_labelled_keypoints(tiny_aflw2000, tmp_pa
 
     import onnxruntime as ort
 
-    from openheadpose.calibration import coverage
-    from openheadpose.datasets import AFLW2000
-    from openheadpose.keypoint_input import keypoints_to_input
-    from openheadpose.keypoints import label_keypoints
-    from openheadpose.rotation import wrap_degrees
+    from openheadpose.core.calibration import coverage
+    from openheadpose.datasets.aflw2000 import AFLW2000
+    from openheadpose.specs.keypoint_input import keypoints_to_input
+    from openheadpose.inference.keypoint_sources import label_keypoints
+    from openheadpose.core.rotation import wrap_degrees
 
     out = tmp_path / "labels.json"
     r = run_cli("evaluate", "--root", tiny_aflw2000, "--model", "hhpnet", "--keypoints", "labels", "--json", out, "-q")
@@ -158,7 +158,7 @@ def test_evaluate_keypoint_network_from_labelled_keypoints(tiny_aflw2000, tmp_pa
     samples = list(AFLW2000(tiny_aflw2000))
     assert (d["keypoints"], d["crop"], d["n_images"], d["n_detected"]) == ("labels", "keypoints", len(samples), len(samples))
     # the same from first principles
-    data = resources.files("openheadpose.data")
+    data = resources.files("openheadpose.assets")
     cal = json.loads(data.joinpath("hhpnet-synth.json").read_text())["calibration"]
     factor = np.asarray(cal["per_source"]["labels"]) / np.asarray(cal["scale"])
     sess = ort.InferenceSession(str(data.joinpath("hhpnet-synth.onnx")), providers=["CPUExecutionProvider"])
@@ -184,11 +184,11 @@ def test_evaluate_keypoint_network_behind_a_source(tiny_aflw2000, tmp_path):
     cov = d["sigma_coverage"]
     assert all(0.0 <= cov["within_1sigma"][a] <= cov["within_2sigma"][a] <= 1.0 for a in ("yaw", "pitch", "roll"))
     # the same faces through the Python API, with the source's factor and with the baked one
-    from openheadpose.datasets import AFLW2000
-    from openheadpose.evaluate import collect_keypoints, score_keypoints
-    from openheadpose.predictors import load_model
+    from openheadpose.datasets.aflw2000 import AFLW2000
+    from openheadpose.evaluation.evaluate import collect_keypoints, score_keypoints
+    from openheadpose.inference.backends.onnx import load_network
 
-    model = load_model("hhpnet")
+    model = load_network("hhpnet")
     kps = collect_keypoints(AFLW2000(tiny_aflw2000), "blazeface", progress=False)
     calibrated, baked = score_keypoints(model, kps, keep_worst=0), score_keypoints(model, kps, keep_worst=0, source=None)
     assert calibrated.to_dict()["sigma_coverage"]["within_1sigma"] == cov["within_1sigma"]

@@ -1,4 +1,4 @@
-"""Build ``src/openheadpose/data/face_template.npz``: a 468-point 3D face in 3DDFA's frame.
+"""Build ``src/openheadpose/assets/face_template.npz``: a 468-point 3D face in 3DDFA's frame.
 
 The geometric pose stage fits FaceMesh's 468 landmarks to a rigid 3D face. For
 its yaw/pitch/roll to mean what AFLW2000/300W-LP labels mean, that face must sit
@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from openheadpose.detectors import DETECTORS
-from openheadpose.landmarks import LANDMARKERS
+from openheadpose.inference.detectors import DETECTORS
+from openheadpose.inference.landmarkers import LANDMARKERS
 
-OUT = Path(__file__).resolve().parents[1] / "src/openheadpose/data/face_template.npz"
+OUT = Path(__file__).resolve().parents[1] / "src/openheadpose/assets/face_template.npz"
 
 
 def load_bfm(wheel: Path) -> tuple[np.ndarray, np.ndarray]:
     """Raw BFM mean shape (identity + expression means, mm) and the 68 landmark vertices."""
-    from openheadpose.bfm import read_bfm_arrays
+    from openheadpose.synth.bfm import read_bfm_arrays
 
     a = read_bfm_arrays(wheel)
     mean = (a["u_shp"] + a["u_exp"]).reshape(-1, 3).astype(np.float64) / 1000.0  # um -> mm

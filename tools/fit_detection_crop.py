@@ -32,10 +32,11 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=3000)
     args = ap.parse_args(argv)
 
-    from openheadpose.crops import landmark_box
-    from openheadpose.datasets import open_dataset
-    from openheadpose.detectors import DETECTORS, box_iou
-    from openheadpose.pipeline import default_detector
+    from openheadpose.specs.crops import landmark_box
+    from openheadpose.datasets.registry import open_dataset
+    from openheadpose.inference.detectors import DETECTORS
+    from openheadpose.core.geometry import box_iou
+    from openheadpose.inference.pipeline import default_detector
 
     det = DETECTORS.create(default_detector())
     ratios, dxs, dys, tried = [], [], [], 0

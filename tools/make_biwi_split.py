@@ -1,4 +1,4 @@
-"""Write the BIWI Protocol 2 video split: ``src/openheadpose/data/biwi_protocol2.json``.
+"""Write the BIWI Protocol 2 video split: ``src/openheadpose/assets/biwi_protocol2.json``.
 
 Protocol 2 (FSA-Net, Yang et al., CVPR 2019, and every paper that compares with
 its BIWI table) trains on about 70% of BIWI Kinect Head Pose's 24 videos and
@@ -37,7 +37,7 @@ import numpy as np
 
 SEED = 2019
 N_VIDEOS, N_TRAIN = 24, 16
-OUT = Path(__file__).resolve().parents[1] / "src" / "openheadpose" / "data" / "biwi_protocol2.json"
+OUT = Path(__file__).resolve().parents[1] / "src" / "openheadpose" / "assets" / "biwi_protocol2.json"
 
 
 def make() -> dict:

@@ -2,9 +2,9 @@
 
 Four panels: frontal, yaw +30, pitch +30, roll +30. Each rotates the package's
 3D face template (468 points, mm, head axes of ``Frame.GL``) with
-:func:`openheadpose.rotation.euler_to_matrix`, projects it orthographically with
-:func:`openheadpose.draw.project_points` and draws the head axes with
-:func:`openheadpose.draw.draw_axes`, so the picture shows what the code does.
+:func:`openheadpose.core.rotation.euler_to_matrix`, projects it orthographically with
+:func:`openheadpose.inference.draw.project_points` and draws the head axes with
+:func:`openheadpose.inference.draw.draw_axes`, so the picture shows what the code does.
 
 Usage::
 
@@ -25,9 +25,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from openheadpose.draw import AXIS_COLOURS, draw_axes, project_axes, project_points  # noqa: E402
-from openheadpose.pose import face_template  # noqa: E402
-from openheadpose.rotation import euler_to_matrix  # noqa: E402
+from openheadpose.inference.draw import AXIS_COLOURS, draw_axes, project_axes, project_points  # noqa: E402
+from openheadpose.inference.pose_stages import face_template  # noqa: E402
+from openheadpose.core.rotation import euler_to_matrix  # noqa: E402
 
 PANEL = 300  # pixels per (square) panel
 MM_TO_PX = 1.35  # the ~160 mm tall template fills about 70 % of a panel

@@ -1,7 +1,7 @@
 """Ship a network trained on a ``headpose synth`` set inside the package.
 
 Exports the checkpoint (chosen by ``headpose train`` on the synthesized set's
-held-out ``val`` part -- never on AFLW2000) to ``src/openheadpose/data/<name>.onnx``,
+held-out ``val`` part -- never on AFLW2000) to ``src/openheadpose/assets/<name>.onnx``,
 checks ONNX Runtime against PyTorch, refuses files over the size limit, and
 writes ``<name>.json`` beside it with everything needed to make it again.
 
@@ -30,14 +30,14 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "src" / "openheadpose" / "data"
+DATA = ROOT / "src" / "openheadpose" / "assets"
 MAX_BYTES = 5 * 1024 * 1024
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", type=Path)
-    ap.add_argument("--name", required=True, help="file stem under openheadpose/data (e.g. fsanet-synth)")
+    ap.add_argument("--name", required=True, help="file stem under openheadpose/assets (e.g. fsanet-synth)")
     ap.add_argument("--synth", type=Path, required=True, help="the headpose synth folder it was trained on (for its synth.json)")
     ap.add_argument("--train-command", required=True, help="the headpose train command line that made the checkpoint")
     args = ap.parse_args(argv)
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
     from openheadpose.models import create_model, load_checkpoint
     from openheadpose.models.export import export_onnx
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     state, spec = load_checkpoint(args.checkpoint)
     model = create_model(spec.name, weights=args.checkpoint).eval()

@@ -1,12 +1,12 @@
 """Train HHP-Net on synthetic keypoints, calibrate its sigma, and ship it as ``data/hhpnet-synth.onnx``.
 
 No pose label of any dataset enters the training: the keypoint sets are drawn by
-:mod:`openheadpose.synth_keypoints` (the 3DDFA Basel Face Model's nose, eyes and
+:mod:`openheadpose.synth.keypoints` (the 3DDFA Basel Face Model's nose, eyes and
 tragions under random poses, with noise and confidences imitating each keypoint
 source). Three steps:
 
 ``measure`` (once; ~40 min on 2 cores, the pose source most of it; needs ../shared and mediapipe)
-    Runs every keypoint source of :mod:`openheadpose.keypoints` on the
+    Runs every keypoint source of :mod:`openheadpose.inference.keypoint_sources` on the
     ``aflw-yaw`` crops (real AFLW faces, disjoint from AFLW2000), fits the mean
     head to each crop's AFLW landmarks with the label's yaw, and prints the noise
     tables (bias, spread, outliers, confidence behaviour per keypoint kind and
@@ -20,7 +20,7 @@ source). Three steps:
        multiplier alpha in ``--alphas`` and keeps the one with the lowest
        validation MAE (ties -- within 2 % -- go to the smaller network);
        alpha is capped by the size the shipped file may have (~100 KB);
-    3. calibrates sigma (:mod:`openheadpose.calibration`): one per-angle factor k
+    3. calibrates sigma (:mod:`openheadpose.core.calibration`): one per-angle factor k
        with ``sigma' = k sigma`` so that +-1 sigma / +-2 sigma cover 68 % / 95 %,
        fitted on the yaw of ``aflw-yaw`` (real source keypoints against the real
        yaw label) and on the synthetic calibration set (pitch, roll; scaled by the
@@ -31,7 +31,7 @@ source). Three steps:
        backend returns a usable sigma) and exports ONNX with
        :func:`openheadpose.models.export.export_onnx`; the spec's notes record the
        recipe, the seed and the factors (``notes["calibration"]``, read by
-       :class:`~openheadpose.calibration.SourceCalibration`), and
+       :class:`~openheadpose.core.calibration.SourceCalibration`), and
        ``data/hhpnet-synth.json`` the same plus the measured numbers.
 
 ``calibrate`` (~10 s once the sources' aflw-yaw outputs are cached; the padded runs of
@@ -42,7 +42,7 @@ blazeface / facemesh take ~4 / ~6 min the first time, FSA-Net ~2 min)
     ``pose``, ``blazeface``, ``facemesh``) and angle, ``k`` is fitted on aflw-yaw with
     the calibration labels' own noise ``tau`` deconvolved (observed error ~ N(0,
     k^2 sigma^2 + tau^2)); ``tau`` by triple collocation against FSA-Net
-    Caps-Fusion. The reasoning is in :mod:`openheadpose.calibration`; a synthetic
+    Caps-Fusion. The reasoning is in :mod:`openheadpose.core.calibration`; a synthetic
     check (exact labels plus injected noise) shows the deconvolved fit recovering
     the exact-label factor. No AFLW2000 data is read.
 
@@ -77,7 +77,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "src" / "openheadpose" / "data"
+DATA = ROOT / "src" / "openheadpose" / "assets"
 SHARED = Path(os.environ.get("OPENHEADPOSE_SHARED", ROOT.parent / "shared"))
 
 #: AFLW landmark (1-based) of each COCO keypoint: nose tip, left eye centre (the
@@ -91,7 +91,7 @@ def log(msg: str) -> None:
 
 # =========================================================================== measure
 def aflw_yaw_arrays(root: Path):
-    from openheadpose.datasets import AFLWYaw
+    from openheadpose.datasets.aflw_yaw import AFLWYaw
 
     reader = AFLWYaw(root)
     samples = list(reader)
@@ -121,8 +121,8 @@ def run_sources(paths, names, cache: Path, pad: dict[str, float] | None = None) 
     """
     import cv2
 
-    from openheadpose.io import read_image
-    from openheadpose.keypoints import KEYPOINT_SOURCES
+    from openheadpose.io.images import read_image
+    from openheadpose.inference.pipeline import keypoint_finder
 
     out = {}
     for name in names:
@@ -137,7 +137,7 @@ def run_sources(paths, names, cache: Path, pad: dict[str, float] | None = None) 
             if len(z["P"]) == len(paths):
                 out[name] = dict(z)
                 continue
-        src = KEYPOINT_SOURCES.create(name)
+        src = keypoint_finder(name).find_keypoints
         P = np.full((len(paths), 5, 2), np.nan)
         C = np.zeros((len(paths), 5))
         SC = np.zeros(len(paths))
@@ -161,7 +161,7 @@ def run_sources(paths, names, cache: Path, pad: dict[str, float] | None = None) 
 
 def fitted_poses(L, yaw):
     """Pose of the mean head fitted to each crop's AFLW landmarks with the yaw label; a mask of good fits."""
-    from openheadpose.synth_keypoints import aflw_points_3d, fit_fixed_yaw
+    from openheadpose.synth.keypoints import aflw_points_3d, fit_fixed_yaw
 
     ids, P3 = aflw_points_3d()
     euler, s, t, rms = fit_fixed_yaw(L[:, ids - 1], P3, yaw)
@@ -182,8 +182,8 @@ def fitted_poses_cached(L, yaw, cache: Path):
 
 
 def projected_keypoints(euler, s, t):
-    from openheadpose.rotation import euler_to_matrix
-    from openheadpose.synth_keypoints import load_head_model
+    from openheadpose.core.rotation import euler_to_matrix
+    from openheadpose.synth.keypoints import load_head_model
 
     R = euler_to_matrix(euler[:, 0], euler[:, 1], euler[:, 2])
     K = load_head_model().mean
@@ -193,7 +193,7 @@ def projected_keypoints(euler, s, t):
 
 def displacements(points, R, proj, s):
     """(out, up) mm of ``points`` from ``proj`` in the face frame (signs as in ``SourceNoise``)."""
-    from openheadpose.synth_keypoints import SIDE, face_frame
+    from openheadpose.synth.keypoints import SIDE, face_frame
 
     right, up = face_frame(R)
     d = (points - proj) / s[:, None, None] * np.array([1.0, -1.0])  # GL image axes, mm
@@ -203,7 +203,7 @@ def displacements(points, R, proj, s):
 
 def _binned(v, kind, values, fn, min_count=40):
     """``(3, B)`` of ``fn(values in bin)`` per kind and facing knot; thin bins take the nearest full one."""
-    from openheadpose.synth_keypoints import FACING_KNOTS
+    from openheadpose.synth.keypoints import FACING_KNOTS
 
     half = (FACING_KNOTS[1] - FACING_KNOTS[0]) / 2
     out = np.full((3, len(FACING_KNOTS)), np.nan)
@@ -225,7 +225,7 @@ def _binned(v, kind, values, fn, min_count=40):
 
 
 def noise_tables(name, P, C, SC, found, R, proj, s, v, good, labels=False):
-    from openheadpose.synth_keypoints import KIND
+    from openheadpose.synth.keypoints import KIND
 
     sel = good & found
     d = displacements(P[sel], R[sel], proj[sel], s[sel])  # (n, 5, 2)
@@ -273,7 +273,7 @@ def noise_tables(name, P, C, SC, found, R, proj, s, v, good, labels=False):
         out["logit_mean"] = lm.round(2).tolist()
         out["logit_sd"] = ls.round(2).tolist()
     else:
-        from openheadpose import keypoints as K
+        from openheadpose.inference import keypoint_sources as K
 
         rule = K.BLAZEFACE_OCCLUSION if name == "blazeface" else K.FACEMESH_OCCLUSION
         out["confidence"] = "occlusion"
@@ -283,7 +283,7 @@ def noise_tables(name, P, C, SC, found, R, proj, s, v, good, labels=False):
 
 
 def cmd_measure(args) -> None:
-    from openheadpose.synth_keypoints import facing
+    from openheadpose.synth.keypoints import facing
 
     root = SHARED / "data" / "aflw-yaw"
     L, yaw, paths, summary = aflw_yaw_arrays(root)
@@ -353,8 +353,8 @@ def train_one(alpha, args, head, val, log_every=1):
     """Train HHP-Net(alpha) on fresh synthetic data each epoch; return the model and its validation MAE."""
     import torch
 
-    from openheadpose.synth_keypoints import generate
-    from openheadpose.train.losses import HeteroscedasticNLL
+    from openheadpose.synth.keypoints import generate
+    from openheadpose.training.losses import HeteroscedasticNLL
 
     model = make_model(alpha, args.seed)
     # Start each log-variance at the label variance: from the default initialisation (log var ~ 0,
@@ -398,7 +398,7 @@ def train_one(alpha, args, head, val, log_every=1):
 
 def real_yaw_errors(model, shared: Path, cache: Path):
     """Yaw errors and sigmas of ``model`` on aflw-yaw with each source's real keypoints (cached source runs)."""
-    from openheadpose.keypoint_input import keypoints_to_input
+    from openheadpose.specs.keypoint_input import keypoints_to_input
 
     L, yaw, paths, summary = aflw_yaw_arrays(shared / "data" / "aflw-yaw")
     srcs = run_sources(paths, ["pose", "blazeface", "facemesh"], cache)
@@ -413,10 +413,10 @@ def real_yaw_errors(model, shared: Path, cache: Path):
 def cmd_train(args) -> None:
     import torch
 
-    from openheadpose.calibration import GAUSS_1SIGMA, GAUSS_2SIGMA, Calibration, coverage, fit_scale
+    from openheadpose.core.calibration import GAUSS_1SIGMA, GAUSS_2SIGMA, Calibration, coverage, fit_scale
     from openheadpose.models.export import export_onnx
-    from openheadpose.predictors import ModelSpec, Preprocessing
-    from openheadpose.synth_keypoints import DEFAULT_MIX, PoseDistribution, generate, load_head_model
+    from openheadpose.specs.spec import ModelSpec, Preprocessing
+    from openheadpose.synth.keypoints import DEFAULT_MIX, PoseDistribution, generate, load_head_model
 
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
@@ -478,7 +478,7 @@ def cmd_train(args) -> None:
     note = {"scale": [round(float(x), 4) for x in k], "applied": "baked into the log_var biases (+2 log k)", "fitted_on": fitted_on}
     per_source_fit = None
     if args.calibrate == "aflw-yaw":
-        from openheadpose.keypoint_input import keypoints_to_input
+        from openheadpose.specs.keypoint_input import keypoints_to_input
 
         def predict_raw(points, conf):
             if len(points) == 0:
@@ -582,9 +582,9 @@ def reference_predictions(shared: Path, cache: Path) -> np.ndarray:
     import tempfile
 
     from openheadpose.convert import CONVERTERS
-    from openheadpose.datasets import AFLWYaw
-    from openheadpose.evaluate import evaluate
-    from openheadpose.predictors import OnnxPoseModel
+    from openheadpose.datasets.aflw_yaw import AFLWYaw
+    from openheadpose.evaluation.evaluate import evaluate
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     preds = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -606,7 +606,7 @@ def real_errors_per_source(predict_raw, shared: Path, cache: Path):
     crop's 21 AFLW landmarks with the yaw fixed to the label (NaN where that fit is poor).
     NaN rows where the source found no head.
     """
-    from openheadpose.keypoints import label_keypoints
+    from openheadpose.inference.keypoint_sources import label_keypoints
 
     L, yaw, paths, summary = aflw_yaw_arrays(shared / "data" / "aflw-yaw")
     euler, _, _, _, good = fitted_poses_cached(L, yaw, cache)
@@ -636,8 +636,8 @@ def synthetic_label_noise_check(predict_raw, head, tau, n: int = 20000, seed: in
     read by one network, whose shared errors it counts as label noise (why the shipped
     estimate pairs each source with an independent network instead).
     """
-    from openheadpose.calibration import fit_scale, label_noise
-    from openheadpose.synth_keypoints import PoseDistribution, generate
+    from openheadpose.core.calibration import fit_scale, label_noise
+    from openheadpose.synth.keypoints import PoseDistribution, generate
 
     rng = np.random.default_rng(seed)
     euler = PoseDistribution().sample(rng, n)
@@ -664,12 +664,12 @@ def synthetic_label_noise_check(predict_raw, head, tau, n: int = 20000, seed: in
 
 
 def per_source_calibration(predict_raw, baked, shared: Path, cache: Path, head=None):
-    """Per-source factors on aflw-yaw with the label noise deconvolved (:mod:`openheadpose.calibration`).
+    """Per-source factors on aflw-yaw with the label noise deconvolved (:mod:`openheadpose.core.calibration`).
 
     ``predict_raw(points, conf) -> (euler (N, 3), sigma (N, 3))`` with the network's *uncalibrated* sigma.
-    Returns the :class:`~openheadpose.calibration.SourceCalibration` and the diagnostics for the JSON.
+    Returns the :class:`~openheadpose.core.calibration.SourceCalibration` and the diagnostics for the JSON.
     """
-    from openheadpose.calibration import ANGLES, SourceCalibration, coverage, fit_scale, label_noise
+    from openheadpose.core.calibration import ANGLES, SourceCalibration, coverage, fit_scale, label_noise
 
     errors, sigmas, reference, yaw, info = real_errors_per_source(predict_raw, shared, cache)
     frontal = np.abs(yaw) < TAU_MAX_YAW
@@ -748,7 +748,7 @@ def calibration_note(cal, baked_fitted_on: str) -> dict:
         "applied": (
             "log_var holds the scale (baked into its biases, +2 log k: the sigma of an unknown keypoint source); "
             "a predictor that knows its keypoint source multiplies sigma by per_source[source] / scale "
-            "(openheadpose.calibration.SourceCalibration; OnnxPoseModel.predict_keypoints(..., source=...))"
+            "(openheadpose.core.calibration.SourceCalibration; OnnxPoseModel.predict_keypoints(..., source=...))"
         ),
         "baked_fitted_on": baked_fitted_on,
         **cal.to_dict(),
@@ -773,9 +773,9 @@ def cmd_calibrate(args) -> None:
     """Re-calibrate the shipped file per keypoint source without retraining (the weights are untouched)."""
     import onnxruntime as ort
 
-    from openheadpose.keypoint_input import keypoints_to_input
-    from openheadpose.predictors import OnnxPoseModel
-    from openheadpose.synth_keypoints import generate, load_head_model
+    from openheadpose.specs.keypoint_input import keypoints_to_input
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
+    from openheadpose.synth.keypoints import generate, load_head_model
 
     t0 = time.time()
     out, meta_path = Path(args.out), Path(args.json)

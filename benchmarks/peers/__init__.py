@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from openheadpose.predictors import CropModel
+from openheadpose.specs.spec import CropModel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

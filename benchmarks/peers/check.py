@@ -1,6 +1,6 @@
 """Convention check of the peer adapters on AFLW2000-3D (the numbers themselves come from evaluate_all.py).
 
-Each peer is scored with ``openheadpose.evaluate`` on ground-truth crops of its own
+Each peer is scored with ``openheadpose.evaluation.evaluate`` on ground-truth crops of its own
 recipe; with ``--variants`` its predictions are re-read under every sign flip and
 order of (yaw, pitch, roll) and as R^T, F R F, F R^T F (F = the OpenCV/GL axis flip).
 A wrong convention shows up as a variant far better than the adapter's own reading.
@@ -24,10 +24,10 @@ import sys
 
 import numpy as np
 
-from openheadpose.datasets import AFLW2000
-from openheadpose.evaluate import evaluate
-from openheadpose.metrics import pose_metrics
-from openheadpose.rotation import euler_to_matrix, matrix_to_euler
+from openheadpose.datasets.aflw2000 import AFLW2000
+from openheadpose.evaluation.evaluate import evaluate
+from openheadpose.core.metrics import pose_metrics
+from openheadpose.core.rotation import euler_to_matrix, matrix_to_euler
 
 from . import PEERS, create_peer, default_weights_dir, shared_dir
 

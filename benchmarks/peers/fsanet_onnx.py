@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from openheadpose.predictors import PosePrediction
-from openheadpose.rotation import euler_to_matrix
+from openheadpose.specs.spec import PosePrediction
+from openheadpose.core.rotation import euler_to_matrix
 
 from ._common import check_crops, require_file, to_nchw
 

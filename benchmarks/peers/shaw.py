@@ -48,8 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-from openheadpose.predictors import PosePrediction
-from openheadpose.rotation import euler_to_matrix
+from openheadpose.specs.spec import PosePrediction
+from openheadpose.core.rotation import euler_to_matrix
 
 from ._common import IMAGENET_MEAN, IMAGENET_STD, check_crops, require_file, softmax_expectation, to_nchw, torch_setup
 

@@ -43,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from openheadpose.predictors import PosePrediction
-from openheadpose.rotation import orthonormalize
+from openheadpose.specs.spec import PosePrediction
+from openheadpose.core.rotation import orthonormalize
 
 from ._common import check_crops, require_file, to_nchw, torch_setup
 

@@ -5,7 +5,7 @@
 >>> heads.euler.yaw                                      # doctest: +SKIP
 """
 
-from .results import Detections, FrameResult, Heads
+from openheadpose.inference.results import Detections, FrameResult, Heads
 
 __version__ = "0.1.0"
 
@@ -14,7 +14,7 @@ __all__ = ["HeadPoseEstimator", "Heads", "Detections", "FrameResult", "__version
 
 def __getattr__(name):  # lazy: importing the package must not load the models
     if name == "HeadPoseEstimator":
-        from .pipeline import HeadPoseEstimator
+        from openheadpose.inference.pipeline import HeadPoseEstimator
 
         return HeadPoseEstimator
     raise AttributeError(name)

@@ -12,19 +12,19 @@ from pathlib import Path
 
 
 def _fsanet(src: str | Path, dst: str | Path) -> Path:
-    from .fsanet import convert
+    from openheadpose.convert.fsanet import convert
 
     return convert(src, dst)
 
 
 def _hopenet(src: str | Path, dst: str | Path) -> Path:
-    from .hopenet import convert
+    from openheadpose.convert.hopenet import convert
 
     return convert(src, dst)
 
 
 def _hhpnet(src: str | Path, dst: str | Path) -> Path:
-    from .hhpnet import convert
+    from openheadpose.convert.hhpnet import convert
 
     return convert(src, dst)
 

@@ -224,7 +224,7 @@ def _provenance(path: Path) -> tuple[str, str]:
 def _load_one(path: Path, name: str, kwargs: dict):
     import torch
 
-    from ..models import create_model, model_spec
+    from openheadpose.models import create_model, model_spec
 
     defaults = {"num_capsule": 3, "dim_capsule": 16, "routings": 2, "m_dim": 5, "num_primcaps": 192 if "nos" in name else 21}
     odd = {k: v for k, v in kwargs.items() if defaults.get(k) != v}
@@ -284,7 +284,7 @@ def convert_fsanet_h5(src: str | Path, variant: str | None = None):
         ValueError: unknown variant, a file that does not fit it, or missing files.
         ImportError: h5py is not installed.
     """
-    from ..models import list_models
+    from openheadpose.models import list_models
 
     src = Path(src)
     if variant is not None and not variant.startswith(("fsanet-", "ssrnet-")):
@@ -318,7 +318,7 @@ def convert_fsanet_h5(src: str | Path, variant: str | None = None):
 
 
 def _capsfusion(folder: Path):
-    from ..models import create_model, model_spec
+    from openheadpose.models import create_model, model_spec
 
     paths = {attr: _find_h5(folder, name) for attr, name in _CAPSULE_PARTS}
     missing = [_keras_prefix(name) + "_*" for attr, name in _CAPSULE_PARTS if paths[attr] is None]
@@ -348,7 +348,7 @@ def convert(src: str | Path, dst: str | Path, variant: str | None = None) -> Pat
 
     See :func:`convert_fsanet_h5` for ``src`` and ``variant``.
     """
-    from ..models.export import write_model
+    from openheadpose.models.export import write_model
 
     if Path(dst).suffix.lower() not in (".onnx", ".pt"):  # before the slow import
         raise ValueError(f"{dst}: the output must end in .onnx (to run) or .pt (a checkpoint)")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._crc32c import crc32c
+from openheadpose.convert._crc32c import crc32c
 
 # --------------------------------------------------------------------------- protobuf wire format
 
@@ -328,7 +328,7 @@ def load_hhpnet(src: str | Path):
     """
     import torch
 
-    from ..models import create_model
+    from openheadpose.models import create_model
 
     sd, alpha = checkpoint_filter_fn(read_tf_checkpoint(_checkpoint_prefix(src)))
     model = create_model(MODEL_FOR_ALPHA[alpha])
@@ -344,6 +344,6 @@ def convert(src: str | Path, dst: str | Path) -> Path:
     Example:
         ``headpose convert hhpnet model_w300_biwi hhpnet.onnx``
     """
-    from ..models.export import write_model
+    from openheadpose.models.export import write_model
 
     return write_model(load_hhpnet(src), dst)

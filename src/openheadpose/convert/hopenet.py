@@ -97,7 +97,7 @@ def load_hopenet(src: str | Path, arch: str | None = None):
         arch: a registered name (``"hopenet-resnet50"``, ``"hopenet-squeezenet1_0"``, ...);
             inferred from the keys when ``None``.
     """
-    from ..models import create_model
+    from openheadpose.models import create_model
 
     src = Path(src)
     sd = checkpoint_filter_fn(_read_snapshot(src))
@@ -120,6 +120,6 @@ def convert(src: str | Path, dst: str | Path, arch: str | None = None) -> Path:
     Example:
         ``headpose convert hopenet squeezenet_1_0.pkl hopelessnet.onnx``
     """
-    from ..models.export import write_model
+    from openheadpose.models.export import write_model
 
     return write_model(load_hopenet(src, arch), dst)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..predictors import ModelSpec, Preprocessing
+from openheadpose.specs.spec import ModelSpec, Preprocessing
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def save_checkpoint(model, path: str | Path, **extra) -> None:
 
     import torch
 
-    from ..io import atomic_write_bytes
+    from openheadpose.io.writers import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save({"spec": dataclasses.asdict(model.spec), "state_dict": model.state_dict(), **extra}, buf)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..codecs import get_codec
-from ..predictors import PosePrediction
+from openheadpose.specs.codecs import get_codec
+from openheadpose.specs.spec import PosePrediction
 
 
 class _TupleOutputs:
@@ -31,16 +31,16 @@ class _TupleOutputs:
 def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
     """Write ``model`` (with ``.spec``) to ``path`` as ONNX with a dynamic batch axis.
 
-    The file's ``metadata_props`` hold the whole :class:`~openheadpose.predictors.ModelSpec`
+    The file's ``metadata_props`` hold the whole :class:`~openheadpose.specs.spec.ModelSpec`
     (preprocessing, crop recipe, codec, source), so
-    :class:`~openheadpose.predictors.OnnxPoseModel` needs nothing else.
+    :class:`~openheadpose.inference.backends.onnx.OnnxPoseModel` needs nothing else.
     """
     import io
 
     import onnx
     import torch
 
-    from ..io import atomic_write_bytes
+    from openheadpose.io.writers import atomic_write_bytes
 
     spec = model.spec
     codec = get_codec(spec.codec)
@@ -75,9 +75,9 @@ def export_onnx(model, path: str | Path, opset: int = 17) -> Path:
 
 
 class TorchPoseModel:
-    """A PyTorch network behind the :class:`~openheadpose.predictors.CropModel` interface.
+    """A PyTorch network behind the :class:`~openheadpose.specs.spec.CropModel` interface.
 
-    Same preprocessing and codec as :class:`~openheadpose.predictors.OnnxPoseModel`, so
+    Same preprocessing and codec as :class:`~openheadpose.inference.backends.onnx.OnnxPoseModel`, so
     both backends give the same answers (``tests/test_models.py`` checks it for every model).
     """
 
@@ -106,7 +106,7 @@ class TorchPoseModel:
 
 def write_model(model, dst: str | Path) -> Path:
     """Write a converted or trained model by ``dst``'s suffix: ``.pt`` checkpoint or ``.onnx`` (with metadata)."""
-    from ._registry import save_checkpoint
+    from openheadpose.models._registry import save_checkpoint
 
     dst = Path(dst)
     suffix = dst.suffix.lower()

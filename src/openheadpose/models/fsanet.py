@@ -19,10 +19,10 @@ Variants (the registered names; the official Keras names in brackets):
 
 Every model maps ``x`` ``(B, 3, 64, 64)`` float, BGR, raw 0..255 pixel values
 (FSA-Net's test script; its demos min-max-normalise each crop first, see
-:class:`~openheadpose.predictors.Preprocessing`), to ``{"euler": (B, 3)}`` =
+:class:`~openheadpose.specs.spec.Preprocessing`), to ``{"euler": (B, 3)}`` =
 (yaw, pitch, roll) in degrees. FSA-Net was trained on 300W-LP ``Pose_Para``
 labels written as ``[yaw, pitch, roll]`` without any sign change, so its output
-is already the AFLW convention of :mod:`openheadpose.rotation` (verified on
+is already the AFLW convention of :mod:`openheadpose.core.rotation` (verified on
 AFLW2000: MAE 5.15 on ``aflw2000-dev``, as with the original TensorFlow graphs;
 see ``tests/test_models_fsanet.py``).
 
@@ -49,8 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..predictors import ModelSpec, Preprocessing
-from ._registry import register_model
+from openheadpose.models._registry import register_model
+from openheadpose.specs.spec import ModelSpec, Preprocessing
 
 __all__ = ["FSANet", "SSRNetMT", "FSANetCapsFusion", "CapsuleLayer", "NetVLAD", "soft_stagewise_regression"]
 

@@ -44,13 +44,20 @@ import numpy as np  # noqa: F401  (the module doctest uses np)
 import torch
 from torch import nn
 
+from openheadpose.models._registry import register_model
+
 # The map renderer and its constants live in the torch-free keypoint_input module
 # (the ONNX backend and the keypoint sources use them too); re-exported here.
 # KEYPOINTS is the channel order, COCO's ("left" is the person's left); the
 # original's channel order is not published.
-from ..keypoint_input import KEYPOINTS, MAP_SIZE, OPENPOSE_SIGMA, render_heatmaps, to_map_coordinates
-from ..predictors import ModelSpec, Preprocessing
-from ._registry import register_model
+from openheadpose.specs.keypoint_input import (
+    KEYPOINTS,
+    MAP_SIZE,
+    OPENPOSE_SIGMA,
+    render_heatmaps,
+    to_map_coordinates,
+)
+from openheadpose.specs.spec import ModelSpec, Preprocessing
 
 __all__ = ["HeatmapCNN", "HEATMAP_SPEC", "KEYPOINTS", "MAP_SIZE", "OPENPOSE_SIGMA", "render_heatmaps", "to_map_coordinates", "heatmap_cnn"]
 

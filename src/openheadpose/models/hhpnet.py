@@ -27,7 +27,7 @@ the log of each angle's variance in deg^2 (codec ``"heteroscedastic"``).
 
 Convention:
     Trained on 300W-LP + BIWI in the AFLW ``Pose_Para`` convention of
-    :mod:`openheadpose.rotation`: positive yaw turns the nose towards the image's
+    :mod:`openheadpose.core.rotation`: positive yaw turns the nose towards the image's
     left, positive pitch looks up, positive roll is clockwise on screen. Checked
     in ``tests/test_models_hhpnet.py`` with keypoints of the face template turned
     by known angles (each sign comes out right) and on AFLW2000 (negating yaw
@@ -47,11 +47,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from openheadpose.models._registry import register_model
+
 # The input builder and its constants live in the torch-free keypoint_input module
 # (the ONNX backend and the keypoint sources use them too); re-exported here.
-from ..keypoint_input import INPUT_LEN, KEYPOINTS, keypoints_to_input
-from ..predictors import ModelSpec, Preprocessing
-from ._registry import register_model
+from openheadpose.specs.keypoint_input import INPUT_LEN, KEYPOINTS, keypoints_to_input
+from openheadpose.specs.spec import ModelSpec, Preprocessing
 
 __all__ = ["HHPNet", "CONF_MEAN", "CONF_SCALE", "INPUT_LEN", "KEYPOINTS", "keypoints_to_input", "hhpnet", "hhpnet_0_6", "hhpnet_0_2"]
 

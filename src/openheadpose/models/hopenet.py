@@ -34,7 +34,7 @@ Convention:
     Output (yaw, pitch, roll) are the 300W-LP ``Pose_Para`` angles the networks
     were trained on (deep-head-pose ``datasets.Pose_300W_LP``: pitch, yaw, roll =
     ``Pose_Para[:3]`` in degrees), i.e. the AFLW convention of
-    :mod:`openheadpose.rotation`: positive yaw turns the nose towards the image's
+    :mod:`openheadpose.core.rotation`: positive yaw turns the nose towards the image's
     left, positive pitch looks up, positive roll is clockwise on screen. Checked
     by evaluation: the HopelessNet SqueezeNet snapshots score AFLW2000 MAE
     close to the published numbers with no sign change (``tests/test_models_hopenet.py``).
@@ -50,8 +50,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from ..predictors import ModelSpec, Preprocessing
-from ._registry import register_model
+from openheadpose.models._registry import register_model
+from openheadpose.specs.spec import ModelSpec, Preprocessing
 
 #: Number of 3-degree bins from -99 to +99.
 NUM_BINS = 66
@@ -171,7 +171,7 @@ class HopenetMobileNetV2(nn.Module):
             net = torchvision.models.mobilenet_v2(weights=None)
             self.features, width = net.features, net.last_channel
         elif trunk == "mobilenetv3small":
-            from .rot6d import mobilenetv3small_backbone
+            from openheadpose.models.rot6d import mobilenetv3small_backbone
 
             self.features, width = mobilenetv3small_backbone()
         else:

@@ -40,8 +40,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..predictors import ModelSpec, Preprocessing
-from ._registry import register_model
+from openheadpose.models._registry import register_model
+from openheadpose.specs.spec import ModelSpec, Preprocessing
 
 #: The original's input normalisation on the 0..1 scale (train.py, demo_image.py).
 INPUT_MEAN, INPUT_STD = 0.408808, 0.237583

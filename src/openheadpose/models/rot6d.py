@@ -31,9 +31,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..predictors import ModelSpec, Preprocessing
-from ._registry import register_model
-from .rotation_torch import geodesic_angle, geodesic_loss, rotation_from_6d  # noqa: F401  (re-exported)
+from openheadpose.models._registry import register_model
+from openheadpose.models.rotation_torch import (  # noqa: F401  (re-exported)
+    geodesic_angle,
+    geodesic_loss,
+    rotation_from_6d,
+)
+from openheadpose.specs.spec import ModelSpec, Preprocessing
 
 __all__ = ["Rot6DNet", "rotation_from_6d", "geodesic_angle", "geodesic_loss", "tiny_backbone", "mobilenetv3small_backbone"]
 

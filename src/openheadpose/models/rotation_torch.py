@@ -1,7 +1,7 @@
-"""PyTorch twins of the few :mod:`openheadpose.rotation` functions that training needs.
+"""PyTorch twins of the few :mod:`openheadpose.core.rotation` functions that training needs.
 
 Each one is tested against its numpy original (``tests/test_models_small.py``,
-``tests/test_train.py``); the conventions are those of :mod:`openheadpose.rotation`.
+``tests/test_train.py``); the conventions are those of :mod:`openheadpose.core.rotation`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ def rotation_from_6d(d6: torch.Tensor) -> torch.Tensor:
     """Gram-Schmidt the 6D representation ``(*, 6)`` into rotations ``(*, 3, 3)``.
 
     Convention:
-        The same as :func:`openheadpose.rotation.from_6d`: ``d6 = [a, b]``, the
+        The same as :func:`openheadpose.core.rotation.from_6d`: ``d6 = [a, b]``, the
         first column is ``a / |a|``, the second the normalised part of ``b``
         orthogonal to it, the third their cross product (det +1). 6DRepNet's
         ``compute_rotation_matrix_from_ortho6d`` gives the same matrix.
@@ -34,7 +34,7 @@ def geodesic_angle(R1: torch.Tensor, R2: torch.Tensor, eps: float = 1e-7) -> tor
     ``acos``: its gradient ``-1 / sqrt(1 - cos^2)`` is infinite at +-1, which is
     exactly where a perfect (or a 180-degree) prediction sits. The price is an
     angle floor of ``acos(1 - eps)`` (0.026 degrees for eps = 1e-7). For an
-    accurate distance use :func:`openheadpose.rotation.geodesic_distance`.
+    accurate distance use :func:`openheadpose.core.rotation.geodesic_distance`.
     """
     cos = ((R1 * R2).sum(dim=(-2, -1)) - 1.0) / 2.0  # trace(R1.T @ R2) without the matmul
     return torch.acos(torch.clamp(cos, -1.0 + eps, 1.0 - eps))
@@ -48,7 +48,7 @@ def geodesic_loss(R_pred: torch.Tensor, R_true: torch.Tensor, eps: float = 1e-7)
 def matrix_to_euler_torch(R: torch.Tensor) -> torch.Tensor:
     """Differentiable AFLW Euler angles ``(*, 3)`` (yaw, pitch, roll) in degrees from rotations ``(*, 3, 3)``.
 
-    The torch twin of :func:`openheadpose.rotation.matrix_to_euler` (AFLW) away from
+    The torch twin of :func:`openheadpose.core.rotation.matrix_to_euler` (AFLW) away from
     gimbal lock (|yaw| = 90 deg, where the numpy version sets roll to 0; here the
     angles stay finite and the gradient of yaw stays finite too).
 

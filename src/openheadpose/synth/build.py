@@ -15,7 +15,7 @@ then re-render it (:mod:`~openheadpose.synth.render`) at ``views`` new poses:
   axis, so the Euler labels stay away from the gimbal lock that an in-plane
   turn of a profile would push them into).
 
-Output, the 300W-LP layout (:class:`openheadpose.datasets.W300LP` reads it):
+Output, the 300W-LP layout (:class:`openheadpose.datasets.w300lp.W300LP` reads it):
 ``OUT/train/<name>_<k>.jpg`` + ``.mat`` and ``OUT/val/...`` -- a source and all its
 views go to ``val`` when a hash of its name falls in ``val_fraction`` (choose
 checkpoints there, never on AFLW2000). Each ``.mat`` holds ``Pose_Para``
@@ -45,8 +45,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..io import atomic_write_bytes
-from ..rotation import EulerConvention, euler_to_matrix, matrix_to_euler
+from openheadpose.core.rotation import EulerConvention, euler_to_matrix, matrix_to_euler
+from openheadpose.io.writers import atomic_write_bytes
 
 __all__ = ["SynthConfig", "plan_views", "synthesize_one", "run"]
 
@@ -96,7 +96,7 @@ def plan_views(euler0: np.ndarray, views: int, rng: np.random.Generator, pitch_s
 
 
 def _labels(model, fit, R: np.ndarray, shift: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
-    from .fit import project
+    from openheadpose.synth.fit import project
 
     e = matrix_to_euler(R, EulerConvention.AFLW)
     uvz = project(model.vertices(fit.coeffs)[model.landmarks68], R, fit.scale, shift)
@@ -132,9 +132,9 @@ def _stem(name: str) -> str:
 
 def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
     """Fit, re-render and write one source sample; returns its ``fits.csv`` row."""
-    from ..bfm import load_bfm
-    from .fit import fit_landmarks
-    from .render import build_scene, render, shift_at
+    from openheadpose.synth.bfm import load_bfm
+    from openheadpose.synth.fit import fit_landmarks
+    from openheadpose.synth.render import build_scene, render, shift_at
 
     stem = _stem(sample.name)
     split = _split_of(sample.name, cfg.val_fraction)
@@ -213,8 +213,8 @@ def run(cfg: SynthConfig, jobs: int = 1, progress: bool = True) -> dict:
 
     from tqdm import tqdm
 
-    from ..bfm import load_bfm
-    from .sources import open_source
+    from openheadpose.synth.bfm import load_bfm
+    from openheadpose.synth.sources import open_source
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

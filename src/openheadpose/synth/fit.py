@@ -1,6 +1,6 @@
 """Fitting the morphable model to sparse 2D landmarks (weak perspective).
 
-Model (conventions of :mod:`openheadpose.bfm`): a landmark ``k`` of the face
+Model (conventions of :mod:`openheadpose.synth.bfm`): a landmark ``k`` of the face
 with coefficients ``c`` is ``X_k(c) = m_k + B_k c`` (mm, head axes); it appears at
 
     u = tx + s (R X)_x,    v = ty - s (R X)_y        (pixels, y down)
@@ -30,8 +30,13 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
-from ..bfm import AFLW_TO_BFM68, MorphableModel
-from ..rotation import EulerConvention, euler_to_matrix, matrix_to_euler, rot_z
+from openheadpose.core.rotation import (
+    EulerConvention,
+    euler_to_matrix,
+    matrix_to_euler,
+    rot_z,
+)
+from openheadpose.synth.bfm import AFLW_TO_BFM68, MorphableModel
 
 __all__ = ["LANDMARK_SETS", "LandmarkSet", "FitResult", "facemesh_layout", "fit_landmarks", "project"]
 
@@ -93,20 +98,19 @@ _FACEMESH_CACHE: dict[int, LandmarkSet] = {}
 def facemesh_layout(model: MorphableModel) -> LandmarkSet:
     """FaceMesh's 468 points as model vertices.
 
-    ``data/face_template.npz`` holds the BFM mean sampled at FaceMesh's landmarks
+    ``assets/face_template.npz`` holds the BFM mean sampled at FaceMesh's landmarks
     (``tools/build_face_template.py``) and the 68 landmarks of the same face: the
     template is aligned to ``model``'s mean face on those 68 points (translation
     only: same axes and units) and each FaceMesh point takes the nearest model vertex.
     """
     if id(model) in _FACEMESH_CACHE:
         return _FACEMESH_CACHE[id(model)]
-    from importlib import resources
-
     from scipy.spatial import cKDTree
 
-    with resources.files("openheadpose.data").joinpath("face_template.npz").open("rb") as f:
-        t = np.load(f)
-        pts, lm68 = t["points"].astype(np.float64), t["landmarks68"].astype(np.float64)
+    from openheadpose.assets import face_template
+
+    t = face_template()
+    pts, lm68 = t.points, t.landmarks68
     mean = model.vertices().astype(np.float64)
     shift = mean[model.landmarks68].mean(0) - lm68.mean(0)
     _, idx = cKDTree(mean).query(pts + shift)

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..bfm import MorphableModel
-from .fit import FitResult, project
+from openheadpose.synth.bfm import MorphableModel
+from openheadpose.synth.fit import FitResult, project
 
 __all__ = ["HEAD_ELLIPSOID", "Scene", "build_scene", "rasterize", "render", "shift_at", "grid_triangles"]
 

@@ -1,6 +1,6 @@
 """Unlabelled photos as a ``headpose synth`` source: faces and landmarks found by our own pipeline.
 
-``photos:DIR`` (or one image file) yields one :class:`~openheadpose.datasets.PoseSample`
+``photos:DIR`` (or one image file) yields one :class:`~openheadpose.datasets.base.PoseSample`
 per face that the default detector (score >= 0.75) and the FaceMesh landmarker find: the picture
 cut to a square of 2.2x the landmarks' extent around the face (border pixels
 repeated outside the photo), at most ``max_side`` pixels, with FaceMesh's 468
@@ -15,8 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..datasets import PoseSample
-from ..io import IMAGE_EXTS, InputError, read_image
+from openheadpose.datasets.base import PoseSample
+from openheadpose.io.images import IMAGE_EXTS, InputError, read_image
 
 __all__ = ["PhotoFaces", "open_source"]
 
@@ -36,11 +36,11 @@ class PhotoFaces:
         self.failures: list[str] = []
 
     def __iter__(self) -> Iterator[PoseSample]:
-        from ..crops import square_box, take_pixels
-        from ..detectors import DETECTORS
-        from ..landmarks import LANDMARKERS
-        from ..pipeline import default_detector
-        from ..results import Detections
+        from openheadpose.inference.detectors import DETECTORS
+        from openheadpose.inference.landmarkers import LANDMARKERS
+        from openheadpose.inference.pipeline import default_detector
+        from openheadpose.inference.results import Detections
+        from openheadpose.specs.crops import square_box, take_pixels
 
         det, lmk = DETECTORS.create(default_detector()), LANDMARKERS.create("facemesh")
         for f in self.files:
@@ -69,9 +69,9 @@ class PhotoFaces:
 
 
 def open_source(spec: str):
-    """``photos:PATH`` -> :class:`PhotoFaces`; anything else -> :func:`openheadpose.datasets.open_dataset`."""
+    """``photos:PATH`` -> :class:`PhotoFaces`; anything else -> :func:`openheadpose.datasets.registry.open_dataset`."""
     if spec.startswith("photos:"):
         return PhotoFaces(spec.split(":", 1)[1])
-    from ..datasets import open_dataset
+    from openheadpose.datasets.registry import open_dataset
 
     return open_dataset(spec)

@@ -1,0 +1,3 @@
+from openheadpose.cli import main
+
+main()

@@ -1,0 +1,240 @@
+"""What every ``headpose`` command shares: exit codes, error messages, the estimator options and the frame loop.
+
+Only click is imported at module level: ``headpose --help`` must start fast and
+never import PyTorch. Each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_ALL_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: click settings every command shares.
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def err(msg: str) -> None:
+    """One line on standard error, prefixed ``headpose:``."""
+    click.echo(f"headpose: {msg}", err=True)
+
+
+def message(exc: BaseException) -> str:
+    """An exception's text without the quoting ``KeyError`` adds."""
+    return str(exc.args[0]) if exc.args else str(exc)
+
+
+def fail(msg: str, code: int = EXIT_ALL_FAILED) -> None:
+    err(msg)
+    sys.exit(code)
+
+
+def need_torch(what: str) -> None:
+    """Exit with a clear message when PyTorch is missing (``train``, ``export``, ``convert``)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        fail(f"{what} needs PyTorch: pip install 'openheadpose[torch]'")
+
+
+def dumps(d: dict) -> str:
+    """JSON with NaN written as null (strict JSON has no NaN)."""
+    import json
+    import math
+
+    def clean(o):
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return o
+
+    return json.dumps(clean(d), indent=1)
+
+
+# --------------------------------------------------------------------------- estimator options
+def estimator_options(keypoints_help: str) -> Callable:
+    """The options that choose the model, shared by ``predict``, ``interact`` and ``evaluate``."""
+
+    def deco(f):
+        opts = [
+            click.option("--model", "model_name", default="default", show_default=True,
+                         help="'default' (detector + FaceMesh + the --pose stage); an image network: hopenet-synth or fsanet-synth "
+                              "(shipped), or any given by --weights (fsanet, hopenet, onnx...), cropped from the detector's box "
+                              "(or placed by FaceMesh with --landmarker facemesh); a keypoint network: hhpnet (shipped), heatmap-cnn."),
+            click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         help="An .onnx file from `headpose convert` / `headpose export` for --model (hhpnet, hopenet-synth, fsanet-synth: "
+                              "our shipped weights when omitted)."),
+            click.option("--keypoints", "keypoint_source", default=None, metavar="SOURCE", help=keypoints_help),
+            click.option("--detector", default=None, help="Face detector (see `headpose models`). [default: blazeface, or haar without MediaPipe]"),
+            click.option("--landmarker", default=None, help="Landmarker (see `headpose models`). [default: facemesh for the default model "
+                                                            "and the facemesh keypoint source; none for an image network]"),
+            click.option("--pose", "pose_name", default=None, help="Pose stage of the default model (see `headpose models`). [default: "
+                                                                   "hopenet-synth, our network on a crop placed by FaceMesh; also "
+                                                                   "fsanet-synth; geometric: a rigid fit of the landmarks]"),
+        ]
+        for o in reversed(opts):
+            f = o(f)
+        return f
+
+    return deco
+
+
+KEYPOINTS_HELP = ("Where keypoint networks (--model hhpnet, heatmap-cnn) get nose, eyes and ears: facemesh (FaceMesh on detected faces), "
+                  "blazeface (the detector's own points, fastest) or body (MediaPipe Pose: people found by their body). [default: facemesh]")
+
+
+def build_or_exit(model_name, weights, *, keypoint_source=None, detector=None, landmarker=None, pose_name=None, min_score=None, fov=None):
+    """:func:`~openheadpose.inference.builder.build_estimator`, or exit 2 with its message."""
+    from openheadpose.inference.builder import build_estimator
+
+    try:
+        return build_estimator(
+            model_name, weights, detector=detector, landmarker=landmarker, pose=pose_name, keypoints=keypoint_source, min_score=min_score, fov=fov
+        )
+    except (KeyError, RuntimeError, ValueError, OSError) as exc:
+        fail(message(exc))
+
+
+# --------------------------------------------------------------------------- inputs and the frame loop
+def has_display() -> bool:
+    return sys.platform in ("win32", "darwin") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def expand_or_exit(sources, show: bool) -> tuple[list, int, bool]:
+    """Expand SOURCES (each bad one named on stderr); exit 2 when none is left. Returns (sources, n_bad, show)."""
+    from openheadpose.io import InputError, expand_sources
+
+    expanded, n_failed = [], 0
+    for spec in sources:
+        try:
+            expanded.extend(expand_sources(spec))
+        except InputError as exc:
+            err(str(exc))
+            n_failed += 1
+    if not expanded:
+        sys.exit(EXIT_ALL_FAILED)
+    if show and not has_display():
+        err("--show ignored: no display")
+        show = False
+    return expanded, n_failed, show
+
+
+class SaveNames:
+    """Output file names under ``--save DIR``: the input's name, disambiguated by its folders."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.used: set[str] = set()
+
+    def __call__(self, source: str, suffix: str) -> Path:
+        p = Path(source.replace(":", "_"))
+        name = p.stem + suffix
+        parts = [x for x in p.parent.parts if x not in ("/", ".", "..")]
+        while name in self.used and parts:
+            name = parts.pop() + "_" + name
+        base, i = name, 1
+        while name in self.used:
+            name = f"{Path(base).stem}-{i}{suffix}"
+            i += 1
+        self.used.add(name)
+        return self.root / name
+
+
+@contextlib.contextmanager
+def hold_interrupt():
+    """Defer Ctrl-C (SIGINT) to the end of the block (main thread only; elsewhere a no-op)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+def run_frames(estimator, expanded, n_failed: int, handle, save_dir, show: bool, quiet: bool, window: str) -> int:
+    """Stream every source through ``estimator`` and hand each frame to ``handle``; returns the exit status.
+
+    ``handle(result, want_image)`` gets one :class:`~openheadpose.inference.results.FrameResult`
+    (from :meth:`~openheadpose.inference.pipeline.HeadPoseEstimator.stream`) and returns
+    ``(write, image)``: a function writing its records, and the annotated RGB image
+    (or None unless ``want_image``). A frame's records, image and video frame are
+    written together with Ctrl-C held back, so the outputs always agree. Annotated images and
+    videos go under ``save_dir``; one bad input never stops the others; Ctrl-C
+    keeps every finished frame (the callers' writers commit on KeyboardInterrupt).
+    """
+    from tqdm import tqdm
+
+    from openheadpose.io import count_frames
+
+    names = SaveNames(save_dir) if save_dir else None
+    n_ok, interrupted = 0, False
+    with tqdm(total=count_frames(expanded), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:
+        try:
+            for src in expanded:
+                ok = _run_source(estimator, src, handle, names, show, bar, window)
+                n_ok += ok
+                n_failed += not ok
+        except KeyboardInterrupt:
+            interrupted = True
+    if show:
+        import cv2
+
+        cv2.destroyAllWindows()
+    if interrupted:
+        err("interrupted; the outputs hold every frame finished before")
+        return EXIT_INTERRUPTED
+    return EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if n_ok else EXIT_ALL_FAILED
+
+
+def _run_source(estimator, src, handle, names, show, bar, window: str) -> bool:
+    """Process every frame of one source; True when it was processed without error."""
+    import cv2
+
+    from openheadpose.io import VideoWriter, atomic_write_image
+
+    n_frames, failed = 0, False
+    with contextlib.ExitStack() as stack:
+        video = None
+        try:
+            for res in estimator.stream(src):
+                bar.update(1)
+                if res.error:
+                    err(res.error)
+                    failed = True
+                    continue
+                write, vis = handle(res, names is not None or show)
+                n_frames += 1
+                with hold_interrupt():
+                    write()
+                    if names is not None and vis is not None and src.kind in ("video", "camera"):
+                        if video is None:
+                            video = stack.enter_context(VideoWriter(names(src.name, ".mp4"), fps=res.fps or 25.0))
+                        video.write(vis)
+                    elif names is not None and vis is not None:
+                        atomic_write_image(names(src.name, ".jpg"), vis)
+                if show and vis is not None:
+                    cv2.imshow(window, cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
+                    if cv2.waitKey(1) & 0xFF == ord("q"):
+                        break
+        except Exception as exc:  # one bad input never stops the others (Ctrl-C is no Exception: it propagates)
+            err(f"{src.name}: {exc}")
+            return False
+    return n_frames > 0 and not failed
+

@@ -1,0 +1,100 @@
+"""The one place that turns names and options into a :class:`~openheadpose.inference.pipeline.HeadPoseEstimator`.
+
+``headpose predict``, ``interact`` and ``evaluate`` and the Python API all call
+:func:`build_estimator`; every option works for every model or is refused here
+with a message that says why.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from openheadpose.inference.backends.onnx import load_network
+from openheadpose.inference.keypoint_sources import DEFAULT_SOURCE, KEYPOINT_SOURCES
+from openheadpose.inference.pipeline import (
+    HeadPoseEstimator,
+    default_pose,
+)
+from openheadpose.inference.pose_stages import POSE_STAGES, KeypointPose, NetworkPose
+
+#: The model name of the landmark pipeline (detector + FaceMesh + a pose stage).
+DEFAULT_MODEL = "default"
+
+
+def focal_factor(fov_deg: float | None) -> float | None:
+    """Focal length over the image's longer side for a field of view of ``fov_deg`` across it."""
+    return None if fov_deg is None else 0.5 / math.tan(math.radians(fov_deg) / 2)
+
+
+def build_estimator(
+    model: str = DEFAULT_MODEL,
+    weights=None,
+    *,
+    detector: str | Any | None = None,
+    landmarker: str | Any | None = None,
+    pose: str | None = None,
+    keypoints: str | None = None,
+    min_score: float | None = None,
+    fov: float | None = None,
+    max_detect_side: int = 1920,
+) -> HeadPoseEstimator:
+    """The estimator for a model name and the options of ``headpose predict``.
+
+    * ``model="default"``: detector -> ``landmarker`` (FaceMesh) -> ``pose`` stage
+      (default :func:`default_pose`; any ``POSE_STAGES`` name).
+    * an image network (``hopenet-synth``, ``fsanet``, ``onnx``...): detector ->
+      the network on its crop -- from the detector's box, or placed by FaceMesh
+      when ``landmarker`` is given.
+    * a keypoint network (``hhpnet``, ``heatmap-cnn``): a keypoint source
+      (``keypoints``, default ``facemesh``) -> the network; the ``body`` source
+      finds people itself and takes no detector.
+
+    Args:
+        model: ``"default"`` or a network name (see :func:`~openheadpose.inference.backends.onnx.load_network`).
+        weights: the network's ``.onnx`` file (shipped weights when omitted, where there are some).
+        detector: a ``DETECTORS`` name or callable (default :func:`default_detector`).
+        landmarker: a ``LANDMARKERS`` name; default ``facemesh`` for the default model
+            and the facemesh keypoint source, none for an image network.
+        pose: the default model's pose stage (a ``POSE_STAGES`` name).
+        keypoints: a ``KEYPOINT_SOURCES`` name, for keypoint networks.
+        min_score: minimum head score (default 0.5 when a landmarker or the body
+            source confirms a face, 0.75 for a detector alone).
+        fov: the camera's field of view in degrees across the image's longer side:
+            report rotations in the camera's frame instead of relative to each
+            face's line of sight.
+        max_detect_side: images larger than this are detected on a downscaled copy.
+
+    Raises:
+        KeyError: an unknown stage name (the message suggests the closest).
+        ValueError: missing or wrong weights, or an option the model cannot use.
+    """
+    ff = focal_factor(fov)
+    if keypoints is not None:
+        KEYPOINT_SOURCES.get(keypoints)  # a typo fails here, before any model loads
+    if model == DEFAULT_MODEL:
+        if weights is not None:
+            raise ValueError("the default model (detector + landmarks + pose stage) takes no --weights; name a network with --model")
+        if keypoints is not None:
+            raise ValueError("--keypoints is for keypoint networks (--model hhpnet, heatmap-cnn); the default model reads face landmarks")
+        if landmarker is None:
+            landmarker = "facemesh"
+        stage = POSE_STAGES.create(pose or default_pose(), **({} if ff is None else {"focal_factor": ff}))
+        return HeadPoseEstimator(detector, landmarker, stage, min_score=min_score, max_detect_side=max_detect_side)
+    if pose is not None:
+        raise ValueError(f"--pose chooses the default model's pose stage; with --model {model} the network is the pose stage")
+    net = load_network(model, weights)
+    if net.takes_keypoints:
+        source = KEYPOINT_SOURCES.create(keypoints or DEFAULT_SOURCE)
+        if getattr(source, "finds_heads", False):
+            if detector is not None:
+                raise ValueError(f"the {keypoints} keypoint source has its own person detector: leave --detector out")
+            if landmarker is not None:
+                raise ValueError(f"the {keypoints} keypoint source reads body landmarks: leave --landmarker out")
+        elif source.landmarker is None and landmarker is not None:
+            raise ValueError(f"the {source.name} keypoint source reads the detector's own points: leave --landmarker out")
+        landmarker = landmarker or source.landmarker
+        return HeadPoseEstimator(detector, landmarker, KeypointPose(net, focal_factor=ff), keypoints=source, min_score=min_score, max_detect_side=max_detect_side)
+    if keypoints is not None:
+        raise ValueError(f"--keypoints is for keypoint networks (hhpnet, heatmap-cnn); {net.name!r} reads image crops")
+    return HeadPoseEstimator(detector, landmarker, NetworkPose(net, focal_factor=ff), min_score=min_score, max_detect_side=max_detect_side)

@@ -1,0 +1,245 @@
+"""Face detectors: MediaPipe BlazeFace (short/full range, tiled) and OpenCV Haar cascades.
+
+Every detector is a callable ``detector(image_rgb) -> Detections`` taking an
+``(H, W, 3)`` uint8 RGB image and returning boxes in its pixel coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from openheadpose.core.geometry import box_iou, tile_starts
+from openheadpose.core.registry import Registry
+from openheadpose.inference.backends.litert import TFLiteModel, mediapipe_model, sigmoid
+from openheadpose.inference.results import Detections
+
+DETECTORS: Registry = Registry("detector")
+
+
+def weighted_nms(det: Detections, iou_threshold: float = 0.3) -> Detections:
+    """MediaPipe's weighted non-maximum suppression.
+
+    Boxes are visited by decreasing score; each keeps its score but its box and
+    keypoints become the score-weighted mean of every box overlapping it by more
+    than ``iou_threshold``, and those boxes are dropped.
+    """
+    if len(det) == 0:
+        return det
+    order = np.argsort(-det.scores, kind="stable")
+    boxes, scores = det.boxes[order], det.scores[order]
+    kps = None if det.keypoints is None else det.keypoints[order]
+    iou = box_iou(boxes, boxes)
+    alive = np.ones(len(boxes), bool)
+    out_b, out_s, out_k = [], [], []
+    for i in range(len(boxes)):
+        if not alive[i]:
+            continue
+        group = alive & (iou[i] > iou_threshold)
+        group[i] = True
+        w = scores[group][:, None]
+        out_b.append((boxes[group] * w).sum(0) / w.sum())
+        out_s.append(scores[i])
+        if kps is not None:
+            out_k.append((kps[group] * w[:, :, None]).sum(0) / w.sum())
+        alive &= ~group
+    return Detections(np.array(out_b), np.array(out_s), None if kps is None else np.array(out_k))
+
+
+def _concat(dets: list[Detections]) -> Detections:
+    dets = [d for d in dets if len(d)]
+    if not dets:
+        return Detections.empty(6)
+    kp = None if any(d.keypoints is None for d in dets) else np.concatenate([d.keypoints for d in dets])
+    return Detections(np.concatenate([d.boxes for d in dets]), np.concatenate([d.scores for d in dets]), kp)
+
+
+@dataclass(frozen=True)
+class _BlazeSpec:
+    file: str
+    size: int
+    strides: tuple[int, ...]
+    min_score: float
+
+
+# Anchor and decoder settings of MediaPipe's face_detection_{short,full}_range graphs.
+_SPECS = {
+    "short": _BlazeSpec("face_detection/face_detection_short_range.tflite", 128, (8, 16, 16, 16), 0.5),
+    "full": _BlazeSpec("face_detection/face_detection_full_range_sparse.tflite", 192, (4,), 0.6),
+}
+
+
+def ssd_anchors(size: int, strides: tuple[int, ...]) -> np.ndarray:
+    """Anchor centres ``(A, 2)`` in [0, 1] (fixed anchor size 1, offset 0.5, one aspect ratio).
+
+    Consecutive layers with the same stride share one grid, two anchors per layer.
+    """
+    out = []
+    i = 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        n = 2 * (j - i) if len(strides) > 1 else 1
+        g = int(np.ceil(size / strides[i]))
+        ys, xs = np.mgrid[0:g, 0:g]
+        centres = np.stack([(xs + 0.5) / g, (ys + 0.5) / g], -1).reshape(-1, 1, 2)
+        out.append(np.repeat(centres, n, axis=1).reshape(-1, 2))
+        i = j
+    return np.concatenate(out)
+
+
+class BlazeFace:
+    """One MediaPipe BlazeFace model run on a whole image (letterboxed to a square).
+
+    Args:
+        range: ``"short"`` (faces filling a good part of the picture, 128x128 input)
+            or ``"full"`` (smaller faces, 192x192 input).
+        min_score: keep detections scoring at least this (model default if None).
+    """
+
+    def __init__(self, range: str = "short", min_score: float | None = None):
+        self.spec = _SPECS[range]
+        self.range = range
+        self.model = TFLiteModel(mediapipe_model(self.spec.file))
+        self.anchors = ssd_anchors(self.spec.size, self.spec.strides)
+        self.min_score = self.spec.min_score if min_score is None else min_score
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        h, w = image.shape[:2]
+        side = max(h, w)
+        s = self.spec.size
+        scale = s / side
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        canvas = np.zeros((s, s, 3), np.uint8)
+        ox, oy = (s - nw) // 2, (s - nh) // 2
+        canvas[oy : oy + nh, ox : ox + nw] = cv2.resize(image, (nw, nh), interpolation=interp)
+        x = canvas.astype(np.float32)[None] / 127.5 - 1.0
+        reg, cls = self.model(x)
+        reg, logits = reg[0], cls[0, :, 0]
+        scores = sigmoid(logits)
+        keep = scores >= self.min_score
+        if not keep.any():
+            return Detections.empty(6)
+        reg, scores, anc = reg[keep], scores[keep], self.anchors[keep]
+        c = reg[:, :2] / s + anc  # centres, normalised to the square input
+        half = reg[:, 2:4] / s / 2
+        boxes = np.concatenate([c - half, c + half], 1) * s
+        kps = (reg[:, 4:16].reshape(-1, 6, 2) / s + anc[:, None, :]) * s
+        # square input pixels -> original image pixels
+        off = np.array([ox, oy], np.float64)
+        boxes = (boxes.reshape(-1, 2, 2) - off) / scale
+        kps = (kps - off) / scale
+        return weighted_nms(Detections(boxes.reshape(-1, 4), scores.astype(np.float64), kps))
+
+
+class TiledBlazeFace:
+    """BlazeFace short- and full-range over the whole image plus overlapping tiles.
+
+    Faces smaller than about a tenth of the image escape both models on a whole
+    photo (a group at a table, a classroom); the short-range model run over
+    square tiles (half-tile stride) finds them. Detections from all passes are
+    merged with weighted NMS. (Huge images are downscaled before any detector
+    runs, by :class:`~openheadpose.inference.pipeline.HeadPoseEstimator`.)
+
+    Args:
+        tiles: tile sides in pixels; a tile size is used only when the image's
+            long side exceeds 1.5 times it.
+        min_score: minimum detection score for every pass.
+    """
+
+    def __init__(self, tiles: tuple[int, ...] = (320, 480), min_score: float = 0.5):
+        self.short = BlazeFace("short", min_score)
+        self.full = BlazeFace("full", max(min_score, 0.6))
+        self.tiles = tiles
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        dets = [self.short(image), self.full(image)]
+        h, w = image.shape[:2]
+        for t in self.tiles:
+            if max(h, w) < 1.5 * t:
+                continue
+            step = t // 2
+            for y0 in tile_starts(h, t, step):
+                for x0 in tile_starts(w, t, step):
+                    d = self.short(image[y0 : y0 + t, x0 : x0 + t])
+                    if len(d):
+                        off = np.array([x0, y0], np.float64)
+                        dets.append(Detections(d.boxes + np.tile(off, 2), d.scores, d.keypoints + off))
+        return weighted_nms(_concat(dets))
+
+
+
+
+class HaarCascade:
+    """OpenCV Haar cascades (frontal + profile, the profile also run on the mirror image).
+
+    Needs only ``opencv-contrib-python``; less accurate than BlazeFace and gives
+    no keypoints. Scores are a squashed count of cascade neighbours.
+    """
+
+    def __init__(self, min_size: int = 24):
+        if not hasattr(cv2, "CascadeClassifier"):
+            raise RuntimeError("this OpenCV build has no CascadeClassifier: `pip install opencv-contrib-python`")
+        root = cv2.data.haarcascades
+        self.frontal = cv2.CascadeClassifier(root + "haarcascade_frontalface_default.xml")
+        self.profile = cv2.CascadeClassifier(root + "haarcascade_profileface.xml")
+        if self.frontal.empty() or self.profile.empty():
+            raise RuntimeError(f"could not load the Haar cascades from {root}")
+        self.min_size = min_size
+
+    def _run(self, cascade, gray, mirror: bool):
+        img = gray[:, ::-1] if mirror else gray
+        rects, _, weights = cascade.detectMultiScale3(
+            np.ascontiguousarray(img), scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size,) * 2, outputRejectLevels=True
+        )
+        if len(rects) == 0:
+            return np.zeros((0, 4)), np.zeros(0)
+        r = np.asarray(rects, np.float64)
+        boxes = np.stack([r[:, 0], r[:, 1], r[:, 0] + r[:, 2], r[:, 1] + r[:, 3]], 1)
+        if mirror:
+            W = gray.shape[1]
+            boxes = np.stack([W - boxes[:, 2], boxes[:, 1], W - boxes[:, 0], boxes[:, 3]], 1)
+        scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float64).ravel()))
+        return boxes, scores
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        gray = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
+        parts = [self._run(self.frontal, gray, False), self._run(self.profile, gray, False), self._run(self.profile, gray, True)]
+        boxes = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        return weighted_nms(Detections(boxes, scores), iou_threshold=0.3)
+
+
+@DETECTORS.register("blazeface", help="BlazeFace short+full range over the image and tiles (default)")
+def _make_tiled(**kw):
+    return TiledBlazeFace(**kw)
+
+
+@DETECTORS.register("blazeface-short", help="BlazeFace short-range on the whole image (close faces, fastest)")
+def _make_short(**kw):
+    return BlazeFace("short", **kw)
+
+
+@DETECTORS.register("blazeface-full", help="BlazeFace full-range on the whole image")
+def _make_full(**kw):
+    return BlazeFace("full", **kw)
+
+
+@DETECTORS.register("haar", help="OpenCV Haar frontal+profile cascades (needs only OpenCV)")
+def _make_haar(**kw):
+    return HaarCascade(**kw)
+
+
+def detect_scaled(detector, image: np.ndarray, max_side: int) -> Detections:
+    """Run ``detector`` on ``image``, on a copy shrunk to ``max_side`` when larger; boxes in the original's pixels."""
+    h, w = image.shape[:2]
+    f = min(1.0, max_side / max(h, w))
+    if f == 1.0:
+        return detector(image)
+    small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    d = detector(small)
+    return Detections(d.boxes / f, d.scores, None if d.keypoints is None else d.keypoints / f)

@@ -1,0 +1,303 @@
+"""Draw head poses on images: axes, cubes, boxes and angle labels.
+
+Pure OpenCV + numpy. Images are RGB ``uint8`` arrays ``(H, W, 3)``; every public
+function returns a new array and never writes into the caller's one.
+
+Dimension legend: N heads, P points.
+
+Projection:
+    Drawing is orthographic (weak perspective): a head-frame vector ``v`` is
+    rotated into the camera with ``R @ v`` (``Frame.GL``, see
+    :mod:`openheadpose.core.rotation`), its depth is dropped, and GL axes map to the
+    image as ``u = cx + s * x``, ``v = cy - s * y`` (image y points down, GL y up).
+    Good enough to show a direction; it is not the camera's true perspective.
+
+Colours (RGB):
+    head x axis (the person's left) red, y axis (top of the head) green,
+    z axis (out through the nose, the facing direction) blue.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from openheadpose.inference.results import Heads
+
+__all__ = [
+    "AXIS_COLOURS",
+    "project_points",
+    "project_axes",
+    "draw_axes",
+    "draw_cube",
+    "draw_box",
+    "draw_label",
+    "annotate",
+]
+
+Colour = tuple[int, int, int]
+
+AXIS_COLOURS: tuple[Colour, Colour, Colour] = ((230, 40, 40), (40, 200, 40), (40, 90, 255))
+"""RGB colours of the head's x, y and z axes."""
+
+_BOX_COLOUR: Colour = (255, 200, 0)
+_CUBE_COLOUR: Colour = (200, 200, 200)
+_CUBE_FRONT_COLOUR: Colour = (255, 60, 200)
+
+# Unit cube corners (head frame, GL axes) and its 12 edges; corners 4..7 are the
+# front face (z = +1/2, the side the nose points out of).
+_CUBE = np.array(
+    [[x, y, z] for z in (-0.5, 0.5) for (x, y) in ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5))]
+)
+_CUBE_BACK_EDGES = [(0, 1), (1, 2), (2, 3), (3, 0)]
+_CUBE_SIDE_EDGES = [(0, 4), (1, 5), (2, 6), (3, 7)]
+_CUBE_FRONT_EDGES = [(4, 5), (5, 6), (6, 7), (7, 4)]
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def project_points(points: np.ndarray, R: np.ndarray, centre_xy: Sequence[float], scale: float) -> np.ndarray:
+    """Orthographically project head-frame points into the image.
+
+    Args:
+        points: ``(P, 3)`` points in head axes (``Frame.GL``), any unit.
+        R: ``(3, 3)`` head-to-camera rotation in ``Frame.GL``.
+        centre_xy: image position ``(x, y)`` in pixels of the head origin.
+        scale: pixels per point unit.
+
+    Returns:
+        ``(P, 2)`` float image coordinates ``(x right, y down)``.
+
+    Convention:
+        ``X = R @ p`` (camera GL axes); ``u = cx + scale * X_x``,
+        ``v = cy - scale * X_y`` (image y is down, GL y is up).
+    """
+    cam = np.asarray(points, dtype=np.float64) @ np.asarray(R, dtype=np.float64).T
+    cx, cy = float(centre_xy[0]), float(centre_xy[1])
+    return np.stack([cx + scale * cam[:, 0], cy - scale * cam[:, 1]], axis=-1)
+
+
+def project_axes(R: np.ndarray, centre_xy: Sequence[float], length_px: float) -> np.ndarray:
+    """Image points of the tips of the head's x, y and z axes.
+
+    Args:
+        R: ``(3, 3)`` head-to-camera rotation in ``Frame.GL``.
+        centre_xy: image position ``(x, y)`` of the axes' origin, pixels.
+        length_px: length in pixels of an axis lying in the image plane.
+
+    Returns:
+        ``(3, 2)`` float pixel coordinates of the x (red, person's left),
+        y (green, top of head) and z (blue, facing direction) tips.
+        Orthographic projection (see the module docstring): an axis pointing at
+        the camera shrinks to the centre.
+
+    Example:
+        >>> from openheadpose.core.rotation import euler_to_matrix
+        >>> tips = project_axes(euler_to_matrix(30.0, 0.0, 0.0), (100, 100), 50)
+        >>> bool(tips[2, 0] < 100)   # positive yaw: the nose points to the image's left
+        True
+    """
+    return project_points(np.eye(3), R, centre_xy, length_px)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_image(img: np.ndarray) -> np.ndarray:
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(
+            f"expected an RGB uint8 image of shape (H, W, 3), got dtype {img.dtype} shape {img.shape}; "
+            "convert with np.asarray(..., np.uint8) and cv2.cvtColor(..., cv2.COLOR_GRAY2RGB) if needed"
+        )
+    return img
+
+
+def _thickness(img: np.ndarray) -> int:
+    """Line thickness that stays visible from thumbnails to 4K frames."""
+    return max(1, int(round(min(img.shape[:2]) / 300)))
+
+
+def _font_scale(img: np.ndarray) -> float:
+    return max(0.35, min(img.shape[:2]) / 900)
+
+
+def _pt(p: np.ndarray) -> tuple[int, int]:
+    return int(round(float(p[0]))), int(round(float(p[1])))
+
+
+def _axes_inplace(img: np.ndarray, R: np.ndarray, centre, length: float, thickness: int) -> None:
+    tips = project_axes(R, centre, length)
+    o = _pt(np.asarray(centre, dtype=np.float64))
+    depth = np.asarray(R, dtype=np.float64)[2, :]  # camera z of each axis: larger = nearer the viewer
+    for i in np.argsort(depth):  # far axes first, so nearer ones are drawn on top
+        cv2.arrowedLine(img, o, _pt(tips[i]), AXIS_COLOURS[i], thickness, cv2.LINE_AA, tipLength=0.15)
+
+
+def _cube_inplace(img: np.ndarray, R: np.ndarray, centre, size: float, thickness: int) -> None:
+    pts = project_points(_CUBE, R, centre, size)
+    depth = (_CUBE @ np.asarray(R, dtype=np.float64).T)[:, 2]
+    edges = _CUBE_BACK_EDGES + _CUBE_SIDE_EDGES
+    for a, b in sorted(edges, key=lambda e: depth[e[0]] + depth[e[1]]):
+        cv2.line(img, _pt(pts[a]), _pt(pts[b]), _CUBE_COLOUR, thickness, cv2.LINE_AA)
+    # The face side last and thicker, so it reads as "the front" at any pose.
+    for a, b in _CUBE_FRONT_EDGES:
+        cv2.line(img, _pt(pts[a]), _pt(pts[b]), _CUBE_FRONT_COLOUR, thickness + 1, cv2.LINE_AA)
+
+
+def _box_inplace(img: np.ndarray, box, colour: Colour, thickness: int) -> None:
+    x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
+    cv2.rectangle(img, _pt((x1, y1)), _pt((x2, y2)), tuple(int(c) for c in colour), thickness, cv2.LINE_AA)
+
+
+def _label_inplace(
+    img: np.ndarray, lines: Sequence[str], anchor_xy, colour: Colour, scale: float, thickness: int
+) -> None:
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    if not lines:
+        return
+    sizes = [cv2.getTextSize(t, font, scale, thickness) for t in lines]
+    line_h = max(h + base for (_, h), base in sizes)
+    gap = max(2, line_h // 4)
+    pad = max(2, line_h // 4)
+    block_w = max(w for (w, _), _ in sizes) + 2 * pad
+    block_h = len(lines) * line_h + (len(lines) - 1) * gap + 2 * pad
+    H, W = img.shape[:2]
+    # anchor_xy is the block's bottom-left corner; keep the block inside the image.
+    x0 = int(np.clip(round(float(anchor_xy[0])), 0, max(0, W - block_w)))
+    y0 = int(np.clip(round(float(anchor_xy[1])) - block_h, 0, max(0, H - block_h)))
+    x1, y1 = min(W - 1, x0 + block_w), min(H - 1, y0 + block_h)
+    # Dark translucent background so the text reads on any picture.
+    roi = img[y0 : y1 + 1, x0 : x1 + 1]
+    roi[...] = (roi.astype(np.float32) * 0.35).astype(np.uint8)
+    y = y0 + pad
+    for text, ((_, h), base) in zip(lines, sizes):
+        y += h
+        cv2.putText(img, text, (x0 + pad, y), font, scale, colour, thickness, cv2.LINE_AA)
+        y += base + gap
+
+
+# --------------------------------------------------------------------------- public drawing
+
+
+def draw_axes(img: np.ndarray, R: np.ndarray, centre: Sequence[float], length: float) -> np.ndarray:
+    """Draw the head's x (red), y (green) and z (blue, facing) axes as arrows.
+
+    Args:
+        img: RGB ``uint8`` image ``(H, W, 3)``; not modified.
+        R: ``(3, 3)`` head-to-camera rotation in ``Frame.GL``.
+        centre: ``(x, y)`` pixel position of the axes' origin.
+        length: axis length in pixels (orthographic, see :func:`project_axes`).
+
+    Returns:
+        A new image with the axes drawn.
+    """
+    out = _check_image(img).copy()
+    _axes_inplace(out, R, centre, length, _thickness(out))
+    return out
+
+
+def draw_cube(img: np.ndarray, R: np.ndarray, centre: Sequence[float], size: float) -> np.ndarray:
+    """Draw a cube turned with the head; its front face (the face side, +z) is magenta.
+
+    Args:
+        img: RGB ``uint8`` image ``(H, W, 3)``; not modified.
+        R: ``(3, 3)`` head-to-camera rotation in ``Frame.GL``.
+        centre: ``(x, y)`` pixel position of the cube's centre.
+        size: edge length in pixels.
+
+    Returns:
+        A new image with the cube drawn (orthographic projection).
+    """
+    out = _check_image(img).copy()
+    _cube_inplace(out, R, centre, size, _thickness(out))
+    return out
+
+
+def draw_box(img: np.ndarray, box: Sequence[float], colour: Colour = _BOX_COLOUR) -> np.ndarray:
+    """Draw an ``[x1, y1, x2, y2]`` pixel box in ``colour`` (RGB).
+
+    Returns:
+        A new image with the rectangle drawn.
+    """
+    out = _check_image(img).copy()
+    _box_inplace(out, box, colour, _thickness(out))
+    return out
+
+
+def draw_label(
+    img: np.ndarray,
+    text_lines: Sequence[str] | str,
+    anchor_xy: Sequence[float],
+    colour: Colour = (255, 255, 255),
+) -> np.ndarray:
+    """Write lines of text on a dark background box, sized to the image.
+
+    Args:
+        img: RGB ``uint8`` image ``(H, W, 3)``; not modified.
+        text_lines: one string per line (a single string is one line). OpenCV's
+            Hershey fonts are ASCII only: write ``+/-``, not ``±``.
+        anchor_xy: bottom-left corner ``(x, y)`` of the text block in pixels;
+            the block is shifted to stay inside the image.
+        colour: RGB text colour.
+
+    Returns:
+        A new image with the label drawn.
+    """
+    out = _check_image(img).copy()
+    lines = [text_lines] if isinstance(text_lines, str) else list(text_lines)
+    scale = _font_scale(out)
+    _label_inplace(out, lines, anchor_xy, colour, scale, max(1, int(round(scale * 1.5))))
+    return out
+
+
+def _angle_text(yaw: float, pitch: float, roll: float, sigma: np.ndarray | None) -> str:
+    if sigma is None:
+        return f"yaw {yaw:.1f} pitch {pitch:.1f} roll {roll:.1f}"
+    s = np.asarray(sigma, dtype=np.float64)
+    return f"yaw {yaw:.1f}+/-{s[0]:.1f} pitch {pitch:.1f}+/-{s[1]:.1f} roll {roll:.1f}+/-{s[2]:.1f}"
+
+
+def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bool = True) -> np.ndarray:
+    """Draw every head: its box, its pose (axes or cube) and its angles.
+
+    Args:
+        img: RGB ``uint8`` image ``(H, W, 3)``; not modified.
+        heads: the N heads to draw (boxes ``(N, 4)``, rotations ``(N, 3, 3)``,
+            optional sigma ``(N, 3)`` in degrees).
+        style: ``"axes"`` (x red, y green, z blue) or ``"cube"`` (front face magenta).
+        show_angles: write "yaw .. pitch .. roll .." (AFLW degrees, with
+            ``+/- sigma`` when the heads carry it) above each box.
+
+    Returns:
+        A new image of the same shape and dtype.
+
+    The pose glyph is centred on the box centre with length 0.6 x the box's
+    mean side, drawn orthographically.
+    """
+    if style not in ("axes", "cube"):
+        raise ValueError(f"style must be 'axes' or 'cube', got {style!r}")
+    out = _check_image(img).copy()
+    if len(heads) == 0:
+        return out
+    thick = _thickness(out)
+    scale = _font_scale(out)
+    text_thick = max(1, int(round(scale * 1.5)))
+    euler = heads.euler if show_angles else None
+    for i in range(len(heads)):
+        box = np.asarray(heads.boxes[i], dtype=np.float64)
+        centre = ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
+        side = 0.5 * ((box[2] - box[0]) + (box[3] - box[1]))
+        _box_inplace(out, box, _BOX_COLOUR, thick)
+        if style == "axes":
+            _axes_inplace(out, heads.rotations[i], centre, 0.6 * side, thick)
+        else:
+            _cube_inplace(out, heads.rotations[i], centre, 0.6 * side, thick)
+        if euler is not None:
+            sigma = None if heads.sigma is None else heads.sigma[i]
+            text = _angle_text(float(euler.yaw[i]), float(euler.pitch[i]), float(euler.roll[i]), sigma)
+            _label_inplace(out, [text], (box[0], box[1] - thick), (255, 255, 255), scale, text_thick)
+    return out

@@ -1,0 +1,130 @@
+"""Face landmarkers: MediaPipe FaceMesh (468 points with relative depth).
+
+A landmarker is a callable ``landmarker(image_rgb, detections) -> Landmarks``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from openheadpose.core.registry import Registry
+from openheadpose.inference.backends.litert import TFLiteModel, mediapipe_model, sigmoid
+from openheadpose.inference.results import Detections
+
+LANDMARKERS: Registry = Registry("landmarker")
+
+# FaceMesh indices of the outer eye corners (person's right, person's left),
+# MediaPipe's choice for the roll of a landmark-derived crop.
+_RIGHT_EYE_OUTER, _LEFT_EYE_OUTER = 33, 263
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """Landmarks of N faces.
+
+    Attributes:
+        points: ``(N, L, 3)``; x, y in image pixels, z in pixels towards the viewer
+            (``Frame.GL`` depth, relative to the face; same scale as x).
+        presence: ``(N,)`` the landmarker's confidence that a face is there.
+    """
+
+    points: np.ndarray
+    presence: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+@dataclass(frozen=True)
+class _Roi:
+    centre: np.ndarray  # (2,) pixels
+    size: float  # side of the square crop in pixels
+    ex: np.ndarray  # (2,) unit vector: crop x axis in image pixels
+    ey: np.ndarray  # (2,) unit vector: crop y axis
+
+    @staticmethod
+    def from_axis(centre, size, axis) -> "_Roi":
+        axis = np.asarray(axis, np.float64)
+        n = np.linalg.norm(axis)
+        ex = axis / n if n > 1e-9 else np.array([1.0, 0.0])
+        return _Roi(np.asarray(centre, np.float64), float(size), ex, np.array([-ex[1], ex[0]]))
+
+    def crop_to_image(self, side: int) -> np.ndarray:
+        """2x3 affine map from crop pixels (side x side) to image pixels."""
+        k = self.size / side
+        A = np.stack([self.ex * k, self.ey * k], axis=1)
+        t = self.centre - A @ np.array([side / 2.0, side / 2.0])
+        return np.concatenate([A, t[:, None]], axis=1)
+
+
+class FaceMesh:
+    """MediaPipe FaceMesh (``face_landmark.tflite``, 192x192 input) on detector crops.
+
+    The crop is the detection box grown 1.5x, squared and turned so the eyes are
+    level (from the detector's eye keypoints when it gives them). With
+    ``refine=True`` a second pass re-crops from the first pass's landmarks, as
+    MediaPipe's tracker does, which helps for boxes that fit the face badly
+    (profiles, Haar boxes).
+    """
+
+    side = 192
+
+    def __init__(self, refine: bool = True, scale: float = 1.5):
+        self.model = TFLiteModel(mediapipe_model("face_landmark/face_landmark.tflite"))
+        self.refine = refine
+        self.scale = scale
+
+    def _roi_from_detection(self, box: np.ndarray, kps: np.ndarray | None) -> _Roi:
+        centre = (box[:2] + box[2:]) / 2.0
+        size = float(np.max(box[2:] - box[:2])) * self.scale
+        axis = (kps[1] - kps[0]) if kps is not None else np.array([1.0, 0.0])
+        return _Roi.from_axis(centre, size, axis)
+
+    def _roi_from_landmarks(self, pts: np.ndarray) -> _Roi:
+        axis = pts[_LEFT_EYE_OUTER, :2] - pts[_RIGHT_EYE_OUTER, :2]
+        roi = _Roi.from_axis(np.zeros(2), 1.0, axis)
+        # bounding box in the rotated frame, so the crop hugs a tilted face
+        local = pts[:, :2] @ np.stack([roi.ex, roi.ey], axis=1)
+        lo, hi = local.min(0), local.max(0)
+        centre = np.stack([roi.ex, roi.ey], axis=1) @ ((lo + hi) / 2.0)
+        return _Roi(centre, float(np.max(hi - lo)) * self.scale, roi.ex, roi.ey)
+
+    def _run(self, image: np.ndarray, roi: _Roi) -> tuple[np.ndarray, float]:
+        M = roi.crop_to_image(self.side)
+        crop = cv2.warpAffine(
+            image, M, (self.side, self.side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT
+        )
+        x = crop.astype(np.float32)[None] / 255.0
+        raw, flag = self.model(x)
+        pts = raw.reshape(-1, 3).astype(np.float64)
+        xy = pts[:, :2] @ M[:, :2].T + M[:, 2]
+        z = -pts[:, 2] * roi.size / self.side  # MediaPipe z grows away from the viewer
+        return np.concatenate([xy, z[:, None]], axis=1), float(sigmoid(flag.ravel()[0]))
+
+    def __call__(self, image: np.ndarray, detections: Detections) -> Landmarks:
+        out_p, out_s = [], []
+        for i in range(len(detections)):
+            kps = None if detections.keypoints is None else detections.keypoints[i]
+            pts, score = self._run(image, self._roi_from_detection(detections.boxes[i], kps))
+            if self.refine:
+                pts2, score2 = self._run(image, self._roi_from_landmarks(pts))
+                if score2 >= score or score2 > 0.5:
+                    pts, score = pts2, score2
+            out_p.append(pts)
+            out_s.append(score)
+        if not out_p:
+            return Landmarks(np.zeros((0, 468, 3)), np.zeros((0,)))
+        return Landmarks(np.stack(out_p), np.array(out_s))
+
+
+@LANDMARKERS.register("facemesh", help="MediaPipe FaceMesh, 468 points, two passes (default)")
+def _make_facemesh(**kw):
+    return FaceMesh(**kw)
+
+
+@LANDMARKERS.register("facemesh-fast", help="MediaPipe FaceMesh, one pass from the detection box")
+def _make_facemesh_fast(**kw):
+    return FaceMesh(refine=False, **kw)

@@ -1,0 +1,285 @@
+"""The head-pose pipeline: one estimator, stages in slots.
+
+    image -> detector -> [landmarker] -> [keypoint source] -> pose stage -> Heads
+
+* **detector** (:data:`~openheadpose.inference.detectors.DETECTORS`): boxes and scores;
+* **landmarker** (:data:`~openheadpose.inference.landmarkers.LANDMARKERS`, optional):
+  FaceMesh's 468 points; a head's score becomes detector score x face presence;
+* **keypoint source** (:data:`~openheadpose.inference.keypoint_sources.KEYPOINT_SOURCES`,
+  optional): nose, eyes and ears for keypoint networks; the ``body`` source finds
+  people by their body and takes the detector's place;
+* **pose stage** (:data:`~openheadpose.inference.pose_stages.POSE_STAGES`): rotations (and sigma).
+
+The landmark pipeline (the default), an image network on the detector's box and a
+keypoint network are the same :class:`HeadPoseEstimator` with different stages;
+:func:`~openheadpose.inference.builder.build_estimator` builds each from names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from openheadpose.assets import DEFAULT_POSE_NETWORK, shipped_weights
+from openheadpose.core.geometry import nms_indices, points_box
+from openheadpose.inference.detectors import DETECTORS, detect_scaled
+from openheadpose.inference.keypoint_sources import KEYPOINT_SOURCES
+from openheadpose.inference.landmarkers import LANDMARKERS
+from openheadpose.inference.pose_stages import POSE_STAGES
+from openheadpose.inference.results import Faces, FrameResult, HeadKeypoints, Heads
+from openheadpose.io.images import as_rgb_uint8
+from openheadpose.io.sources import Source, expand_sources
+
+#: Detector score a face needs when no landmarker confirms it (image networks on the
+#: detector's box, the blazeface keypoint source). With a landmarker the head's score
+#: is the detector score times FaceMesh's face-presence score instead, kept from 0.5.
+#: Set from BlazeFace's scores on ../shared/media/group-t1.jpg: real faces >= 0.93,
+#: chips and cards 0.52-0.71 (../shared/README.md); never tuned on an evaluation set.
+MIN_DETECTION_SCORE = 0.75
+
+#: Minimum head score when a landmarker (or the body source) confirms the face.
+MIN_CONFIRMED_SCORE = 0.5
+
+
+def default_detector() -> str:
+    """``blazeface`` when MediaPipe's models are installed, else the OpenCV-only ``haar``."""
+    import importlib.util
+
+    return "blazeface" if importlib.util.find_spec("mediapipe") is not None else "haar"
+
+
+def default_pose() -> str:
+    """:data:`~openheadpose.assets.DEFAULT_POSE_NETWORK` (our network, on a crop placed by FaceMesh) when its
+    weights are installed, else the ``geometric`` fit.
+
+    Chosen on real photos no network was trained on (the aflw-yaw faces of
+    ``headpose synth``'s held-out split, ``benchmarks/select_default_pose.py``).
+    """
+    return DEFAULT_POSE_NETWORK if shipped_weights(DEFAULT_POSE_NETWORK) is not None else "geometric"
+
+
+def _stage_name(stage: Any) -> str:
+    if isinstance(stage, str):
+        return stage
+    name = getattr(stage, "name", None)
+    return name if isinstance(name, str) else type(stage).__name__
+
+
+class HeadPoseEstimator:
+    """Find every head in an RGB image and estimate its rotation.
+
+    Args:
+        detector: a ``DETECTORS`` name or callable ``image -> Detections``
+            (default :func:`default_detector`).
+            ``None`` together with a keypoint source that finds heads itself (``body``).
+        landmarker: a ``LANDMARKERS`` name or callable ``(image, Detections) -> Landmarks``,
+            or ``None`` for none (the pose stage then reads the detector's box or keypoints).
+        pose: a ``POSE_STAGES`` name or callable ``(image, Faces) -> PosePrediction``
+            (default :func:`default_pose`).
+        keypoints: a keypoint source (``KEYPOINT_SOURCES`` name or object), or ``None``.
+        min_score: keep heads scoring at least this (default :data:`MIN_CONFIRMED_SCORE`
+            with a landmarker or a head-finding keypoint source, else :data:`MIN_DETECTION_SCORE`).
+        max_detect_side: images larger than this are detected on a downscaled
+            copy; boxes and landmarks are reported in the original's pixels.
+        min_keypoints: with a keypoint source, heads with fewer keypoints of
+            confidence > 0.1 are dropped (a single point gives a keypoint network
+            nothing to read: it normalises to (0, 0)).
+
+    Example:
+        >>> from skimage.data import astronaut
+        >>> heads = HeadPoseEstimator()(astronaut())
+        >>> len(heads)
+        1
+        >>> bool(abs(heads.euler.yaw[0]) < 30)
+        True
+    """
+
+    def __init__(
+        self,
+        detector: str | Any | None = "default",
+        landmarker: str | Any | None = "facemesh",
+        pose: str | Any | None = None,
+        keypoints: str | Any | None = None,
+        min_score: float | None = None,
+        max_detect_side: int = 1920,
+        min_keypoints: int = 2,
+    ):
+        self.keypoints = KEYPOINT_SOURCES.create(keypoints) if isinstance(keypoints, str) else keypoints
+        finds_heads = bool(getattr(self.keypoints, "finds_heads", False))
+        if finds_heads:
+            if detector not in (None, "default"):
+                raise ValueError(f"the {self.keypoints.name} keypoint source finds people itself: leave --detector out")
+            detector, landmarker = None, None
+        elif detector is None or detector == "default":
+            detector = default_detector()
+        pose = default_pose() if pose is None else pose
+        self.detector = DETECTORS.create(detector) if isinstance(detector, str) else detector
+        self.landmarker = LANDMARKERS.create(landmarker) if isinstance(landmarker, str) else landmarker
+        self.pose = POSE_STAGES.create(pose) if isinstance(pose, str) else pose
+        confirmed = self.landmarker is not None or finds_heads
+        self.min_score = (MIN_CONFIRMED_SCORE if confirmed else MIN_DETECTION_SCORE) if min_score is None else min_score
+        if finds_heads:
+            self.keypoints.min_score = self.min_score
+        self.max_detect_side = max_detect_side
+        self.min_keypoints = min_keypoints
+        self.names = {
+            k: _stage_name(v)
+            for k, v in (("detector", detector), ("landmarker", landmarker), ("keypoints", keypoints), ("pose", pose))
+            if v is not None
+        }
+
+    # ------------------------------------------------------------------ stages
+    def detect(self, image: np.ndarray):
+        """Run the detector, on a downscaled copy when the image is huge."""
+        return detect_scaled(self.detector, image, self.max_detect_side)
+
+    def find_faces(self, image: np.ndarray, timings: dict[str, float] | None = None) -> Faces:
+        """Every stage before the pose stage: the heads kept, with what the pose stage reads."""
+        timings = {} if timings is None else timings
+        t0 = time.perf_counter()
+        if self.detector is None:  # a keypoint source that finds heads itself
+            kp = self.keypoints(image, None)
+            timings["keypoints"] = time.perf_counter() - t0
+            return self._enough_keypoints(Faces.from_keypoints(kp, self.keypoints.name))
+        det = self.detect(image)
+        t1 = time.perf_counter()
+        timings["detect"] = t1 - t0
+        if self.landmarker is None:
+            keep = np.flatnonzero(det.scores >= self.min_score)
+            points = None if det.keypoints is None else det.keypoints[keep]
+            faces = Faces(det.boxes[keep], det.scores[keep], det.boxes[keep], detector_points=points)
+        elif len(det) == 0:
+            faces = Faces.empty()
+        else:
+            lm = self.landmarker(image, det)
+            scores = det.scores * lm.presence
+            keep = np.flatnonzero(scores >= self.min_score)
+            # Boxes from the landmarks fit the face better than the detector's, and two
+            # detections that converged on one face collapse here.
+            if len(keep):
+                keep = keep[nms_indices(points_box(lm.points[keep]), scores[keep], 0.5)]
+            mesh = lm.points[keep]
+            faces = Faces(points_box(mesh), scores[keep], det.boxes[keep], mesh=mesh)
+            timings["landmarks"] = time.perf_counter() - t1
+        if self.keypoints is not None:
+            t2 = time.perf_counter()
+            faces = self._enough_keypoints(faces.with_keypoints(self.keypoints(image, faces), self.keypoints.name))
+            timings["keypoints"] = time.perf_counter() - t2
+        return faces
+
+    def find_keypoints(self, image: np.ndarray) -> HeadKeypoints:
+        """The keypoint source's heads in ``image`` (before any pose stage), in the source's order."""
+        faces = self.find_faces(as_rgb_uint8(image))
+        if self.keypoints is None:
+            raise ValueError("this estimator has no keypoint source")
+        if len(faces) == 0:
+            return HeadKeypoints.empty()
+        return HeadKeypoints(faces.keypoints, faces.keypoint_conf, faces.boxes, faces.scores)
+
+    def _enough_keypoints(self, faces: Faces) -> Faces:
+        if len(faces) == 0:
+            return faces
+        return faces[np.flatnonzero((faces.keypoint_conf > 0.1).sum(1) >= self.min_keypoints)]
+
+    def predict(self, image: np.ndarray) -> tuple[Heads, dict[str, float]]:
+        """Heads of one image, left to right, and the seconds spent in each stage."""
+        image = as_rgb_uint8(image)
+        timings: dict[str, float] = {}
+        faces = self.find_faces(image, timings)
+        t = time.perf_counter()
+        if len(faces) == 0:
+            timings["pose"] = 0.0
+            return Heads.empty(), timings
+        faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]  # left to right: stable ids for a reader
+        out = self.pose(image, faces)
+        timings["pose"] = time.perf_counter() - t
+        return Heads(faces.boxes, faces.scores, out.rotations, out.sigma, faces.mesh, faces.keypoints, faces.keypoint_conf), timings
+
+    def __call__(self, image: np.ndarray) -> Heads:
+        return self.predict(image)[0]
+
+    def process(self, image: np.ndarray, source: str = "", frame: int = 0) -> FrameResult:
+        """Like ``__call__`` but returns a :class:`FrameResult` with source, size and timings."""
+        heads, timings = self.predict(image)
+        h, w = np.asarray(image).shape[:2]
+        return FrameResult(source, frame, int(w), int(h), heads, timings)
+
+    # ------------------------------------------------------------------ streams
+    def stream(self, source: str | PathLike | int | Source | np.ndarray | Iterable) -> Iterator[FrameResult]:
+        """Heads of every frame of ``source``, one :class:`FrameResult` at a time.
+
+        ``source`` may be what ``headpose predict`` accepts (an image or video file,
+        a folder, a glob, a camera index, ``example:astronaut``), a
+        :class:`~openheadpose.io.sources.Source`, one RGB image, or a list or other
+        iterable of any of these (images in an iterable are numbered as frames).
+        Frames are decoded and processed one at a time, so memory stays flat on a
+        long video; each result keeps its decoded frame in ``image`` (for drawing),
+        which the next frame does not need.
+
+        A bad input never stops the others: a file that cannot be read, a frame
+        that does not decode, or a failure while processing yields a result with
+        ``error`` set and no heads (after a processing failure the rest of that
+        source is skipped).
+
+        Example:
+            >>> est = HeadPoseEstimator()
+            >>> [(r.source, r.frame, len(r.heads)) for r in est.stream("example:astronaut")]
+            [('example:astronaut', 0, 1)]
+        """
+        for src in _sources(source):
+            if isinstance(src, FrameResult):  # an input that could not even be expanded
+                yield src
+                continue
+            if isinstance(src, tuple):  # (name, index, image) given by the caller
+                name, index, image = src
+                yield self._frame_result(name, index, image, None)
+                continue
+            for fr in src.frames():
+                if fr.error:
+                    yield FrameResult(src.name, fr.index, 0, 0, Heads.empty(), error=fr.error, fps=fr.fps)
+                    continue
+                res = self._frame_result(src.name, fr.index, fr.image, fr.fps)
+                yield res
+                if res.error:
+                    break
+
+    def _frame_result(self, name: str, index: int, image: np.ndarray, fps: float | None) -> FrameResult:
+        try:
+            heads, timings = self.predict(image)
+        except Exception as exc:  # noqa: BLE001 - one bad input never stops the others (Ctrl-C is no Exception)
+            return FrameResult(name, index, 0, 0, Heads.empty(), error=f"{name}: {exc}", fps=fps)
+        h, w = image.shape[:2]
+        return FrameResult(name, index, int(w), int(h), heads, timings, image=image, fps=fps)
+
+
+def keypoint_finder(source: str | Any, detector: str | Any | None = None, **kwargs) -> HeadPoseEstimator:
+    """An estimator that runs a keypoint source with the stages it needs in front (for
+    :meth:`HeadPoseEstimator.find_keypoints`; its pose stage, the cheap geometric fit, is not used)."""
+    src = KEYPOINT_SOURCES.create(source) if isinstance(source, str) else source
+    return HeadPoseEstimator(detector, getattr(src, "landmarker", None), "geometric", keypoints=src, **kwargs)
+
+
+def _sources(source) -> Iterator[Source | FrameResult | tuple]:
+    """What :meth:`HeadPoseEstimator.stream` iterates: sources, caller's images, or errors."""
+    from openheadpose.io.images import InputError
+
+    if isinstance(source, Source):
+        yield source
+    elif isinstance(source, np.ndarray):
+        yield ("image", 0, source)
+    elif isinstance(source, (str, PathLike, int)):
+        spec = str(source)
+        try:
+            yield from expand_sources(spec)
+        except InputError as exc:
+            yield FrameResult(spec, 0, 0, 0, Heads.empty(), error=str(exc))
+    else:
+        for i, item in enumerate(source):
+            if isinstance(item, np.ndarray):
+                yield ("image", i, item)
+            else:
+                yield from _sources(item)

@@ -1,0 +1,133 @@
+"""Decoding one image into ``(H, W, 3)`` uint8 RGB, whatever its depth, channels or EXIF orientation.
+
+OpenCV's BGR order stops at this module's boundary.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_EXTS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+VIDEO_EXTS: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
+
+
+class InputError(Exception):
+    """An input could not be used; the message is ``"<file>: <reason>"``."""
+
+
+class OutputError(Exception):
+    """An output could not be written (unknown format, OpenCV writer would not open)."""
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file into an ``(H, W, 3)`` uint8 RGB array.
+
+    * EXIF orientation is applied (OpenCV's ``imdecode`` does it unless told to ignore
+      it), so the array is upright as a photo viewer shows it.
+    * Grayscale (and gray + alpha) becomes 3 equal channels; palette images are expanded.
+    * Alpha is **dropped**, not composited: the colour stored under transparent pixels
+      is kept as is.
+    * 16-bit samples are scaled to 8 bits by ``>> 8`` (65535 -> 255, 256 -> 1), never
+      clipped; floating-point images (e.g. 32-bit TIFF) follow :func:`to_uint8`.
+    * No downscaling; OpenCV's own limit (``OPENCV_IO_MAX_IMAGE_PIXELS``, 2**30 pixels
+      by default) still applies.
+
+    The bytes are read with ``np.fromfile`` and decoded from memory, which works for
+    non-ASCII paths where ``cv2.imread`` fails on some platforms.
+
+    Args:
+        path: image file.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB image.
+
+    Raises:
+        InputError: missing file, a directory, an empty file, or bytes OpenCV cannot
+            decode (not an image, corrupt, or truncated beyond what it can recover).
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot access ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{p}: is a directory, not an image")
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO or device would block or stream forever in np.fromfile.
+        raise InputError(f"{p}: not a regular file")
+    if st.st_size == 0:
+        raise InputError(f"{p}: empty file")
+    try:
+        data = np.fromfile(p, dtype=np.uint8)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+    # ANYDEPTH keeps 16-bit samples so we can shift them ourselves (IMREAD_COLOR rounds
+    # colour TIFFs by /257 instead); ANYCOLOR gives gray or BGR and drops alpha; leaving
+    # out IMREAD_IGNORE_ORIENTATION makes OpenCV apply the EXIF orientation.
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error as exc:  # e.g. over OpenCV's pixel-count limit
+        raise InputError(f"{p}: not a readable image ({exc.err or exc})") from None
+    if img is None or img.size == 0:
+        raise InputError(f"{p}: not a readable image (unknown format, or corrupt or truncated data)")
+    return _to_rgb8(img, p)
+
+
+def to_uint8(img: np.ndarray, name: object = "image") -> np.ndarray:
+    """Any sample depth to uint8, the one rule for files and for arrays given to the API.
+
+    16-bit samples are shifted (``>> 8``: 65535 -> 255, 256 -> 1); floating-point
+    samples are taken as [0, 1] when none exceeds 1, else as [0, 255], and clipped.
+
+    Raises:
+        InputError: an unsupported sample type (the message names ``name``).
+    """
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        return (img >> 8).astype(np.uint8)
+    if img.dtype.kind == "f":
+        f = np.nan_to_num(img.astype(np.float64))
+        if f.size and f.max() <= 1.0:
+            f = f * 255.0
+        return (np.clip(f, 0.0, 255.0) + 0.5).astype(np.uint8)
+    raise InputError(f"{name}: not a readable image (unsupported sample type {img.dtype})")
+
+
+def _to_rgb8(img: np.ndarray, p: Path) -> np.ndarray:
+    """Convert an OpenCV decode result (gray/BGR/BGRA, any depth) to uint8 RGB."""
+    img = to_uint8(img, p)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Accept ``(H, W)`` or ``(H, W, 1|3|4)`` arrays of any depth; return ``(H, W, 3)`` uint8 RGB.
+
+    A 4-channel image is taken as RGBA and its alpha dropped; depth follows
+    :func:`openheadpose.io.images.to_uint8`.
+    """
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or min(a.shape[:2]) < 1:
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+    a = to_uint8(a)
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    return np.ascontiguousarray(a[:, :, :3])

@@ -1,0 +1,234 @@
+"""Inputs as the user names them -- files, folders, globs, videos, cameras, ``example:NAME`` -- streamed frame by frame.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from openheadpose.io.images import (
+    IMAGE_EXTS,
+    VIDEO_EXTS,
+    InputError,
+    read_image,
+)
+
+EXAMPLES: tuple[str, ...] = ("example:astronaut",)
+
+
+SourceKind = Literal["image", "video", "camera", "example"]
+
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing arrays element-wise is meaningless here
+class Frame:
+    """One decoded image or video frame, or the reason it could not be decoded.
+
+    Attributes:
+        source: name of the :class:`Source` it came from.
+        index: 0-based frame number within the source (0 for a still image).
+        image: ``(H, W, 3)`` uint8 RGB, or ``None`` when ``error`` is set.
+        error: ``"<source>: <reason>"`` when this input failed, else ``None``.
+        fps: frames per second of a video or camera, when known.
+        total: frames the source is expected to yield, when known (1 for an image).
+    """
+
+    source: str
+    index: int
+    image: np.ndarray | None
+    error: str | None = None
+    fps: float | None = None
+    total: int | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input: an image file, a video file, a camera, or a bundled example.
+
+    Attributes:
+        name: the path as given (``"photos/a.jpg"``), ``"camera:0"`` or ``"example:astronaut"``.
+        kind: ``"image"``, ``"video"``, ``"camera"`` or ``"example"``.
+        path: the file, for images and videos.
+        camera: the device index, for cameras.
+    """
+
+    name: str
+    kind: SourceKind
+    path: Path | None = None
+    camera: int | None = None
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield the decoded frames; failures become a :class:`Frame` with ``error`` set.
+
+        Video and camera frames are streamed one at a time, never loaded whole.
+        """
+        if self.kind == "image":
+            try:
+                yield Frame(self.name, 0, read_image(self.path), total=1)
+            except InputError as exc:
+                yield Frame(self.name, 0, None, error=str(exc), total=1)
+        elif self.kind == "example":
+            yield Frame(self.name, 0, _load_example(self.name), total=1)
+        elif self.kind == "video":
+            yield from _capture_frames(self.name, str(self.path), is_camera=False)
+        elif self.kind == "camera":
+            yield from _capture_frames(self.name, self.camera, is_camera=True)
+        else:  # pragma: no cover - guarded by the Literal type
+            raise ValueError(f"unknown source kind {self.kind!r}")
+
+    def count(self) -> int | None:
+        """Frames :meth:`frames` is expected to yield, or ``None`` when unknown (cameras).
+
+        A video that cannot be opened counts 1 (its error frame).
+        """
+        if self.kind in ("image", "example"):
+            return 1
+        if self.kind == "camera":
+            return None
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            if not cap.isOpened():
+                return 1
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            return n if n > 0 else None
+        finally:
+            cap.release()
+
+
+def _load_example(name: str) -> np.ndarray:
+    if name == "example:astronaut":
+        from skimage import data  # lazy: scikit-image is slow to import
+
+        return np.ascontiguousarray(data.astronaut()[:, :, :3], dtype=np.uint8)
+    raise InputError(f"{name}: unknown example (available: {', '.join(EXAMPLES)})")
+
+
+def _capture_frames(name: str, target: str | int, *, is_camera: bool) -> Iterator[Frame]:
+    """Stream frames from ``cv2.VideoCapture``; a truncated file simply ends early."""
+    what = "camera" if is_camera else "video"
+    cap = cv2.VideoCapture(target)
+    try:
+        if not cap.isOpened():
+            yield Frame(name, 0, None, error=f"{name}: cannot open {what}")
+            return
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
+        total = None if is_camera else (int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None)
+        if total is not None and total < 0:
+            total = None
+        index = 0
+        while True:
+            try:
+                ok, bgr = cap.read()
+            except cv2.error:  # a corrupt packet can raise instead of returning False
+                ok, bgr = False, None
+            if not ok or bgr is None:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
+            yield Frame(name, index, rgb, fps=fps, total=total)
+            index += 1
+        if index == 0:
+            yield Frame(name, 0, None, error=f"{name}: no decodable frames", fps=fps, total=total)
+    finally:
+        cap.release()
+
+
+def _source_for_file(p: Path, name: str) -> Source | None:
+    ext = p.suffix.lower()
+    if ext in IMAGE_EXTS:
+        return Source(name, "image", path=p)
+    if ext in VIDEO_EXTS:
+        return Source(name, "video", path=p)
+    return None
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def expand_sources(spec: str) -> list[Source]:
+    """Turn one command-line input into the list of sources it names.
+
+    ``spec`` may be, checked in this order:
+
+    * ``example:astronaut`` -- the bundled example photo (``skimage.data.astronaut()``);
+    * an existing file -- an image or video, chosen by extension (case-insensitive);
+    * an existing directory -- every image/video below it, recursively, sorted by path,
+      hidden files and hidden directories skipped, other files ignored;
+    * a string of ASCII digits that is not an existing path -- a camera index;
+    * a glob pattern (contains ``*``, ``?`` or ``[``; ``**`` recurses) -- matching
+      image/video files, sorted.
+
+    Args:
+        spec: the input as the user typed it (``~`` is expanded).
+
+    Returns:
+        Sources in processing order; never empty.
+
+    Raises:
+        InputError: the path does not exist, a file has an unsupported extension, a
+            directory holds no images or videos, a glob matches none, or an unknown
+            ``example:`` name.
+    """
+    if spec.startswith("example:"):
+        if spec not in EXAMPLES:
+            raise InputError(f"{spec}: unknown example (available: {', '.join(EXAMPLES)})")
+        return [Source(spec, "example")]
+
+    p = Path(spec).expanduser()
+    if p.is_file():
+        src = _source_for_file(p, spec)
+        if src is None:
+            raise InputError(f"{spec}: unsupported file type '{p.suffix}' ({_known_exts()})")
+        return [src]
+    if p.is_dir():
+        found = []
+        for root, dirs, files in os.walk(p):
+            dirs[:] = [d for d in dirs if not _is_hidden(d)]  # prune hidden dirs (.git, .cache)
+            for f in files:
+                if not _is_hidden(f):
+                    src = _source_for_file(Path(root, f), os.path.join(root, f))
+                    if src is not None:
+                        found.append(src)
+        if not found:
+            raise InputError(f"{spec}: directory holds no images or videos ({_known_exts()})")
+        return sorted(found, key=lambda s: s.name)
+    if p.exists():
+        raise InputError(f"{spec}: not a regular file or directory")
+    if re.fullmatch(r"[0-9]+", spec):
+        return [Source(f"camera:{int(spec)}", "camera", camera=int(spec))]
+    if _GLOB_CHARS.search(spec):
+        matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
+        found = [s for m in matches if os.path.isfile(m) and (s := _source_for_file(Path(m), m)) is not None]
+        if not found:
+            raise InputError(f"{spec}: no image or video files match this pattern")
+        return found
+    raise InputError(f"{spec}: no such file or directory")
+
+
+def _known_exts() -> str:
+    return "images: " + " ".join(sorted(IMAGE_EXTS)) + "; videos: " + " ".join(sorted(VIDEO_EXTS))
+
+
+def count_frames(sources: Iterable[Source]) -> int | None:
+    """Total frames the sources will yield, for a progress bar.
+
+    Images count 1, videos their container's frame count. Returns ``None`` when any
+    count is unknown (a camera, or a video without a frame count).
+    """
+    total = 0
+    for s in sources:
+        n = s.count()
+        if n is None:
+            return None
+        total += n
+    return total
