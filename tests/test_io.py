@@ -256,8 +256,33 @@ def test_truncated_video_does_not_crash(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     frames = list(expand_sources(str(path))[0].frames())
     assert len(frames) >= 1
-    assert all((f.image is None) == (f.error is not None) for f in frames)
+    assert all((f.image is None) == (f.error is not None or f.warning is not None) for f in frames)
     assert all(isinstance(f, Frame) for f in frames)
+
+
+def _damaged_avi(path, n=10, keep=0.6):
+    """An MJPG AVI whose index still lists ``n`` frames but whose last frames' bytes are zeroed."""
+    import cv2
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(n):
+        w.write(np.full((48, 64, 3), i * 20, np.uint8))
+    w.release()
+    d = bytearray(path.read_bytes())
+    movi, idx = d.find(b"movi"), d.find(b"idx1")
+    start = movi + int((idx - movi) * keep)
+    d[start:idx] = bytes(idx - start)
+    path.write_bytes(bytes(d))
+
+
+def test_short_video_says_how_many_frames_it_read(tmp_path):
+    """A video that ends before its header's frame count ends with a frame-less warning saying so."""
+    path = tmp_path / "cut.avi"
+    _damaged_avi(path)
+    frames = list(expand_sources(str(path))[0].frames())
+    good = [f for f in frames if f.image is not None]
+    assert 0 < len(good) < 10 and all(f.error is None for f in frames)
+    assert frames[-1].image is None and frames[-1].warning == f"{path}: read {len(good)} of the 10 frames its header promises; the rest did not decode (a truncated or damaged file?)"
 
 
 def test_unopenable_video_yields_one_error_frame(tmp_path):

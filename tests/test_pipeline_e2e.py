@@ -227,3 +227,39 @@ def test_cli_evaluate_bad_dataset_and_model_messages(tmp_path):
     (tmp_path / "x.csv").write_text("image,yaw,pitch,roll\n")
     r = run_cli("evaluate", "--dataset", "csv", "--root", tmp_path / "x.csv", "--model", "fsanet", "-q")
     assert r.returncode == 2 and "needs --weights" in r.stderr
+
+
+def test_cli_short_video_warns_and_counts_honestly(tmp_path):
+    """A video that decodes fewer frames than its header promises: one record per frame read,
+    a warning saying how many were read, and still exit 0 (every frame read was processed)."""
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_io import _damaged_avi
+
+    path = tmp_path / "cut.avi"
+    _damaged_avi(path)
+    out = tmp_path / "cut.jsonl"
+    r = run_cli("predict", path, "--json", out, "-q")
+    n = len(out.read_text().splitlines())
+    assert r.returncode == 0, r.stderr
+    assert 0 < n < 10 and f"read {n} of the 10 frames its header promises" in r.stderr
+
+
+@pytest.mark.parametrize("model", ["default", "hopenet-synth", "hhpnet"])
+def test_fov_reaches_every_model(media, model):
+    """--fov turns each face's apparent rotation by the angle between its line of sight and the
+    optical axis, for every kind of model (it used to be ignored for all but the default).
+    Tolerance 1 deg: each stage takes the face centre from its own evidence (mesh, box, keypoints)."""
+    from openheadpose.core.rotation import geodesic_distance
+    from openheadpose.inference.builder import build_estimator
+
+    img = rgb(media / "multi_face.jpg")
+    h, w = img.shape[:2]
+    fov = 60.0
+    plain, cam = build_estimator(model)(img), build_estimator(model, fov=fov)(img)
+    assert len(plain) == len(cam) > 0
+    f = (w / 2) / np.tan(np.radians(fov) / 2)  # horizontal field of view
+    centres = (plain.boxes[:, :2] + plain.boxes[:, 2:]) / 2
+    off_axis = np.degrees(np.arctan(np.hypot(centres[:, 0] - w / 2, centres[:, 1] - h / 2) / f))
+    turned = np.degrees(geodesic_distance(plain.rotations, cam.rotations))
+    assert off_axis.max() > 10  # the photo has faces well off the axis
+    np.testing.assert_allclose(turned, off_axis, atol=1.0)

@@ -466,7 +466,6 @@ def test_resume_is_exact(tiny_model, faces, tmp_path):
 def test_outputs_best_checkpoint_export_and_events(tiny_model, faces, tmp_path):
     from openheadpose.models.export import export_onnx
     from openheadpose.inference.backends.onnx import OnnxPoseModel
-    from openheadpose.training.events import read_events
 
     res = train(_cfg(tiny_model, faces, tmp_path, epochs=2), log=lambda m: None)
     best = tmp_path / "best.pt"
@@ -480,8 +479,7 @@ def test_outputs_best_checkpoint_export_and_events(tiny_model, faces, tmp_path):
     r1 = OnnxPoseModel(onnx_path).predict(crops).rotations
     r2 = TorchPoseModel(model).predict(crops).rotations
     assert np.abs(r1 - r2).max() < 1e-4
-    events = [e for f in tmp_path.glob("events.out.tfevents.*") for e in read_events(f)]
-    tags = {k for e in events for k in e["scalars"]}
+    tags = {v.tag for f in tmp_path.glob("events.out.tfevents.*") for e in _read_events(f) for v in e.summary.value}
     assert {"train/loss", "val/mae", "val/mae_yaw"} <= tags
     # --init: a new run starts from these weights
     lines = []
@@ -516,6 +514,9 @@ def test_cli_errors_teach(tiny_model, tmp_path):
     assert r.exit_code == 2 and "did you mean 'csv'" in r.output
     r = _cli(["--model", "test-tiny", "--data", f"csv:{bad}", "--val", "aflw2000:/x", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "AFLW2000 is the test set" in r.output
+    # a misspelt crop recipe is named before any data is read (it used to die in a TypeError after)
+    r = _cli(["--model", "test-tiny", "--data", f"csv:{bad}", "--crop", "fsanett", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "did you mean 'fsanet'" in r.output and "samples read" not in r.output
     assert not (tmp_path / "o" / "last.pt").exists()
 
 
@@ -646,3 +647,17 @@ def test_image_input_leaves_out_broken_face_boxes():
     ok = PoseSample("ok", None, np.zeros(3), np.array([0, 0, 10, 10.0]), landmarks=np.array([[10, 10], [50, 60.0]]))
     broken = PoseSample("broken", None, np.zeros(3), np.array([0, 0, 10, 10.0]), landmarks=np.array([[-6.5e6, 10], [3.2e6, 60.0]]))
     assert inp.problems([ok, broken]) == ["broken: implausible face box [-6500000.0, 10.0, 3200000.0, 60.0]"]
+
+
+def _read_events(path):
+    """The ``Event`` messages of a TensorBoard file (TFRecords: length, its CRC, payload, its CRC)."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    data, i, out = path.read_bytes(), 0, []
+    while i + 12 <= len(data):
+        (n,) = struct.unpack_from("<Q", data, i)
+        out.append(Event.FromString(data[i + 12 : i + 12 + n]))
+        i += 12 + n + 4
+    return out

@@ -214,6 +214,9 @@ def _run_source(estimator, src, handle, names, show, bar, window: str) -> bool:
         video = None
         try:
             for res in estimator.stream(src):
+                if res.warning:  # no frame behind it: not counted, nothing written
+                    err(f"warning: {res.warning}")
+                    continue
                 bar.update(1)
                 if res.error:
                     err(res.error)

@@ -10,77 +10,7 @@ source ``s`` and angle ``a``, ``sigma' = k[s, a] * sigma``, fitted on data that 
 network learnt and lets a noisy source (MediaPipe Pose) widen its sigma without
 widening FaceMesh's.
 
-Why the first calibration (one factor per angle, pooled over sources, on ``aflw-yaw``) was too wide
-----------------------------------------------------------------------------------------------------
-It made +-1 sigma hold 74-96 % of the AFLW2000-dev errors instead of 68 %. Two
-causes, both measured on ``aflw-yaw`` and with other non-AFLW2000 material alone
-(``tools/train_hhpnet_synth.py calibrate`` prints the numbers;
-``data/hhpnet-synth.json`` keeps them under ``per_source_fit``):
-
-1. **The calibration labels are noisy.** ``aflw-yaw``'s yaw labels are AFLW's own
-   (a mean 3D face fitted to the hand-clicked landmarks). An error measured against
-   a noisy label is ``model error + label error``, so a factor fitted on it covers
-   the label's error too, which the evaluation set does not share. Evidence: on
-   near-frontal faces (|yaw| < 30) the yaw errors of our network and those of
-   FSA-Net Caps-Fusion -- an unrelated image network trained on 300W-LP, reading
-   pixels instead of keypoints -- covary by (5.8-6.8 deg)^2 against these labels,
-   for each of the four keypoint sources. Two unrelated predictors only err
-   together where the label itself is off; that shared part, tau ~ 6 deg, is about
-   the whole error of a good source on frontal faces (FaceMesh's robust sd there: 6.9).
-2. **The keypoint sources ran out of their domain.** The crops are 120 x 120 with the
-   face filling the frame; BlazeFace on such crops misplaces the keypoints of
-   turned faces (our yaw MAE at |yaw| >= 60: 29 deg on the bare crops, 10 on the
-   crops padded by half their side, as a face appears in a photo), and MediaPipe
-   Pose looks for a body that is not there (37 deg at |yaw| >= 60, worse when padded).
-   The pooled factor (1.64) was dominated by those failures.
-
-The method (:func:`fit_scale` with ``label_noise``, :func:`label_noise`, :func:`fit_source_calibration`)
--------------------------------------------------------------------------------------------------------
-* **Observation model.** On a calibration set with label noise ``tau`` (the same
-  labels for every source), the observed error of source ``s`` on a face is
-  ``N(0, k_s^2 sigma^2 + tau^2)``: the calibrated model error plus the label's.
-  ``k_s`` is fitted on that model -- the interval ``+-z sqrt(k^2 sigma^2 + tau^2)``
-  must hold ``P(|N(0,1)| <= z)`` of the observed errors at z = 1 and 2 -- and the
-  shipped sigma is ``k_s sigma`` alone, i.e. the error against the *true* pose.
-  With ``tau = 0`` this is the plain coverage fit of the first calibration. A
-  synthetic check (exact labels plus injected Gaussian noise of the estimated
-  size, the same heads through each source's noise model) recovers the exact-label
-  factor within 0.04, where ignoring the noise inflates it by up to 1.35x.
-* **tau without any evaluation data: triple collocation.** If predictors A and B err
-  independently of each other and of the label, the covariance of their errors
-  against the common label is the label's variance: ``cov(pA - y, pB - y) =
-  var(y - y_true) = tau^2``. :func:`label_noise` takes a robust covariance
-  (Gnanadesikan-Kettenring with MAD scales, so gross keypoint failures do not
-  count) on the faces with |label yaw| < 30 (where the regression towards frontal
-  poses that all regressors share, a covariance that is *not* label noise, is
-  smallest) and the median over pairs. The pairs are each keypoint source with the
-  independent FSA-Net: pairs of two keypoint sources share our network's own
-  errors (on the synthetic check they put tau at 9.2 deg where 6.3 was injected).
-  Measured: tau = 6.3 / 6.5 / 1.6 deg (yaw / pitch / roll).
-* **Data.** ``aflw-yaw`` (real AFLW crops, disjoint from AFLW2000): yaw against its
-  label; pitch and roll against pseudo-labels -- the Basel mean head fitted to
-  each crop's 21 hand-clicked AFLW landmarks with the yaw fixed to the label
-  (only well-fitted faces, 68 %) -- each angle with its own tau. The sources run
-  on the crops framed as they work best on aflw-yaw itself (lowest yaw MAE against
-  its labels, balanced over |yaw| bins): BlazeFace and FaceMesh on the crop padded
-  by half its side, MediaPipe Pose on the bare crop. The ``labels`` entry (keypoints
-  read off hand landmarks) uses AFLW's 21 landmarks of the same crops.
-* **An unknown source** (a callable of your own, or a bare ``predict_keypoints``
-  call) keeps the factor baked into the file (:attr:`SourceCalibration.baked`,
-  the first, conservative calibration).
-
-What it cannot fix, and what to expect on AFLW2000
--------------------------------------------------
-The sigma now describes the error against the true pose; an evaluation set's own
-label noise (AFLW2000's labels are 3DMM fits) adds to the observed errors, so its
-coverage comes out somewhat below 68 / 95 %, most in pitch. tau is taken as
-constant, though the same covariances grow with |yaw| (partly label noise, partly
-the shared regression towards frontal poses), so profiles keep a somewhat wide
-sigma. MediaPipe Pose cannot be calibrated properly on face crops without bodies;
-its factor stays wide. No factor fixes a non-Gaussian error shape: when a source
-fails grossly on a share of faces (profiles' pitch and roll), +-1 sigma can hold
-about 68 % while +-2 sigma holds well under 95 %. ``docs/RESULTS.md`` reports the
-resulting coverage per source on AFLW2000-dev and a reliability plot.
+The reasoning and measurements behind it: ``docs/design-notes.md`` (Sigma calibration).
 
 Dimension legend: N faces, A angles (3: yaw, pitch, roll), Q coverage levels.
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from openheadpose.core.rotation import (
@@ -42,10 +44,15 @@ def robust_similarity_fit(src: np.ndarray, dst: np.ndarray, huber: float = 3.0, 
 
 def camera_frame(R: np.ndarray, centre: np.ndarray, image_shape, focal_factor: float) -> np.ndarray:
     """Turn an apparent rotation (relative to the line of sight through ``centre``, pixels)
-    into the camera's frame: a pinhole of focal ``focal_factor * max(W, H)`` pixels
-    centred on the image."""
+    into the camera's frame: a pinhole of focal ``focal_factor * W`` pixels (``W`` the
+    image width: ``focal_factor = 0.5 / tan(horizontal_fov / 2)``) centred on the image.
+
+    >>> R = camera_frame(np.eye(3), (200.0, 200.0), (400, 200), 0.5)  # portrait, 90 deg across its width
+    >>> round(float(np.degrees(np.arccos(R[2, 2]))), 6)  # a face at the right edge is seen 45 deg from the side
+    45.0
+    """
     h, w = image_shape[:2]
-    f = focal_factor * max(h, w)
+    f = focal_factor * w
     ray = np.array([centre[0] - w / 2.0, -(centre[1] - h / 2.0), -f])
     return look_at_rotation(ray) @ R
 
@@ -101,3 +108,68 @@ def points_box(points: np.ndarray) -> np.ndarray:
     """``(N, 4)`` boxes ``[x1, y1, x2, y2]`` around each face's points ``(N, L, 2+)`` (x, y first)."""
     p = np.asarray(points)[:, :, :2]
     return np.concatenate([p.min(1), p.max(1)], axis=1)
+
+
+@dataclass(frozen=True)
+class RotatedSquare:
+    """A square region of an image, turned in the image plane: what a landmark model is fed.
+
+    Attributes:
+        centre: ``(2,)`` the square's centre, in the caller's image coordinates.
+        size: its side in image pixels.
+        ex: ``(2,)`` unit vector, the crop's x axis in the image; the y axis is ``ex``
+            turned a quarter clockwise on screen (y down): ``(-ex[1], ex[0])``.
+
+    Two pixel conventions are in use, named by ``continuous``:
+
+    * ``False``: image and crop coordinates are pixel indices (pixel ``j`` is at ``j``);
+    * ``True``: coordinates are continuous (pixel ``j`` covers ``[j, j + 1)``), as
+      MediaPipe's normalised coordinates times the image size.
+    """
+
+    centre: np.ndarray
+    size: float
+    ex: np.ndarray
+
+    @staticmethod
+    def from_axis(centre, size: float, axis) -> "RotatedSquare":
+        """The square whose x axis points along ``axis`` ``(2,)`` (image x when it is zero)."""
+        axis = np.asarray(axis, np.float64)
+        n = np.linalg.norm(axis)
+        ex = axis / n if n > 1e-9 else np.array([1.0, 0.0])
+        return RotatedSquare(np.asarray(centre, np.float64), float(size), ex)
+
+    @staticmethod
+    def from_angle(centre, size: float, angle: float) -> "RotatedSquare":
+        """The square turned by ``angle`` radians (clockwise on screen, y down)."""
+        return RotatedSquare(np.asarray(centre, np.float64), float(size), np.array([np.cos(angle), np.sin(angle)]))
+
+    @property
+    def ey(self) -> np.ndarray:
+        return np.array([-self.ex[1], self.ex[0]])
+
+    @property
+    def axes(self) -> np.ndarray:
+        """``(2, 2)``: columns are the crop's x and y axes in image coordinates."""
+        return np.stack([self.ex, self.ey], axis=1)
+
+    def affine(self, side: int, continuous: bool = False) -> np.ndarray:
+        """``(2, 3)`` map from pixel indices of a ``side``-pixel crop to image pixel indices."""
+        A = self.axes * (self.size / side)
+        if continuous:  # crop index i is at i + 0.5; image index = continuous - 0.5
+            t = self.centre - A @ np.full(2, side / 2.0 - 0.5) - 0.5
+        else:
+            t = self.centre - A @ np.full(2, side / 2.0)
+        return np.concatenate([A, t[:, None]], axis=1)
+
+    def crop_to_image(self, u: np.ndarray, side: int) -> np.ndarray:
+        """Continuous crop coordinates ``(..., 2)`` on a ``side``-pixel crop -> continuous image coordinates."""
+        A = self.axes * (self.size / side)
+        return self.centre + (np.asarray(u, np.float64) - side / 2.0) @ A.T
+
+    def warp(self, image: np.ndarray, side: int, continuous: bool = False) -> np.ndarray:
+        """The ``side x side`` crop (bilinear, black outside the image)."""
+        import cv2
+
+        M = self.affine(side, continuous)
+        return cv2.warpAffine(image, M, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)

@@ -23,6 +23,8 @@ class Registry(Generic[T]):
         Traceback (most recent call last):
         ...
         KeyError: "unknown detector 'dumy'; did you mean 'dummy'? Choices: dummy"
+        >>> list(DETECTORS), len(DETECTORS)
+        (['dummy'], 1)
     """
 
     def __init__(self, kind: str):
@@ -62,3 +64,10 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: str) -> bool:
         return name in self._factories
+
+    def __iter__(self):
+        """The registered names, sorted (``list(DETECTORS)``, ``", ".join(CROPS)``)."""
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._factories)

@@ -10,9 +10,11 @@ from typing import Iterator
 
 import numpy as np
 
+from openheadpose.core.metrics import STANDARD_ANGLE_LIMIT, standard_filter
 from openheadpose.io.images import InputError, read_image
 
-STANDARD_FILTER_DEG = 99.0
+#: The standard filter's limit (:data:`openheadpose.core.metrics.STANDARD_ANGLE_LIMIT`).
+STANDARD_FILTER_DEG = STANDARD_ANGLE_LIMIT
 
 
 """The standard filter keeps faces whose labelled angles are all within this many degrees."""
@@ -71,8 +73,7 @@ class DatasetError(RuntimeError):
 
 
 def _passes_filter(euler: np.ndarray) -> bool:
-    e = euler[~np.isnan(euler)]
-    return bool(np.all(np.abs(e) <= STANDARD_FILTER_DEG))
+    return bool(standard_filter(euler))
 
 
 def _rel(path: Path, root: Path) -> str:

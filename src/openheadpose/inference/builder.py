@@ -23,7 +23,7 @@ DEFAULT_MODEL = "default"
 
 
 def focal_factor(fov_deg: float | None) -> float | None:
-    """Focal length over the image's longer side for a field of view of ``fov_deg`` across it."""
+    """Focal length over the image's width for a horizontal field of view of ``fov_deg``."""
     return None if fov_deg is None else 0.5 / math.tan(math.radians(fov_deg) / 2)
 
 
@@ -60,7 +60,7 @@ def build_estimator(
         keypoints: a ``KEYPOINT_SOURCES`` name, for keypoint networks.
         min_score: minimum head score (default 0.5 when a landmarker or the body
             source confirms a face, 0.75 for a detector alone).
-        fov: the camera's field of view in degrees across the image's longer side:
+        fov: the camera's horizontal field of view in degrees (across the image's width):
             report rotations in the camera's frame instead of relative to each
             face's line of sight.
         max_detect_side: images larger than this are detected on a downscaled copy.

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from openheadpose.core.geometry import nms_indices, tile_starts
+from openheadpose.core.geometry import RotatedSquare, nms_indices, tile_starts
 from openheadpose.core.registry import Registry
 from openheadpose.inference.backends.litert import TFLiteModel, mediapipe_model, sigmoid
 from openheadpose.inference.detectors import ssd_anchors, weighted_nms
@@ -173,39 +173,7 @@ POSE_OCCLUSION = FACEMESH_OCCLUSION
 POSE_HEAD_LANDMARKS = np.array([0, 2, 5, 7, 8])  # nose, left eye, right eye, left ear, right ear
 
 
-@dataclass(frozen=True)
-class _RotatedSquare:
-    """A square region of the image, turned by ``angle`` (radians, clockwise on screen, y down).
-
-    Coordinates here are *continuous*: pixel ``j`` covers ``[j, j + 1)``, as
-    MediaPipe's normalised coordinates times the image size.
-    """
-
-    centre: np.ndarray  # (2,)
-    size: float
-    angle: float
-
-    @property
-    def axes(self) -> np.ndarray:
-        """``(2, 2)``: columns are the crop's x and y axes in image coordinates."""
-        c, s = np.cos(self.angle), np.sin(self.angle)
-        return np.array([[c, -s], [s, c]])
-
-    def crop_to_image(self, u: np.ndarray, side: int) -> np.ndarray:
-        """Continuous crop coordinates ``(..., 2)`` on a ``side``-pixel crop -> continuous image coordinates."""
-        A = self.axes * (self.size / side)
-        return self.centre + (np.asarray(u, np.float64) - side / 2.0) @ A.T
-
-    def warp(self, image: np.ndarray, side: int) -> np.ndarray:
-        """The ``side x side`` crop (bilinear, black outside the image)."""
-        A = self.axes * (self.size / side)
-        # crop pixel index i has continuous centre i + 0.5; image index = continuous - 0.5
-        t = self.centre - A @ np.full(2, side / 2.0 - 0.5) - 0.5
-        M = np.concatenate([A, t[:, None]], axis=1)
-        return cv2.warpAffine(image, M, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
-
-
-def _alignment_roi(centre: np.ndarray, scale_point: np.ndarray, scale: float = 1.25) -> _RotatedSquare:
+def _alignment_roi(centre: np.ndarray, scale_point: np.ndarray, scale: float = 1.25) -> RotatedSquare:
     """MediaPipe's ``AlignmentPointsRectsCalculator`` + ``RectTransformationCalculator``.
 
     A square centred on ``centre`` (the hips' middle), side twice the distance to
@@ -216,7 +184,7 @@ def _alignment_roi(centre: np.ndarray, scale_point: np.ndarray, scale: float = 1
     d = np.asarray(scale_point, np.float64) - np.asarray(centre, np.float64)
     size = 2.0 * float(np.hypot(*d)) * scale
     angle = np.pi / 2 - np.arctan2(-d[1], d[0])
-    return _RotatedSquare(np.asarray(centre, np.float64), max(size, 1.0), float(angle))
+    return RotatedSquare.from_angle(centre, max(size, 1.0), float(angle))
 
 
 class MediaPipeBody:
@@ -367,10 +335,10 @@ class MediaPipeBody:
         return det[nms_indices(upper, det.scores, 0.5)[: self.max_people]]
 
     # ---- stage 3
-    def landmarks(self, image: np.ndarray, roi: _RotatedSquare) -> tuple[np.ndarray, np.ndarray, float]:
+    def landmarks(self, image: np.ndarray, roi: RotatedSquare) -> tuple[np.ndarray, np.ndarray, float]:
         """Landmarks ``(39, 2)`` (continuous image coordinates), visibility ``(39,)`` and presence of one region."""
         side = self.landmark_side
-        x = roi.warp(image, side).astype(np.float32)[None] / 255.0
+        x = roi.warp(image, side, continuous=True).astype(np.float32)[None] / 255.0
         raw, flag, _segmentation, heatmap, _world = self.landmarker(x)
         lm = raw.reshape(-1, 5).astype(np.float64)  # (39, x/y/z/visibility/presence), crop pixels
         uv = self._refine(lm[:, :2] / side, heatmap[0]) * side

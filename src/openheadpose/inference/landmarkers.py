@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from openheadpose.core.geometry import RotatedSquare
 from openheadpose.core.registry import Registry
 from openheadpose.inference.backends.litert import TFLiteModel, mediapipe_model, sigmoid
 from openheadpose.inference.results import Detections
@@ -38,28 +38,6 @@ class Landmarks:
         return len(self.points)
 
 
-@dataclass(frozen=True)
-class _Roi:
-    centre: np.ndarray  # (2,) pixels
-    size: float  # side of the square crop in pixels
-    ex: np.ndarray  # (2,) unit vector: crop x axis in image pixels
-    ey: np.ndarray  # (2,) unit vector: crop y axis
-
-    @staticmethod
-    def from_axis(centre, size, axis) -> "_Roi":
-        axis = np.asarray(axis, np.float64)
-        n = np.linalg.norm(axis)
-        ex = axis / n if n > 1e-9 else np.array([1.0, 0.0])
-        return _Roi(np.asarray(centre, np.float64), float(size), ex, np.array([-ex[1], ex[0]]))
-
-    def crop_to_image(self, side: int) -> np.ndarray:
-        """2x3 affine map from crop pixels (side x side) to image pixels."""
-        k = self.size / side
-        A = np.stack([self.ex * k, self.ey * k], axis=1)
-        t = self.centre - A @ np.array([side / 2.0, side / 2.0])
-        return np.concatenate([A, t[:, None]], axis=1)
-
-
 class FaceMesh:
     """MediaPipe FaceMesh (``face_landmark.tflite``, 192x192 input) on detector crops.
 
@@ -77,26 +55,24 @@ class FaceMesh:
         self.refine = refine
         self.scale = scale
 
-    def _roi_from_detection(self, box: np.ndarray, kps: np.ndarray | None) -> _Roi:
+    def _roi_from_detection(self, box: np.ndarray, kps: np.ndarray | None) -> RotatedSquare:
         centre = (box[:2] + box[2:]) / 2.0
         size = float(np.max(box[2:] - box[:2])) * self.scale
         axis = (kps[1] - kps[0]) if kps is not None else np.array([1.0, 0.0])
-        return _Roi.from_axis(centre, size, axis)
+        return RotatedSquare.from_axis(centre, size, axis)
 
-    def _roi_from_landmarks(self, pts: np.ndarray) -> _Roi:
+    def _roi_from_landmarks(self, pts: np.ndarray) -> RotatedSquare:
         axis = pts[_LEFT_EYE_OUTER, :2] - pts[_RIGHT_EYE_OUTER, :2]
-        roi = _Roi.from_axis(np.zeros(2), 1.0, axis)
+        roi = RotatedSquare.from_axis(np.zeros(2), 1.0, axis)
         # bounding box in the rotated frame, so the crop hugs a tilted face
         local = pts[:, :2] @ np.stack([roi.ex, roi.ey], axis=1)
         lo, hi = local.min(0), local.max(0)
         centre = np.stack([roi.ex, roi.ey], axis=1) @ ((lo + hi) / 2.0)
-        return _Roi(centre, float(np.max(hi - lo)) * self.scale, roi.ex, roi.ey)
+        return RotatedSquare(centre, float(np.max(hi - lo)) * self.scale, roi.ex)
 
-    def _run(self, image: np.ndarray, roi: _Roi) -> tuple[np.ndarray, float]:
-        M = roi.crop_to_image(self.side)
-        crop = cv2.warpAffine(
-            image, M, (self.side, self.side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT
-        )
+    def _run(self, image: np.ndarray, roi: RotatedSquare) -> tuple[np.ndarray, float]:
+        M = roi.affine(self.side)
+        crop = roi.warp(image, self.side)
         x = crop.astype(np.float32)[None] / 255.0
         raw, flag = self.model(x)
         pts = raw.reshape(-1, 3).astype(np.float64)

@@ -223,7 +223,8 @@ class HeadPoseEstimator:
         A bad input never stops the others: a file that cannot be read, a frame
         that does not decode, or a failure while processing yields a result with
         ``error`` set and no heads (after a processing failure the rest of that
-        source is skipped).
+        source is skipped). A video that ends before the frame count its header
+        promises is followed by a frame-less result with ``warning`` set.
 
         Example:
             >>> est = HeadPoseEstimator()
@@ -239,8 +240,8 @@ class HeadPoseEstimator:
                 yield self._frame_result(name, index, image, None)
                 continue
             for fr in src.frames():
-                if fr.error:
-                    yield FrameResult(src.name, fr.index, 0, 0, Heads.empty(), error=fr.error, fps=fr.fps)
+                if fr.error or fr.warning:
+                    yield FrameResult(src.name, fr.index, 0, 0, Heads.empty(), error=fr.error, fps=fr.fps, warning=fr.warning)
                     continue
                 res = self._frame_result(src.name, fr.index, fr.image, fr.fps)
                 yield res

@@ -63,7 +63,7 @@ class GeometricPose:
        rotation is reported -- the pose relative to the line of sight, which is
        what AFLW2000 / 300W-LP / BIWI labels and every published model give.
        With ``focal_factor`` set (a pinhole camera of focal
-       ``focal_factor * max(W, H)`` pixels centred on the image) the rotation is
+       ``focal_factor * W`` pixels centred on the image, ``W`` its width) the rotation is
        turned from the face's viewing ray to the optical axis, giving the pose
        in the camera's frame, which is what geometry between several heads needs.
 

@@ -261,6 +261,8 @@ class FrameResult:
         error: ``"<source>: <reason>"`` when this input could not be decoded or
             processed (then ``heads`` is empty), else ``None``.
         fps: frames per second of a video or camera, when known.
+        warning: a notice with no frame behind it (``heads`` empty, ``image`` None):
+            a video that ended before the frame count its header promises.
     """
 
     source: str
@@ -272,10 +274,12 @@ class FrameResult:
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     error: str | None = None
     fps: float | None = None
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        """A processed frame (not an error, not a frame-less warning)."""
+        return self.error is None and self.warning is None
 
     def to_dict(self) -> dict[str, Any]:
         return {

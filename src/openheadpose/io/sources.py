@@ -37,10 +37,12 @@ class Frame:
     Attributes:
         source: name of the :class:`Source` it came from.
         index: 0-based frame number within the source (0 for a still image).
-        image: ``(H, W, 3)`` uint8 RGB, or ``None`` when ``error`` is set.
+        image: ``(H, W, 3)`` uint8 RGB, or ``None`` when ``error`` or ``warning`` is set.
         error: ``"<source>: <reason>"`` when this input failed, else ``None``.
         fps: frames per second of a video or camera, when known.
         total: frames the source is expected to yield, when known (1 for an image).
+        warning: ``"<source>: <what>"`` on a frame-less notice after the last frame (a
+            video that ended before the frame count its header promises), else ``None``.
     """
 
     source: str
@@ -49,6 +51,7 @@ class Frame:
     error: str | None = None
     fps: float | None = None
     total: int | None = None
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _load_example(name: str) -> np.ndarray:
 
 
 def _capture_frames(name: str, target: str | int, *, is_camera: bool) -> Iterator[Frame]:
-    """Stream frames from ``cv2.VideoCapture``; a truncated file simply ends early."""
+    """Stream frames from ``cv2.VideoCapture``; a file that ends early says so in a final ``warning`` frame."""
     what = "camera" if is_camera else "video"
     cap = cv2.VideoCapture(target)
     try:
@@ -138,6 +141,11 @@ def _capture_frames(name: str, target: str | int, *, is_camera: bool) -> Iterato
             index += 1
         if index == 0:
             yield Frame(name, 0, None, error=f"{name}: no decodable frames", fps=fps, total=total)
+        elif total is not None and index < total:
+            yield Frame(
+                name, index, None, fps=fps, total=total,
+                warning=f"{name}: read {index} of the {total} frames its header promises; the rest did not decode (a truncated or damaged file?)",
+            )
     finally:
         cap.release()
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from openheadpose.specs.spec import ModelSpec, Preprocessing
+from openheadpose.specs.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def save_checkpoint(model, path: str | Path, **extra) -> None:
     from openheadpose.io.writers import atomic_write_bytes
 
     buf = io.BytesIO()
-    torch.save({"spec": dataclasses.asdict(model.spec), "state_dict": model.state_dict(), **extra}, buf)
+    torch.save({"spec": model.spec.to_dict(), "state_dict": model.state_dict(), **extra}, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -97,7 +96,4 @@ def load_checkpoint(path: str | Path):
         raise ValueError(f"{path}: not a readable openheadpose checkpoint ({exc})") from None
     if not isinstance(ck, dict) or "spec" not in ck or "state_dict" not in ck:
         raise ValueError(f"{path}: not an openheadpose checkpoint (convert original weights with `headpose convert`)")
-    d = dict(ck["spec"])
-    pre = d.pop("preprocessing")
-    pre["mean"], pre["std"] = tuple(pre["mean"]), tuple(pre["std"])
-    return ck["state_dict"], ModelSpec(preprocessing=Preprocessing(**pre), **d)
+    return ck["state_dict"], ModelSpec.from_dict(ck["spec"])

@@ -154,6 +154,16 @@ class ModelSpec:
         version = d.pop("spec_version", None)
         if version != SPEC_VERSION:
             raise ValueError(f"{where}: metadata version {version}, this openheadpose reads version {SPEC_VERSION}")
-        pre = d.pop("preprocessing")
+        return ModelSpec.from_dict(d)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON- and checkpoint-safe); :meth:`from_dict` reads it back."""
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "ModelSpec":
+        """The spec :meth:`to_dict` wrote (the one decoder of ONNX metadata and checkpoints)."""
+        d = dict(d)
+        pre = dict(d.pop("preprocessing"))
         pre["mean"], pre["std"] = tuple(pre["mean"]), tuple(pre["std"])
         return ModelSpec(preprocessing=Preprocessing(**pre), **d)

