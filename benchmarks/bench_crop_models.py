@@ -14,7 +14,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
+from benchmarks.common import write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("OPENHEADPOSE_SHARED", ROOT.parent / "shared"))
@@ -74,8 +75,7 @@ def main(argv=None) -> int:
         print(r)
     out = {"benchmark": "crop_speed", "command": "python benchmarks/bench_crop_models.py", "threads": 2, "repeats": args.repeats,
            "machine": machine_info(), "results": rows}
-    args.out.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, out)
     return 0
 
 

@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from openheadpose.assets import DEFAULT_POSE_NETWORK
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
+from benchmarks.common import run_header, write_result  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ("group-t1.jpg", "multi_face.jpg", "single_face.jpg")
@@ -379,12 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     media = shared_dir()
     started = _dt.datetime.now(_dt.timezone.utc)
     result: dict[str, Any] = {
-        "benchmark": "speed",
-        "schema_version": SCHEMA_VERSION,
-        "date": started.isoformat(timespec="seconds"),
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "python_executable": sys.executable,
-        "machine": machine_info(),
+        **run_header("speed", SCHEMA_VERSION, started),
         "settings": {
             "repeats": args.repeats,
             "warmup": WARMUP,
@@ -404,9 +401,7 @@ def main(argv: list[str] | None = None) -> None:
     result["elapsed_s"] = round((_dt.datetime.now(_dt.timezone.utc) - started).total_seconds(), 1)
 
     print_report(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_result(args.out, result, indent=2)
 
 
 if __name__ == "__main__":

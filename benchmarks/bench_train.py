@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -38,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
+from benchmarks.common import run_header, write_result  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_VERSION = 1
@@ -173,12 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     picks = {m: m for m in args.models} if args.models else families()
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     result: dict[str, Any] = {
-        "benchmark": "train_speed",
-        "schema_version": SCHEMA_VERSION,
-        "date": started.isoformat(timespec="seconds"),
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "python_executable": sys.executable,
-        "machine": machine_info(),
+        **run_header("train_speed", SCHEMA_VERSION, started),
         "settings": {
             "batch": args.batch,
             "threads": args.threads,
@@ -203,9 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'model':26s} {'codec':16s} {'input':16s} {'params M':>8s} {'img/s':>8s} {'step ms':>9s} {'data items/s':>13s}")
     for r in result["results"]:
         print(f"{r['model']:26s} {r['codec']:16s} {r['input']:16s} {r['params_m']:8.3f} {r['images_per_s']:8.1f} {r['step_ms_median']:9.1f} {r['data_items_per_s']:13.1f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_result(args.out, result, indent=2)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
+from benchmarks.common import write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("OPENHEADPOSE_SHARED", ROOT.parent / "shared"))
@@ -250,9 +252,7 @@ def main(argv=None) -> None:
     if args.plots:
         fig = args.plots.resolve()
         out["reliability"]["figure"] = fig.relative_to(ROOT).as_posix() if fig.is_relative_to(ROOT) else str(args.plots)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1) + "\n")
-    log(f"wrote {args.out}")
+    write_result(args.out, out)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
-import json
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.evaluate_all import shared_root  # noqa: E402
 from openheadpose.datasets.aflw_yaw import AFLWYaw  # noqa: E402
 from openheadpose.evaluation.evaluate import evaluate  # noqa: E402
-from openheadpose.io.writers import atomic_write_bytes  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
+from benchmarks.common import write_result  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "default_pose.json"
 BINS = ((0, 30), (30, 60), (60, 99))
@@ -133,9 +133,8 @@ def main(argv=None) -> int:
     }
     for k, v in comparisons.items():
         print(f"{k}: {v['mean']:+.2f} deg (95% {v['ci95'][0]:+.2f} .. {v['ci95'][1]:+.2f}) on {v['n']} faces")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(args.out, (json.dumps(doc, indent=1) + "\n").encode())
-    print(f"wrote {args.out}; lowest yaw MAE: {best}")
+    write_result(args.out, doc)
+    print(f"lowest yaw MAE: {best}")
     return 0
 
 

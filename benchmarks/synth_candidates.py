@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_crop_models import _time  # noqa: E402
 from benchmarks.select_default_pose import HeldOut, val_sources  # noqa: E402
 from benchmarks.evaluate_all import shared_root  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
+from benchmarks.common import write_result  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "synth_candidates.json"
 
@@ -69,7 +70,6 @@ def main(argv=None) -> int:
 
     from openheadpose.datasets.aflw_yaw import AFLWYaw
     from openheadpose.evaluation.evaluate import evaluate
-    from openheadpose.io.writers import atomic_write_bytes
     from openheadpose.models import create_model, load_checkpoint
     from openheadpose.models.export import export_onnx
     from openheadpose.inference.pipeline import HeadPoseEstimator
@@ -107,9 +107,8 @@ def main(argv=None) -> int:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/synth_candidates.py --synth SYNTH " + " ".join(f"runs/{r.name}" for r in args.runs),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(args.out, (json.dumps(doc, indent=1) + "\n").encode())
-    print(f"selected {chosen}; wrote {args.out}")
+    write_result(args.out, doc)
+    print(f"selected {chosen}")
     return 0
 
 

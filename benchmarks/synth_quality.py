@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
+from benchmarks.common import write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("OPENHEADPOSE_SHARED", ROOT.parent / "shared"))
@@ -148,9 +150,7 @@ def main(argv=None) -> None:
         cv2.imwrite(str(args.sheet), sheet)
         print(f"contact sheet: {args.sheet}")
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, res)
 
 
 if __name__ == "__main__":

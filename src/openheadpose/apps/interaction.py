@@ -572,22 +572,22 @@ def draw_interaction(
     import cv2
 
     from openheadpose.inference.draw import (
-        _box_inplace,
-        _check_image,
-        _font_scale,
-        _label_inplace,
-        _pt,
-        _thickness,
+        box_inplace,
+        check_image,
+        font_scale,
+        label_inplace,
+        to_point,
+        line_thickness,
     )
 
-    out = _check_image(img).copy()
+    out = check_image(img).copy()
     n = len(heads)
     if n == 0:
         return out
     if len(interaction) != n:
         raise ValueError(f"the interaction has {len(interaction)} heads, heads has {n}")
-    thick = _thickness(out)
-    scale = _font_scale(out)
+    thick = line_thickness(out)
+    scale = font_scale(out)
     text_thick = max(1, int(round(scale * 1.5)))
     boxes = np.asarray(heads.boxes, dtype=np.float64)
     centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=-1)
@@ -602,7 +602,7 @@ def draw_interaction(
         for i in range(n):
             direction, half, cos_phi = _screen_cone(facing[i], float(interaction.cone_deg[i]))
             radius = max(cone_length * sizes[i] * cos_phi, 0.6 * sizes[i])
-            c = _pt(centres[i])
+            c = to_point(centres[i])
             r = int(round(radius))
             if half >= 180.0:
                 cv2.circle(layer, c, r, colours[i], -1, cv2.LINE_AA)
@@ -613,10 +613,10 @@ def draw_interaction(
             direction, half, cos_phi = _screen_cone(facing[i], float(interaction.cone_deg[i]))
             radius = int(round(max(cone_length * sizes[i] * cos_phi, 0.6 * sizes[i])))
             if half < 180.0:
-                cv2.ellipse(out, _pt(centres[i]), (radius, radius), direction, -half, half, colours[i], max(1, thick // 2), cv2.LINE_AA)
+                cv2.ellipse(out, to_point(centres[i]), (radius, radius), direction, -half, half, colours[i], max(1, thick // 2), cv2.LINE_AA)
 
     for i in range(n):
-        _box_inplace(out, boxes[i], colours[i], thick)
+        box_inplace(out, boxes[i], colours[i], thick)
 
     labels = []
     for p in sorted(interaction.pairs, key=lambda p: p.score):  # strongest drawn last, on top
@@ -625,7 +625,7 @@ def draw_interaction(
         ca, cb = centres[p.a], centres[p.b]
         colour = _MUTUAL_COLOUR if p.mutual else _ONE_WAY_COLOUR if (p.a_looks_at_b or p.b_looks_at_a) else _WEAK_COLOUR
         w = thick + int(round(3 * thick * p.score)) + (thick if p.mutual else 0)
-        cv2.line(out, _pt(ca), _pt(cb), colour, w, cv2.LINE_AA)
+        cv2.line(out, to_point(ca), to_point(cb), colour, w, cv2.LINE_AA)
         length = float(np.linalg.norm(cb - ca))
         for looker, target, looks in ((p.a, p.b, p.a_looks_at_b), (p.b, p.a, p.b_looks_at_a)):
             if not looks or length <= 1:
@@ -633,10 +633,10 @@ def draw_interaction(
             unit = (centres[target] - centres[looker]) / length
             tip = centres[target] - unit * 0.5 * sizes[target]  # at the edge of the looked-at face
             tail = tip - unit * min(0.4 * length, 1.2 * float(np.mean(sizes)))
-            cv2.arrowedLine(out, _pt(tail), _pt(tip), colour, w + thick, cv2.LINE_AA, tipLength=0.35)
+            cv2.arrowedLine(out, to_point(tail), to_point(tip), colour, w + thick, cv2.LINE_AA, tipLength=0.35)
         labels.append(((ca + cb) / 2, f"{p.score:.2f}" + (" mutual" if p.mutual else ""), colour))
     for mid, text, colour in labels:
-        _label_inplace(out, [text], (mid[0] - 2 * scale * 10, mid[1] + scale * 10), colour, scale, text_thick)
+        label_inplace(out, [text], (mid[0] - 2 * scale * 10, mid[1] + scale * 10), colour, scale, text_thick)
     for i in range(n):
-        _label_inplace(out, [f"#{i}"], (boxes[i, 0], boxes[i, 1] - thick), colours[i], scale, text_thick)
+        label_inplace(out, [f"#{i}"], (boxes[i, 0], boxes[i, 1] - thick), colours[i], scale, text_thick)
     return out

@@ -8,18 +8,12 @@ from typing import Iterator
 
 import numpy as np
 
-from openheadpose.core.rotation import (
-    euler_to_matrix,
-)
 from openheadpose.datasets.base import (
     DatasetError,
     DatasetReader,
     PoseSample,
     _extent,
-    _loadmat,
-    _pose_para,
-    _pt2d,
-    _rel,
+    mat_labels,
 )
 
 
@@ -65,25 +59,16 @@ class AFLW2000(DatasetReader):
     def _samples(self) -> Iterator[PoseSample]:
         for f in self.files:
             img = f.with_suffix(".jpg")
-            try:
-                m = _loadmat(f)
-                euler = _pose_para(m)
-                pts68 = np.asarray(m["pt3d_68"], np.float64)[:2].T.copy()
-                if pts68.shape != (68, 2):
-                    raise ValueError(f"pt3d_68 has shape {np.shape(m['pt3d_68'])}, expected (3, 68)")
-                pt2d = _pt2d(m)
-            except Exception as exc:  # noqa: BLE001 - an unreadable label is reported, the rest read
-                self._fail(f, f"unreadable label ({exc})")
-                continue
-            if not img.is_file():
-                self._fail(img, "missing image")
-                continue
-            yield PoseSample(
-                name=_rel(img, self.root),
-                rotation=euler_to_matrix(*euler),
-                euler=euler,
-                box=_extent(pts68),
-                landmarks=pt2d,
-                landmarks68=pts68,
-                image_path=img,
-            )
+            labels = self._labels(f, img, _aflw2000_labels)
+            if labels is not None:
+                euler, pt2d, pts68 = labels
+                yield self._euler_sample(img, euler, _extent(pts68), landmarks=pt2d, landmarks68=pts68)
+
+
+def _aflw2000_labels(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Euler angles, the 21 AFLW points and the 68 points of one AFLW2000 ``.mat``."""
+    m, euler, pt2d = mat_labels(path)
+    pts68 = np.asarray(m["pt3d_68"], np.float64)[:2].T.copy()
+    if pts68.shape != (68, 2):
+        raise ValueError(f"pt3d_68 has shape {np.shape(m['pt3d_68'])}, expected (3, 68)")
+    return euler, pt2d, pts68

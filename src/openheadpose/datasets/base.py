@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 
 from openheadpose.core.metrics import STANDARD_ANGLE_LIMIT, standard_filter
+from openheadpose.core.rotation import euler_to_matrix
 from openheadpose.io.images import InputError, read_image
 
 #: The standard filter's limit (:data:`openheadpose.core.metrics.STANDARD_ANGLE_LIMIT`).
@@ -109,6 +110,15 @@ def _pose_para(m: dict) -> np.ndarray:
     return np.array([yaw, pitch, roll])
 
 
+T = TypeVar("T")
+
+
+def mat_labels(path: Path) -> tuple[dict, np.ndarray, np.ndarray]:
+    """An AFLW2000 / 300W-LP ``.mat`` label: ``(fields, euler (3,) degrees AFLW convention, pt2d (21, 2))``."""
+    m = _loadmat(path)
+    return m, _pose_para(m), _pt2d(m)
+
+
 def _loadmat(path: Path) -> dict:
     import scipy.io as sio
 
@@ -180,6 +190,23 @@ class DatasetReader:
 
     def _fail(self, where: object, problem: object) -> None:
         self.failures.append(f"{where}: {problem}")
+
+    def _labels(self, label_file: Path, image: Path, parse: Callable[[Path], T]) -> T | None:
+        """``parse(label_file)``, or ``None`` after recording why it or ``image`` cannot be used
+        (an unreadable label or a missing image is reported; the rest of the dataset is read)."""
+        try:
+            labels = parse(label_file)
+        except Exception as exc:  # noqa: BLE001 - any parse failure names its file
+            self._fail(label_file, f"unreadable label ({exc})")
+            return None
+        if not image.is_file():
+            self._fail(image, "missing image")
+            return None
+        return labels
+
+    def _euler_sample(self, image: Path, euler: np.ndarray, box: np.ndarray, **fields) -> PoseSample:
+        """A sample labelled by AFLW-convention Euler angles (the rotation follows from them)."""
+        return PoseSample(name=_rel(image, self.root), rotation=euler_to_matrix(*euler), euler=euler, box=box, image_path=image, **fields)
 
     def summary(self) -> str:
         """One line: entries listed, read, dropped by the filter, failed (so far)."""

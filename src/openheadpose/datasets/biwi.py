@@ -147,19 +147,10 @@ class BIWI(DatasetReader):
             if isinstance(cal, str):
                 self._fail(f, f"no usable calibration ({cal})")
                 continue
-            try:
-                rows = [_numbers(line) for line in f.read_text().splitlines() if line.strip()]
-                if len(rows) < 4 or any(len(r) != 3 for r in rows[:4]):
-                    raise ValueError("expected 3 rows of a rotation matrix, then the head centre (3 numbers)")
-                M, c = np.array(rows[:3]), np.array(rows[3])
-                if not np.allclose(M @ M.T, np.eye(3), atol=1e-3) or np.linalg.det(M) < 0:
-                    raise ValueError("the matrix is not a rotation")
-            except Exception as exc:  # noqa: BLE001
-                self._fail(f, f"unreadable label ({exc})")
+            labels = self._labels(f, img, _biwi_pose)
+            if labels is None:
                 continue
-            if not img.is_file():
-                self._fail(img, "missing image")
-                continue
+            M, c = labels
             X = cal.R @ c + cal.t
             if X[2] <= 0:
                 self._fail(f, f"head centre behind the RGB camera (z = {X[2]:.0f} mm)")
@@ -175,3 +166,14 @@ class BIWI(DatasetReader):
                 box=np.concatenate([centre - half, centre + half]),
                 image_path=img,
             )
+
+
+def _biwi_pose(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The rotation (depth camera frame, OpenCV axes) and head centre (mm) of a ``frame_XXXXX_pose.txt``."""
+    rows = [_numbers(line) for line in path.read_text().splitlines() if line.strip()]
+    if len(rows) < 4 or any(len(r) != 3 for r in rows[:4]):
+        raise ValueError("expected 3 rows of a rotation matrix, then the head centre (3 numbers)")
+    M, c = np.array(rows[:3]), np.array(rows[3])
+    if not np.allclose(M @ M.T, np.eye(3), atol=1e-3) or np.linalg.det(M) < 0:
+        raise ValueError("the matrix is not a rotation")
+    return M, c

@@ -9,9 +9,6 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from openheadpose.core.rotation import (
-    euler_to_matrix,
-)
 from openheadpose.datasets.base import (
     W300LP_SUBSETS,
     DatasetError,
@@ -19,9 +16,7 @@ from openheadpose.datasets.base import (
     PoseSample,
     _extent,
     _loadmat,
-    _pose_para,
-    _pt2d,
-    _rel,
+    mat_labels,
 )
 
 
@@ -125,22 +120,7 @@ class W300LP(DatasetReader):
     def _samples(self) -> Iterator[PoseSample]:
         for f in self.files:
             img = f.with_suffix(".jpg")
-            try:
-                m = _loadmat(f)
-                euler = _pose_para(m)
-                pt2d = _pt2d(m)
-            except Exception as exc:  # noqa: BLE001
-                self._fail(f, f"unreadable label ({exc})")
-                continue
-            if not img.is_file():
-                self._fail(img, "missing image")
-                continue
-            yield PoseSample(
-                name=_rel(img, self.root),
-                rotation=euler_to_matrix(*euler),
-                euler=euler,
-                box=_extent(pt2d),
-                landmarks=pt2d,
-                landmarks68=self._landmarks68(f),
-                image_path=img,
-            )
+            labels = self._labels(f, img, mat_labels)
+            if labels is not None:
+                _, euler, pt2d = labels
+                yield self._euler_sample(img, euler, _extent(pt2d), landmarks=pt2d, landmarks68=self._landmarks68(f))

@@ -106,7 +106,7 @@ def project_axes(R: np.ndarray, centre_xy: Sequence[float], length_px: float) ->
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_image(img: np.ndarray) -> np.ndarray:
+def check_image(img: np.ndarray) -> np.ndarray:
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(
@@ -116,25 +116,25 @@ def _check_image(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def _thickness(img: np.ndarray) -> int:
+def line_thickness(img: np.ndarray) -> int:
     """Line thickness that stays visible from thumbnails to 4K frames."""
     return max(1, int(round(min(img.shape[:2]) / 300)))
 
 
-def _font_scale(img: np.ndarray) -> float:
+def font_scale(img: np.ndarray) -> float:
     return max(0.35, min(img.shape[:2]) / 900)
 
 
-def _pt(p: np.ndarray) -> tuple[int, int]:
+def to_point(p: np.ndarray) -> tuple[int, int]:
     return int(round(float(p[0]))), int(round(float(p[1])))
 
 
 def _axes_inplace(img: np.ndarray, R: np.ndarray, centre, length: float, thickness: int) -> None:
     tips = project_axes(R, centre, length)
-    o = _pt(np.asarray(centre, dtype=np.float64))
+    o = to_point(np.asarray(centre, dtype=np.float64))
     depth = np.asarray(R, dtype=np.float64)[2, :]  # camera z of each axis: larger = nearer the viewer
     for i in np.argsort(depth):  # far axes first, so nearer ones are drawn on top
-        cv2.arrowedLine(img, o, _pt(tips[i]), AXIS_COLOURS[i], thickness, cv2.LINE_AA, tipLength=0.15)
+        cv2.arrowedLine(img, o, to_point(tips[i]), AXIS_COLOURS[i], thickness, cv2.LINE_AA, tipLength=0.15)
 
 
 def _cube_inplace(img: np.ndarray, R: np.ndarray, centre, size: float, thickness: int) -> None:
@@ -142,18 +142,18 @@ def _cube_inplace(img: np.ndarray, R: np.ndarray, centre, size: float, thickness
     depth = (_CUBE @ np.asarray(R, dtype=np.float64).T)[:, 2]
     edges = _CUBE_BACK_EDGES + _CUBE_SIDE_EDGES
     for a, b in sorted(edges, key=lambda e: depth[e[0]] + depth[e[1]]):
-        cv2.line(img, _pt(pts[a]), _pt(pts[b]), _CUBE_COLOUR, thickness, cv2.LINE_AA)
+        cv2.line(img, to_point(pts[a]), to_point(pts[b]), _CUBE_COLOUR, thickness, cv2.LINE_AA)
     # The face side last and thicker, so it reads as "the front" at any pose.
     for a, b in _CUBE_FRONT_EDGES:
-        cv2.line(img, _pt(pts[a]), _pt(pts[b]), _CUBE_FRONT_COLOUR, thickness + 1, cv2.LINE_AA)
+        cv2.line(img, to_point(pts[a]), to_point(pts[b]), _CUBE_FRONT_COLOUR, thickness + 1, cv2.LINE_AA)
 
 
-def _box_inplace(img: np.ndarray, box, colour: Colour, thickness: int) -> None:
+def box_inplace(img: np.ndarray, box, colour: Colour, thickness: int) -> None:
     x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
-    cv2.rectangle(img, _pt((x1, y1)), _pt((x2, y2)), tuple(int(c) for c in colour), thickness, cv2.LINE_AA)
+    cv2.rectangle(img, to_point((x1, y1)), to_point((x2, y2)), tuple(int(c) for c in colour), thickness, cv2.LINE_AA)
 
 
-def _label_inplace(
+def label_inplace(
     img: np.ndarray, lines: Sequence[str], anchor_xy, colour: Colour, scale: float, thickness: int
 ) -> None:
     font = cv2.FONT_HERSHEY_SIMPLEX
@@ -195,8 +195,8 @@ def draw_axes(img: np.ndarray, R: np.ndarray, centre: Sequence[float], length: f
     Returns:
         A new image with the axes drawn.
     """
-    out = _check_image(img).copy()
-    _axes_inplace(out, R, centre, length, _thickness(out))
+    out = check_image(img).copy()
+    _axes_inplace(out, R, centre, length, line_thickness(out))
     return out
 
 
@@ -212,8 +212,8 @@ def draw_cube(img: np.ndarray, R: np.ndarray, centre: Sequence[float], size: flo
     Returns:
         A new image with the cube drawn (orthographic projection).
     """
-    out = _check_image(img).copy()
-    _cube_inplace(out, R, centre, size, _thickness(out))
+    out = check_image(img).copy()
+    _cube_inplace(out, R, centre, size, line_thickness(out))
     return out
 
 
@@ -223,8 +223,8 @@ def draw_box(img: np.ndarray, box: Sequence[float], colour: Colour = _BOX_COLOUR
     Returns:
         A new image with the rectangle drawn.
     """
-    out = _check_image(img).copy()
-    _box_inplace(out, box, colour, _thickness(out))
+    out = check_image(img).copy()
+    box_inplace(out, box, colour, line_thickness(out))
     return out
 
 
@@ -247,10 +247,10 @@ def draw_label(
     Returns:
         A new image with the label drawn.
     """
-    out = _check_image(img).copy()
+    out = check_image(img).copy()
     lines = [text_lines] if isinstance(text_lines, str) else list(text_lines)
-    scale = _font_scale(out)
-    _label_inplace(out, lines, anchor_xy, colour, scale, max(1, int(round(scale * 1.5))))
+    scale = font_scale(out)
+    label_inplace(out, lines, anchor_xy, colour, scale, max(1, int(round(scale * 1.5))))
     return out
 
 
@@ -280,18 +280,18 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
     """
     if style not in ("axes", "cube"):
         raise ValueError(f"style must be 'axes' or 'cube', got {style!r}")
-    out = _check_image(img).copy()
+    out = check_image(img).copy()
     if len(heads) == 0:
         return out
-    thick = _thickness(out)
-    scale = _font_scale(out)
+    thick = line_thickness(out)
+    scale = font_scale(out)
     text_thick = max(1, int(round(scale * 1.5)))
     euler = heads.euler if show_angles else None
     for i in range(len(heads)):
         box = np.asarray(heads.boxes[i], dtype=np.float64)
         centre = ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
         side = 0.5 * ((box[2] - box[0]) + (box[3] - box[1]))
-        _box_inplace(out, box, _BOX_COLOUR, thick)
+        box_inplace(out, box, _BOX_COLOUR, thick)
         if style == "axes":
             _axes_inplace(out, heads.rotations[i], centre, 0.6 * side, thick)
         else:
@@ -299,5 +299,5 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
         if euler is not None:
             sigma = None if heads.sigma is None else heads.sigma[i]
             text = _angle_text(float(euler.yaw[i]), float(euler.pitch[i]), float(euler.roll[i]), sigma)
-            _label_inplace(out, [text], (box[0], box[1] - thick), (255, 255, 255), scale, text_thick)
+            label_inplace(out, [text], (box[0], box[1] - thick), (255, 255, 255), scale, text_thick)
     return out

@@ -5,37 +5,18 @@ A landmarker is a callable ``landmarker(image_rgb, detections) -> Landmarks``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from openheadpose.core.geometry import RotatedSquare
 from openheadpose.core.registry import Registry
 from openheadpose.inference.backends.litert import TFLiteModel, mediapipe_model, sigmoid
-from openheadpose.inference.results import Detections
+from openheadpose.inference.results import Detections, Landmarks
 
 LANDMARKERS: Registry = Registry("landmarker")
 
 # FaceMesh indices of the outer eye corners (person's right, person's left),
 # MediaPipe's choice for the roll of a landmark-derived crop.
 _RIGHT_EYE_OUTER, _LEFT_EYE_OUTER = 33, 263
-
-
-@dataclass(frozen=True)
-class Landmarks:
-    """Landmarks of N faces.
-
-    Attributes:
-        points: ``(N, L, 3)``; x, y in image pixels, z in pixels towards the viewer
-            (``Frame.GL`` depth, relative to the face; same scale as x).
-        presence: ``(N,)`` the landmarker's confidence that a face is there.
-    """
-
-    points: np.ndarray
-    presence: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.points)
 
 
 class FaceMesh:
