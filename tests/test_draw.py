@@ -103,3 +103,47 @@ def test_draw_label_stays_inside_image():
     img = _image(60, 80)
     out = draw_label(img, "a long label that overflows", (70, 5))
     assert out.shape == img.shape
+
+
+def _label_rects(heads, shape):
+    from openheadpose.inference.draw import _angle_text, _label_size, font_scale, place_labels
+
+    scale = font_scale(np.zeros(shape, np.uint8))
+    thick = max(1, int(round(scale * 1.5)))
+    e = heads.euler
+    sizes = [_label_size([_angle_text(e.yaw[i], e.pitch[i], e.roll[i], None)], scale, thick) for i in range(len(heads))]
+    corners = place_labels(heads.boxes, sizes, (shape[1], shape[0]))
+    return np.array([[x, y, x + w, y + h] for (x, y), (w, h) in zip(corners, sizes)])
+
+
+def _overlaps(rects, others):
+    from openheadpose.core.geometry import box_iou
+
+    return box_iou(rects, others) > 0
+
+
+def test_labels_never_cover_each_other_or_a_face_on_the_group_photo(media, estimator):
+    """group-t1: six heads close together; every label clear of every other label and face box."""
+    import cv2
+
+    img = cv2.cvtColor(cv2.imread(str(media / "group-t1.jpg")), cv2.COLOR_BGR2RGB)
+    heads = estimator(img)
+    rects = _label_rects(heads, img.shape)
+    assert len(rects) == 6
+    pair = _overlaps(rects, rects)
+    np.fill_diagonal(pair, False)
+    assert not pair.any() and not _overlaps(rects, heads.boxes).any()
+    assert (rects[:, :2] >= 0).all() and (rects[:, 2] <= img.shape[1]).all() and (rects[:, 3] <= img.shape[0]).all()
+
+
+def test_labels_of_a_row_of_touching_faces_stay_apart():
+    """Five faces side by side, each narrower than its label: every label still finds a free place."""
+    from openheadpose.core.rotation import euler_to_matrix
+    from openheadpose.inference.results import Heads
+
+    boxes = np.array([[100.0 + 60 * i, 200, 155 + 60 * i, 255] for i in range(5)])
+    heads = Heads(boxes, np.ones(5), euler_to_matrix(np.full(5, -45.0), np.full(5, 30.0), np.full(5, -12.0)))
+    rects = _label_rects(heads, (480, 640, 3))
+    pair = _overlaps(rects, rects)
+    np.fill_diagonal(pair, False)
+    assert not pair.any() and not _overlaps(rects, boxes).any()

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import needs_mediapipe_facemesh
 from click.testing import CliRunner
 
 from openheadpose.cli.interact import interact
@@ -252,6 +253,7 @@ def test_draw_interaction_returns_a_changed_copy():
 # --------------------------------------------------------------------------- end to end
 
 
+@needs_mediapipe_facemesh
 def test_cli_interact_group_photo(media, tmp_path):
     """Six people around a poker table (media/group-t1.jpg). Heads are numbered left to
     right: 0 Rachel (left, looking down at her cards, face to the camera), 1 Monica

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import have_models, needs_body_models, needs_face_models
 
 from openheadpose.specs.keypoint_input import KEYPOINTS, keypoints_to_input, render_heatmaps, to_map_coordinates
 from openheadpose.inference.builder import build_estimator
@@ -20,16 +21,18 @@ from openheadpose.inference.pose_stages import KeypointPose
 from openheadpose.inference.results import HeadKeypoints
 
 pytest.importorskip("ai_edge_litert")
-pytest.importorskip("mediapipe")  # only its .tflite files are used
+pytestmark = needs_face_models
 
-SOURCES = ["body", "blazeface", "facemesh"]
+#: Every keypoint source, the body one only where its models are installed (mediapipe, Python <= 3.12).
+SOURCES = [pytest.param("body", marks=needs_body_models), "blazeface", "facemesh"]
 NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR = range(5)
 
 
 @pytest.fixture(scope="module")
 def sources():
     """Each source with the stages it needs in front, as a callable ``image -> HeadKeypoints``."""
-    return {name: keypoint_finder(name).find_keypoints for name in SOURCES}
+    names = ["blazeface", "facemesh"] + (["body"] if have_models("pose_detection", "pose_landmark_full") else [])
+    return {name: keypoint_finder(name).find_keypoints for name in names}
 
 
 def KeypointPoseEstimator(model, source="facemesh"):  # noqa: N802 - the estimator these tests used to build by hand
@@ -167,7 +170,7 @@ COUNTS = {"group-t1.jpg": {"body": (4, 6), "blazeface": (6, 6), "facemesh": (6, 
 @pytest.mark.parametrize("photo", sorted(COUNTS))
 def test_source_counts_on_group_photos(sources, media, photo):
     img = _read(media / photo)
-    for name in SOURCES:
+    for name in sources:
         kp = sources[name](img)
         lo, hi = COUNTS[photo][name]
         assert lo <= len(kp) <= hi, f"{name} on {photo}: {len(kp)} heads"
@@ -209,6 +212,7 @@ def test_group_far_ears_follow_turn(sources, media, estimator):
             assert kp.conf[j, far] < 0.2 and kp.conf[j, near] > 0.5, (name, heads.euler.yaw[i], kp.conf[j])
 
 
+@needs_body_models
 def test_body_source_refuses_a_detector():
     with pytest.raises(ValueError, match="finds people itself"):
         keypoint_finder("body", detector="blazeface")

@@ -260,6 +260,32 @@ def test_fov_reaches_every_model(media, model):
     f = (w / 2) / np.tan(np.radians(fov) / 2)  # horizontal field of view
     centres = (plain.boxes[:, :2] + plain.boxes[:, 2:]) / 2
     off_axis = np.degrees(np.arctan(np.hypot(centres[:, 0] - w / 2, centres[:, 1] - h / 2) / f))
-    turned = np.degrees(geodesic_distance(plain.rotations, cam.rotations))
+    turned = geodesic_distance(plain.rotations, cam.rotations)  # degrees
     assert off_axis.max() > 10  # the photo has faces well off the axis
     np.testing.assert_allclose(turned, off_axis, atol=1.0)
+
+
+def test_stream_yields_in_order_and_one_bad_input_never_stops_the_others(media, tmp_path, estimator):
+    """stream() over a mix: a photo, a missing file, a corrupt file, an array, a video -- one result
+    per frame in input order, errors as results, the video frame by frame."""
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"\xff\xd8 not a jpeg")
+    photo = rgb(media / "single_face.jpg")
+    results = list(estimator.stream([str(media / "multi_face.jpg"), str(tmp_path / "missing.jpg"), str(bad), photo, str(media / "single_face.mp4")]))
+    assert [r.source.split("/")[-1] for r in results[:4]] == ["multi_face.jpg", "missing.jpg", "corrupt.jpg", "image"]
+    assert [r.error is not None for r in results[:4]] == [False, True, True, False]
+    assert "missing.jpg" in results[1].error and "corrupt.jpg" in results[2].error
+    assert len(results[0].heads) == 5 and len(results[3].heads) == 1 and results[3].image is photo
+    video = results[4:]
+    assert [r.frame for r in video] == list(range(72)) and all(r.ok and r.fps for r in video)
+
+
+def test_stream_is_lazy(estimator, media):
+    """Frames are processed as they are asked for: an endless source yields its first results
+    (what keeps memory flat on a long video or a camera)."""
+    import itertools
+
+    photo = rgb(media / "single_face.jpg")
+    endless = (photo for _ in itertools.count())
+    first = list(itertools.islice(estimator.stream(endless), 3))
+    assert [r.frame for r in first] == [0, 1, 2] and all(len(r.heads) == 1 for r in first)

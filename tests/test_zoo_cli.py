@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import have_models
 
 torch = pytest.importorskip("torch")
 
@@ -24,6 +25,29 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("zoo") / "rot6d-tiny.pt"
     save_checkpoint(create_model("rot6d-tiny"), path)
     return path
+
+
+def test_weights_take_a_training_checkpoint(tiny_checkpoint, tmp_path, monkeypatch):
+    """--weights run/best.pt works where PyTorch is (exported on the fly, same heads as the
+    exported file); without PyTorch the message says how to export it."""
+    via_pt = run_cli("predict", "example:astronaut", "--model", "rot6d-tiny", "--weights", tiny_checkpoint, "--json", "-", "-q")
+    assert via_pt.returncode == 0, via_pt.stderr
+    onnx = tmp_path / "r.onnx"
+    assert run_cli("export", tiny_checkpoint, onnx).returncode == 0
+    via_onnx = run_cli("predict", "example:astronaut", "--model", "rot6d-tiny", "--weights", onnx, "--json", "-", "-q")
+    a, b = json.loads(via_pt.stdout)["heads"], json.loads(via_onnx.stdout)["heads"]
+    assert len(a) == len(b) == 1 and a[0]["yaw"] == pytest.approx(b[0]["yaw"], abs=1e-3)
+
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from openheadpose.cli.predict import predict
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    r = CliRunner().invoke(predict, ["example:astronaut", "--model", "rot6d-tiny", "--weights", str(tiny_checkpoint)])
+    assert r.exit_code == 2 and f"headpose export {tiny_checkpoint} model.onnx" in r.output
 
 
 def test_export_then_predict_with_any_detector(tiny_checkpoint, tmp_path):
@@ -173,7 +197,8 @@ def test_evaluate_keypoint_network_from_labelled_keypoints(tiny_aflw2000, tmp_pa
 
 
 def test_evaluate_keypoint_network_behind_a_source(tiny_aflw2000, tmp_path):
-    pytest.importorskip("mediapipe")  # its .tflite files
+    if not have_models("face_detection_short_range", "face_detection_full_range_sparse"):
+        pytest.skip("no BlazeFace model files")
     out = tmp_path / "bf.json"
     r = run_cli("evaluate", "--root", tiny_aflw2000, "--model", "hhpnet", "--keypoints", "blazeface", "--json", out, "-q")
     assert r.returncode == 0, r.stderr

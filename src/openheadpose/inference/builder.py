@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from openheadpose.inference.backends.litert import SOURCES
 from openheadpose.inference.backends.onnx import load_network
 from openheadpose.inference.keypoint_sources import DEFAULT_SOURCE, KEYPOINT_SOURCES
 from openheadpose.inference.pipeline import (
     HeadPoseEstimator,
+    default_landmarker,
     default_pose,
 )
 from openheadpose.inference.pose_stages import POSE_STAGES, KeypointPose, NetworkPose
@@ -53,9 +55,11 @@ def build_estimator(
     Args:
         model: ``"default"`` or a network name (see :func:`~openheadpose.inference.backends.onnx.load_network`).
         weights: the network's ``.onnx`` file (shipped weights when omitted, where there are some).
-        detector: a ``DETECTORS`` name or callable (default :func:`default_detector`).
-        landmarker: a ``LANDMARKERS`` name; default ``facemesh`` for the default model
-            and the facemesh keypoint source, none for an image network.
+        detector: a ``DETECTORS`` name or callable (default :func:`~openheadpose.inference.pipeline.default_detector`).
+        landmarker: a ``LANDMARKERS`` name, or ``"none"``; default ``facemesh`` for the
+            default model (when its model file is installed; else none, and the pose
+            network reads the detector's box) and the facemesh keypoint source, none for an
+            image network.
         pose: the default model's pose stage (a ``POSE_STAGES`` name).
         keypoints: a ``KEYPOINT_SOURCES`` name, for keypoint networks.
         min_score: minimum head score (default 0.5 when a landmarker or the body
@@ -78,8 +82,13 @@ def build_estimator(
         if keypoints is not None:
             raise ValueError("--keypoints is for keypoint networks (--model hhpnet, heatmap-cnn); the default model reads face landmarks")
         if landmarker is None:
-            landmarker = "facemesh"
-        stage = POSE_STAGES.create(pose or default_pose(), **({} if ff is None else {"focal_factor": ff}))
+            landmarker = default_landmarker()
+        elif landmarker == "none":
+            landmarker = None
+        pose = pose or default_pose()
+        if landmarker is None and pose == "geometric":
+            raise ValueError(f"the geometric pose stage fits FaceMesh's landmarks, whose model is not installed: {' or '.join(SOURCES.values())}")
+        stage = POSE_STAGES.create(pose, **({} if ff is None else {"focal_factor": ff}))
         return HeadPoseEstimator(detector, landmarker, stage, min_score=min_score, max_detect_side=max_detect_side)
     if pose is not None:
         raise ValueError(f"--pose chooses the default model's pose stage; with --model {model} the network is the pose stage")

@@ -13,7 +13,7 @@ import numpy as np
 
 from openheadpose.core.geometry import box_iou, tile_starts
 from openheadpose.core.registry import Registry
-from openheadpose.inference.backends.litert import TFLiteModel, mediapipe_model, sigmoid
+from openheadpose.inference.backends.litert import TFLiteModel, model_path, sigmoid
 from openheadpose.inference.results import Detections
 
 DETECTORS: Registry = Registry("detector")
@@ -66,8 +66,8 @@ class _BlazeSpec:
 
 # Anchor and decoder settings of MediaPipe's face_detection_{short,full}_range graphs.
 _SPECS = {
-    "short": _BlazeSpec("face_detection/face_detection_short_range.tflite", 128, (8, 16, 16, 16), 0.5),
-    "full": _BlazeSpec("face_detection/face_detection_full_range_sparse.tflite", 192, (4,), 0.6),
+    "short": _BlazeSpec("face_detection_short_range", 128, (8, 16, 16, 16), 0.5),
+    "full": _BlazeSpec("face_detection_full_range_sparse", 192, (4,), 0.6),
 }
 
 
@@ -103,7 +103,7 @@ class BlazeFace:
     def __init__(self, range: str = "short", min_score: float | None = None):
         self.spec = _SPECS[range]
         self.range = range
-        self.model = TFLiteModel(mediapipe_model(self.spec.file))
+        self.model = TFLiteModel(model_path(self.spec.file))
         self.anchors = ssd_anchors(self.spec.size, self.spec.strides)
         self.min_score = self.spec.min_score if min_score is None else min_score
 

@@ -153,22 +153,30 @@ def box_inplace(img: np.ndarray, box, colour: Colour, thickness: int) -> None:
     cv2.rectangle(img, to_point((x1, y1)), to_point((x2, y2)), tuple(int(c) for c in colour), thickness, cv2.LINE_AA)
 
 
+def _label_size(lines: Sequence[str], scale: float, thickness: int) -> tuple[int, int]:
+    """``(width, height)`` in pixels of the text block :func:`label_inplace` draws."""
+    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness) for t in lines]
+    line_h = max(h + base for (_, h), base in sizes)
+    gap = pad = max(2, line_h // 4)
+    return max(w for (w, _), _ in sizes) + 2 * pad, len(lines) * line_h + (len(lines) - 1) * gap + 2 * pad
+
+
 def label_inplace(
-    img: np.ndarray, lines: Sequence[str], anchor_xy, colour: Colour, scale: float, thickness: int
+    img: np.ndarray, lines: Sequence[str], anchor_xy, colour: Colour, scale: float, thickness: int, top_left: bool = False
 ) -> None:
+    """Text lines on a dark translucent block; ``anchor_xy`` is its bottom-left corner (top-left
+    with ``top_left``), moved to keep the block inside the image."""
     font = cv2.FONT_HERSHEY_SIMPLEX
     if not lines:
         return
     sizes = [cv2.getTextSize(t, font, scale, thickness) for t in lines]
     line_h = max(h + base for (_, h), base in sizes)
-    gap = max(2, line_h // 4)
-    pad = max(2, line_h // 4)
-    block_w = max(w for (w, _), _ in sizes) + 2 * pad
-    block_h = len(lines) * line_h + (len(lines) - 1) * gap + 2 * pad
+    gap = pad = max(2, line_h // 4)
+    block_w, block_h = _label_size(lines, scale, thickness)
     H, W = img.shape[:2]
-    # anchor_xy is the block's bottom-left corner; keep the block inside the image.
+    top = float(anchor_xy[1]) if top_left else float(anchor_xy[1]) - block_h
     x0 = int(np.clip(round(float(anchor_xy[0])), 0, max(0, W - block_w)))
-    y0 = int(np.clip(round(float(anchor_xy[1])) - block_h, 0, max(0, H - block_h)))
+    y0 = int(np.clip(round(top), 0, max(0, H - block_h)))
     x1, y1 = min(W - 1, x0 + block_w), min(H - 1, y0 + block_h)
     # Dark translucent background so the text reads on any picture.
     roi = img[y0 : y1 + 1, x0 : x1 + 1]
@@ -178,6 +186,48 @@ def label_inplace(
         y += h
         cv2.putText(img, text, (x0 + pad, y), font, scale, colour, thickness, cv2.LINE_AA)
         y += base + gap
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection areas of box ``a`` ``(4,)`` with boxes ``b`` ``(M, 4)``."""
+    w = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
+    return w * h
+
+
+def place_labels(boxes: np.ndarray, sizes: Sequence[tuple[int, int]], image_wh: tuple[int, int], margin: int = 3) -> np.ndarray:
+    """Top-left corners ``(N, 2)`` for N labels of ``sizes`` ``(w, h)`` beside N face ``boxes`` ``(N, 4)``.
+
+    Each label goes to the first of its candidate places -- above its box, below it, beside
+    it, then further above -- that lies in the image and overlaps neither a face box nor a
+    label placed before; where no place is free, to the one that covers least. Labels are
+    placed top to bottom.
+
+    >>> place_labels(np.array([[10.0, 50, 60, 100], [30.0, 60, 80, 110]]), [(40, 10), (40, 10)], (200, 200)).tolist()
+    [[10.0, 37.0], [30.0, 113.0]]
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    W, H = image_wh
+    corners = np.zeros((len(boxes), 2))
+    placed: list[np.ndarray] = []
+    for i in np.argsort(boxes[:, 1], kind="stable"):
+        x1, y1, x2, y2 = boxes[i]
+        w, h = sizes[i]
+        cands = [(x1, y1 - h - margin), (x2 - w, y1 - h - margin), (x1, y2 + margin), (x2 - w, y2 + margin),
+                 (x2 + margin, y1), (x1 - w - margin, y1), (x2 + margin, y2 - h), (x1 - w - margin, y2 - h)]
+        cands += [(x1, y1 - (k + 1) * (h + margin)) for k in range(1, 4)] + [(x1, y2 + margin + k * (h + margin)) for k in range(1, 4)]
+        best, best_cost = None, np.inf
+        for cx, cy in cands:
+            cx, cy = float(np.clip(cx, 0, max(0, W - w))), float(np.clip(cy, 0, max(0, H - h)))
+            rect = np.array([cx, cy, cx + w, cy + h])
+            cost = _overlap(rect, boxes).sum() + (_overlap(rect, np.array(placed)).sum() if placed else 0.0)
+            if cost < best_cost:
+                best, best_cost = rect, cost
+            if cost == 0:
+                break
+        placed.append(best)
+        corners[i] = best[:2]
+    return corners
 
 
 # --------------------------------------------------------------------------- public drawing
@@ -255,10 +305,15 @@ def draw_label(
 
 
 def _angle_text(yaw: float, pitch: float, roll: float, sigma: np.ndarray | None) -> str:
+    """Short: ``y+29 p-19 r-32`` (whole degrees), each with ``~sigma`` when there is one.
+
+    >>> _angle_text(28.7, -19.2, -31.7, None), _angle_text(1.0, 2.0, 3.0, np.array([5.2, 6.0, 3.4]))
+    ('y+29 p-19 r-32', 'y+1~5 p+2~6 r+3~3')
+    """
     if sigma is None:
-        return f"yaw {yaw:.1f} pitch {pitch:.1f} roll {roll:.1f}"
+        return f"y{yaw:+.0f} p{pitch:+.0f} r{roll:+.0f}"
     s = np.asarray(sigma, dtype=np.float64)
-    return f"yaw {yaw:.1f}+/-{s[0]:.1f} pitch {pitch:.1f}+/-{s[1]:.1f} roll {roll:.1f}+/-{s[2]:.1f}"
+    return f"y{yaw:+.0f}~{s[0]:.0f} p{pitch:+.0f}~{s[1]:.0f} r{roll:+.0f}~{s[2]:.0f}"
 
 
 def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bool = True) -> np.ndarray:
@@ -269,8 +324,9 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
         heads: the N heads to draw (boxes ``(N, 4)``, rotations ``(N, 3, 3)``,
             optional sigma ``(N, 3)`` in degrees).
         style: ``"axes"`` (x red, y green, z blue) or ``"cube"`` (front face magenta).
-        show_angles: write "yaw .. pitch .. roll .." (AFLW degrees, with
-            ``+/- sigma`` when the heads carry it) above each box.
+        show_angles: write each head's angles, short (``y+29 p-19 r-32``: yaw,
+            pitch, roll in whole AFLW degrees, each ``~sigma`` when the heads carry it)
+            beside its box, placed so that no label covers another label or a face.
 
     Returns:
         A new image of the same shape and dtype.
@@ -286,7 +342,6 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
     thick = line_thickness(out)
     scale = font_scale(out)
     text_thick = max(1, int(round(scale * 1.5)))
-    euler = heads.euler if show_angles else None
     for i in range(len(heads)):
         box = np.asarray(heads.boxes[i], dtype=np.float64)
         centre = ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
@@ -296,8 +351,11 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
             _axes_inplace(out, heads.rotations[i], centre, 0.6 * side, thick)
         else:
             _cube_inplace(out, heads.rotations[i], centre, 0.6 * side, thick)
-        if euler is not None:
-            sigma = None if heads.sigma is None else heads.sigma[i]
-            text = _angle_text(float(euler.yaw[i]), float(euler.pitch[i]), float(euler.roll[i]), sigma)
-            label_inplace(out, [text], (box[0], box[1] - thick), (255, 255, 255), scale, text_thick)
+    if show_angles:
+        e = heads.euler
+        texts = [_angle_text(float(e.yaw[i]), float(e.pitch[i]), float(e.roll[i]), None if heads.sigma is None else heads.sigma[i]) for i in range(len(heads))]
+        sizes = [_label_size([t], scale, text_thick) for t in texts]
+        corners = place_labels(heads.boxes, sizes, (out.shape[1], out.shape[0]), margin=thick + 1)
+        for text, corner in zip(texts, corners):
+            label_inplace(out, [text], corner, (255, 255, 255), scale, text_thick, top_left=True)
     return out

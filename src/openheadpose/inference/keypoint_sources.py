@@ -48,7 +48,7 @@ import numpy as np
 
 from openheadpose.core.geometry import RotatedSquare, nms_indices, tile_starts
 from openheadpose.core.registry import Registry
-from openheadpose.inference.backends.litert import TFLiteModel, mediapipe_model, sigmoid
+from openheadpose.inference.backends.litert import TFLiteModel, model_path, sigmoid
 from openheadpose.inference.detectors import ssd_anchors, weighted_nms
 from openheadpose.inference.results import Detections, Faces, HeadKeypoints
 from openheadpose.specs.keypoint_input import KEYPOINTS
@@ -166,11 +166,11 @@ FACEMESH_OCCLUSION = OcclusionRule(ear_t0=0.063, ear_tau=0.042, eye_t0=0.619, ey
 #: Pose cannot be fitted on aflw-yaw's face crops (without a body its head points do not
 #: follow the yaw); on 13 people of ../shared/media its ``t`` is 0.6 x FaceMesh's (r = 0.81),
 #: so this hides a far ear somewhat later than FaceMesh's points would.
-POSE_OCCLUSION = FACEMESH_OCCLUSION
+BODY_OCCLUSION = FACEMESH_OCCLUSION
 
 
 #: BlazePose landmark indices of the COCO head keypoints (MediaPipe's "left" is the person's left).
-POSE_HEAD_LANDMARKS = np.array([0, 2, 5, 7, 8])  # nose, left eye, right eye, left ear, right ear
+BODY_HEAD_LANDMARKS = np.array([0, 2, 5, 7, 8])  # nose, left eye, right eye, left ear, right ear
 
 
 def _alignment_roi(centre: np.ndarray, scale_point: np.ndarray, scale: float = 1.25) -> RotatedSquare:
@@ -227,7 +227,7 @@ class MediaPipeBody:
 
     The head keypoints are landmarks 0, 2, 5, 7, 8 (nose, left eye, right
     eye, left ear, right ear; MediaPipe's "left" is the person's left) with
-    confidence = visibility x :data:`POSE_OCCLUSION` (BlazePose's visibility
+    confidence = visibility x :data:`BODY_OCCLUSION` (BlazePose's visibility
     alone calls a hidden far ear visible); the box is :func:`keypoint_boxes`.
 
     Accuracy: the face covers a few percent of a full-body region, so on a
@@ -265,12 +265,12 @@ class MediaPipeBody:
         tiles: tuple[float, ...] = (0.5,),
         min_tile: int = 320,
         max_people: int = 30,
-        occlusion: OcclusionRule | None = POSE_OCCLUSION,
+        occlusion: OcclusionRule | None = BODY_OCCLUSION,
     ):
         if passes not in (1, 2):
             raise ValueError(f"passes must be 1 or 2, got {passes}")
-        self.detector = TFLiteModel(mediapipe_model("pose_detection/pose_detection.tflite"))
-        self.landmarker = TFLiteModel(mediapipe_model("pose_landmark/pose_landmark_full.tflite"))
+        self.detector = TFLiteModel(model_path("pose_detection"))
+        self.landmarker = TFLiteModel(model_path("pose_landmark_full"))
         self.anchors = ssd_anchors(self.detector_side, (8, 16, 32, 32, 32))
         self.min_score = min_score
         self.min_detection = min_detection
@@ -375,8 +375,8 @@ class MediaPipeBody:
             score = float(det.scores[i]) * presence
             if presence < self.min_presence or score < self.min_score:
                 continue
-            pts.append(lm[POSE_HEAD_LANDMARKS] - 0.5)  # continuous -> pixel centres at integers
-            conf.append(vis[POSE_HEAD_LANDMARKS])
+            pts.append(lm[BODY_HEAD_LANDMARKS] - 0.5)  # continuous -> pixel centres at integers
+            conf.append(vis[BODY_HEAD_LANDMARKS])
             scores.append(score)
         if not pts:
             return HeadKeypoints.empty()

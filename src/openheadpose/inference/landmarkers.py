@@ -9,7 +9,7 @@ import numpy as np
 
 from openheadpose.core.geometry import RotatedSquare
 from openheadpose.core.registry import Registry
-from openheadpose.inference.backends.litert import TFLiteModel, mediapipe_model, sigmoid
+from openheadpose.inference.backends.litert import TFLiteModel, model_path, sigmoid
 from openheadpose.inference.results import Detections, Landmarks
 
 LANDMARKERS: Registry = Registry("landmarker")
@@ -32,7 +32,7 @@ class FaceMesh:
     side = 192
 
     def __init__(self, refine: bool = True, scale: float = 1.5):
-        self.model = TFLiteModel(mediapipe_model("face_landmark/face_landmark.tflite"))
+        self.model = TFLiteModel(model_path("face_landmark"))
         self.refine = refine
         self.scale = scale
 

