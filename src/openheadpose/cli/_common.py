@@ -121,14 +121,23 @@ def onnx_weights(weights: Path | None) -> Path | None:
         fail(f"{weights}: {message(exc)}")
 
 
-def build_or_exit(model_name, weights, *, keypoint_source=None, detector=None, landmarker=None, pose_name=None, min_score=None, fov=None):
+def track_options(f):
+    """``--track/--no-track`` and ``--smooth/--no-smooth`` (``predict``, ``interact``)."""
+    f = click.option("--smooth/--no-smooth", default=True, show_default=True, help="With --track: smooth each head's rotation and box over time (adaptive: steady when still, little lag when moving).")(f)
+    return click.option("--track/--no-track", default=True, show_default=True,
+                        help="Follow heads through videos and camera streams: an identity (track_id) per head, the detector only now and then. "
+                             "--no-track: every frame on its own.")(f)
+
+
+def build_or_exit(model_name, weights, *, keypoint_source=None, detector=None, landmarker=None, pose_name=None, min_score=None, fov=None, track=True, smooth=True):
     """:func:`~openheadpose.inference.builder.build_estimator`, or exit 2 with its message."""
     from openheadpose.inference.builder import build_estimator
 
     weights = onnx_weights(weights)
     try:
         est = build_estimator(
-            model_name, weights, detector=detector, landmarker=landmarker, pose=pose_name, keypoints=keypoint_source, min_score=min_score, fov=fov
+            model_name, weights, detector=detector, landmarker=landmarker, pose=pose_name, keypoints=keypoint_source, min_score=min_score, fov=fov,
+            track=track, smooth=smooth,
         )
     except (KeyError, RuntimeError, ValueError, OSError) as exc:
         fail(message(exc))

@@ -22,13 +22,23 @@ from openheadpose.cli._common import (
     fail,
     message,
     run_frames,
+    track_options,
 )
 
 
 def frame_record(res, inter) -> dict:
-    """One JSON Lines object: ``source``, ``frame``, ``width``, ``height``, ``heads``, ``pairs``, ``groups``."""
+    """One JSON Lines object: ``source``, ``frame``, ``width``, ``height``, ``heads``, ``pairs``, ``groups``.
+
+    On a tracked stream each pair also names its heads by ``track_a`` / ``track_b`` (their
+    ``track_id``), which stay the same from frame to frame where ``a`` / ``b`` (indices into
+    ``heads``) need not.
+    """
     rec = res.to_dict()
     rec.update(inter.to_dict())
+    ids = res.heads.track_ids
+    if ids is not None:
+        for p in rec["pairs"]:
+            p["track_a"], p["track_b"] = int(ids[p["a"]]), int(ids[p["b"]])
     return rec
 
 
@@ -42,8 +52,9 @@ def frame_record(res, inter) -> dict:
 @click.option("--cone", "cone_deg", type=click.FloatRange(1, 60), default=30.0, show_default=True, help="Half-angle in degrees of a view cone before sigma widens it.")
 @click.option("--depth", type=click.Choice(["size", "plane"]), default="size", show_default=True, help="size: bigger faces are nearer (pinhole camera of --fov); plane: all heads at one depth.")
 @click.option("--fov", "fov_deg", type=click.FloatRange(1, 179), default=60.0, show_default=True, help="Camera field of view across the image's longer side, degrees (--depth size).")
+@track_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, cone_deg, depth, fov_deg, quiet) -> None:
+def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, cone_deg, depth, fov_deg, quiet, track, smooth) -> None:
     """Who looks at whom: view cones, mutual gaze and interaction levels in SOURCES.
 
     For every pair of heads: whether each looks at the other (the other head is
@@ -85,7 +96,8 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
         config = InteractionConfig(cone_deg=cone_deg, max_cone_deg=max(60.0, cone_deg), depth=depth, fov_deg=fov_deg)
     except ValueError as exc:
         fail(message(exc))
-    est = build_or_exit(model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name, min_score=min_score)
+    est = build_or_exit(model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name, min_score=min_score, track=track, smooth=smooth
+)
     # As in predict: the writer commits on a normal exit (Ctrl-C is caught inside, so
     # what was finished is kept) and discards its temporary file on any other error.
     with contextlib.ExitStack() as stack:

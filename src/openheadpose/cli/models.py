@@ -30,7 +30,13 @@ def models() -> None:
         click.echo(f"{title}:")
         for name, text in reg.describe().items():
             click.echo(f"  {name:18s} {text}")
+    from openheadpose.inference.backends.litert import MODEL_FILES, find_model
+
     click.echo(f"default detector here: {default_detector()}")
+    click.echo("model files here:")
+    for name in MODEL_FILES:
+        found = find_model(name)
+        click.echo(f"  {name:34s} {found[1] + ': ' + str(found[0]) if found else 'not installed'}")
     click.echo("crop recipes:")
     for name in CROPS.names():
         click.echo(f"  {name:18s} {CROPS[name].reference.split(';')[0].split('. ')[0]}")

@@ -15,16 +15,17 @@ from openheadpose.cli._common import (
     estimator_options,
     expand_or_exit,
     run_frames,
+    track_options,
 )
 
-CSV_HEADER = ["source", "frame", "head", "x1", "y1", "x2", "y2", "score", "yaw", "pitch", "roll", "sigma_yaw", "sigma_pitch", "sigma_roll"]
+CSV_HEADER = ["source", "frame", "head", "track_id", "x1", "y1", "x2", "y2", "score", "yaw", "pitch", "roll", "sigma_yaw", "sigma_pitch", "sigma_roll"]
 
 
 def _csv_rows(res) -> list[list]:
     rows = []
     for i, h in enumerate(res.heads.to_list()):
         sig = h["sigma"] or [None, None, None]
-        rows.append([res.source, res.frame, i, *h["box"], h["score"], h["yaw"], h["pitch"], h["roll"], *sig])
+        rows.append([res.source, res.frame, i, h["track_id"], *h["box"], h["score"], h["yaw"], h["pitch"], h["roll"], *sig])
     return rows
 
 
@@ -39,8 +40,9 @@ def _csv_rows(res) -> list[list]:
 @estimator_options(KEYPOINTS_HELP)
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Minimum head score. [default: 0.5 when a landmarker or the body source confirms the face (default model, facemesh, body), 0.75 for a detector alone]")
 @click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight.")
+@track_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def predict(sources, save_dir, json_path, csv_path, show, draw, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, quiet) -> None:
+def predict(sources, save_dir, json_path, csv_path, show, draw, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, quiet, track, smooth) -> None:
     """Estimate the pose of every head in SOURCES.
 
     SOURCES are image files, video files, folders (searched recursively),
@@ -64,7 +66,7 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, model_name, weig
 
     expanded, n_failed, show = expand_or_exit(sources, show)
     est = build_or_exit(
-        model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name, min_score=min_score, fov=fov
+        model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name, min_score=min_score, fov=fov, track=track, smooth=smooth
     )
 
     with contextlib.ExitStack() as stack:

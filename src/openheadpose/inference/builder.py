@@ -19,6 +19,7 @@ from openheadpose.inference.pipeline import (
     default_pose,
 )
 from openheadpose.inference.pose_stages import POSE_STAGES, KeypointPose, NetworkPose
+from openheadpose.inference.tracking import HeadTracker
 
 #: The model name of the landmark pipeline (detector + FaceMesh + a pose stage).
 DEFAULT_MODEL = "default"
@@ -40,6 +41,8 @@ def build_estimator(
     min_score: float | None = None,
     fov: float | None = None,
     max_detect_side: int = 1920,
+    track: bool = True,
+    smooth: bool = True,
 ) -> HeadPoseEstimator:
     """The estimator for a model name and the options of ``headpose predict``.
 
@@ -68,11 +71,23 @@ def build_estimator(
             report rotations in the camera's frame instead of relative to each
             face's line of sight.
         max_detect_side: images larger than this are detected on a downscaled copy.
+        track: :meth:`~openheadpose.inference.pipeline.HeadPoseEstimator.stream` follows
+            heads through each video or camera stream and gives them ``track_ids``
+            (:class:`~openheadpose.inference.tracking.HeadTracker`); ``False``: every frame
+            on its own, as ``predict`` does.
+        smooth: with ``track``, smooth rotations and boxes over time.
 
     Raises:
         KeyError: an unknown stage name (the message suggests the closest).
         ValueError: missing or wrong weights, or an option the model cannot use.
     """
+    est = _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side)
+    if track:
+        est.tracker = HeadTracker(smooth=smooth)
+    return est
+
+
+def _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side) -> HeadPoseEstimator:
     ff = focal_factor(fov)
     if keypoints is not None:
         KEYPOINT_SOURCES.get(keypoints)  # a typo fails here, before any model loads

@@ -325,8 +325,9 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
             optional sigma ``(N, 3)`` in degrees).
         style: ``"axes"`` (x red, y green, z blue) or ``"cube"`` (front face magenta).
         show_angles: write each head's angles, short (``y+29 p-19 r-32``: yaw,
-            pitch, roll in whole AFLW degrees, each ``~sigma`` when the heads carry it)
-            beside its box, placed so that no label covers another label or a face.
+            pitch, roll in whole AFLW degrees, each ``~sigma`` when the heads carry it;
+            ``#id`` first on a tracked stream) beside its box, placed so that no label
+            covers another label or a face.
 
     Returns:
         A new image of the same shape and dtype.
@@ -354,6 +355,8 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
     if show_angles:
         e = heads.euler
         texts = [_angle_text(float(e.yaw[i]), float(e.pitch[i]), float(e.roll[i]), None if heads.sigma is None else heads.sigma[i]) for i in range(len(heads))]
+        if heads.track_ids is not None:
+            texts = [f"#{int(t)} {text}" for t, text in zip(heads.track_ids, texts)]
         sizes = [_label_size([t], scale, text_thick) for t in texts]
         corners = place_labels(heads.boxes, sizes, (out.shape[1], out.shape[0]), margin=thick + 1)
         for text, corner in zip(texts, corners):

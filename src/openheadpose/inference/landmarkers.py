@@ -61,6 +61,14 @@ class FaceMesh:
         z = -pts[:, 2] * roi.size / self.side  # MediaPipe z grows away from the viewer
         return np.concatenate([xy, z[:, None]], axis=1), float(sigmoid(flag.ravel()[0]))
 
+    def follow(self, image: np.ndarray, previous: np.ndarray, shift=(0.0, 0.0)) -> tuple[np.ndarray, float]:
+        """One pass on the crop the previous frame's landmarks ``(468, 3)`` place, moved by ``shift``
+        ``(dx, dy)`` pixels: how MediaPipe follows a face between detections. Returns the
+        landmarks and the face-presence score."""
+        pts = np.asarray(previous, np.float64).copy()
+        pts[:, :2] += np.asarray(shift, np.float64)
+        return self._run(image, self._roi_from_landmarks(pts))
+
     def __call__(self, image: np.ndarray, detections: Detections) -> Landmarks:
         out_p, out_s = [], []
         for i in range(len(detections)):

@@ -94,6 +94,10 @@ class HeadPoseEstimator:
         min_keypoints: with a keypoint source, heads with fewer keypoints of
             confidence > 0.1 are dropped (a single point gives a keypoint network
             nothing to read: it normalises to (0, 0)).
+        tracker: a :class:`~openheadpose.inference.tracking.HeadTracker` that :meth:`stream`
+            runs over the frames of each source (identities, smoothing, detection only
+            now and then); ``None``: every frame on its own. ``predict`` and ``__call__``
+            always treat one image on its own.
 
     Example:
         >>> from skimage.data import astronaut
@@ -113,6 +117,7 @@ class HeadPoseEstimator:
         min_score: float | None = None,
         max_detect_side: int = 1920,
         min_keypoints: int = 2,
+        tracker=None,
     ):
         self.keypoints = KEYPOINT_SOURCES.create(keypoints) if isinstance(keypoints, str) else keypoints
         finds_heads = bool(getattr(self.keypoints, "finds_heads", False))
@@ -134,6 +139,7 @@ class HeadPoseEstimator:
             self.keypoints.min_score = self.min_score
         self.max_detect_side = max_detect_side
         self.min_keypoints = min_keypoints
+        self.tracker = tracker
         self.names = {
             k: _stage_name(v)
             for k, v in (("detector", detector), ("landmarker", landmarker), ("keypoints", keypoints), ("pose", pose))
@@ -240,6 +246,8 @@ class HeadPoseEstimator:
             [('example:astronaut', 0, 1)]
         """
         for src in _sources(source):
+            if self.tracker is not None and not (isinstance(src, tuple) and src[1] > 0):
+                self.tracker.reset()  # each source is a stream of its own (a caller's frames: one stream)
             if isinstance(src, FrameResult):  # an input that could not even be expanded
                 yield src
                 continue
@@ -258,7 +266,11 @@ class HeadPoseEstimator:
 
     def _frame_result(self, name: str, index: int, image: np.ndarray, fps: float | None) -> FrameResult:
         try:
-            heads, timings = self.predict(image)
+            if self.tracker is None:
+                heads, timings = self.predict(image)
+            else:
+                image = as_rgb_uint8(image)
+                heads, timings = self.tracker.step(self, image, fps)
         except Exception as exc:  # noqa: BLE001 - one bad input never stops the others (Ctrl-C is no Exception)
             return FrameResult(name, index, 0, 0, Heads.empty(), error=f"{name}: {exc}", fps=fps)
         h, w = image.shape[:2]

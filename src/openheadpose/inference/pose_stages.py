@@ -169,6 +169,8 @@ class NetworkPose:
 
     def crop_boxes(self, image_shape, faces: Faces) -> np.ndarray:
         """``(N, 4)`` integer crop boxes, one per face."""
+        if faces.crop_boxes is not None:
+            return np.asarray(faces.crop_boxes).reshape(-1, 4)
         if faces.mesh is not None:
             boxes = [self.recipe.expand_landmarks(landmarks68_from_facemesh(p), image_shape) for p in faces.mesh]
         else:
@@ -188,7 +190,7 @@ class NetworkPose:
             rots.append(pred.rotations)
             sigmas.append(pred.sigma)
         R = np.concatenate(rots).astype(np.float64)
-        centres = faces.mesh[:, :, :2].mean(1) if faces.mesh is not None else (faces.detection_boxes[:, :2] + faces.detection_boxes[:, 2:]) / 2
+        centres = faces.mesh[:, :, :2].mean(1) if faces.mesh is not None else (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
         R = _to_camera_frame(R, centres, image.shape, self.focal_factor)
         sigma = None if any(s is None for s in sigmas) else np.concatenate(sigmas)
         return PosePrediction(orthonormalize(R), sigma)

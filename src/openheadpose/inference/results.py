@@ -153,6 +153,8 @@ class Faces:
         keypoints: ``(N, 5, 2)`` COCO head keypoints, or ``None``.
         keypoint_conf: ``(N, 5)`` their confidences, or ``None``.
         keypoint_source: the keypoint source's name (sigma is calibrated per source), or ``None``.
+        crop_boxes: ``(N, 4)`` crop boxes an image network should use as they are (a
+            tracker following a head it has no landmarks for), or ``None``.
     """
 
     boxes: np.ndarray
@@ -163,6 +165,7 @@ class Faces:
     keypoints: np.ndarray | None = None
     keypoint_conf: np.ndarray | None = None
     keypoint_source: str | None = None
+    crop_boxes: np.ndarray | None = None
 
     @staticmethod
     def empty() -> "Faces":
@@ -201,6 +204,10 @@ class Heads:
             towards the viewer) when the pipeline ran a landmarker, else ``None``.
         keypoints: ``(N, 5, 2)`` the COCO head keypoints a keypoint network read, else ``None``.
         keypoint_conf: ``(N, 5)`` their confidences, else ``None``.
+        track_ids: ``(N,)`` int, each head's identity within a stream (never reused in
+            it), when a tracker ran; else ``None``.
+        raw_rotations: ``(N, 3, 3)`` the pose stage's own estimate for this frame when
+            ``rotations`` were smoothed over time; else ``None``.
     """
 
     boxes: np.ndarray
@@ -210,6 +217,8 @@ class Heads:
     mesh: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     keypoint_conf: np.ndarray | None = None
+    track_ids: np.ndarray | None = None
+    raw_rotations: np.ndarray | None = None
 
     @staticmethod
     def empty() -> "Heads":
@@ -240,6 +249,7 @@ class Heads:
                     "roll": round(float(e.roll[i]), 3),
                     "rotation": [[round(float(v), 6) for v in row] for row in self.rotations[i]],
                     "sigma": None if self.sigma is None else [round(float(v), 3) for v in self.sigma[i]],
+                    "track_id": None if self.track_ids is None else int(self.track_ids[i]),
                 }
             )
         return out

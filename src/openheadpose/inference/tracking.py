@@ -1,0 +1,401 @@
+"""Video: follow every head from frame to frame, give it an identity, smooth its rotation.
+
+A :class:`HeadTracker` is the pipeline's tracker slot; :meth:`HeadPoseEstimator.stream
+<openheadpose.inference.pipeline.HeadPoseEstimator.stream>` feeds it the frames of one
+stream (a video or a camera) in order. Per frame:
+
+1. **Detect rarely.** The detector and FaceMesh run on the whole frame on the first frame,
+   every ``detect_every`` frames, and whenever a track was lost the frame before (a head may
+   have come back) -- as MediaPipe's and 3DDFA_V2's trackers do.
+2. **Follow between detections.** With a FaceMesh landmarker each head is followed from its
+   previous landmarks, moved by its velocity (one FaceMesh pass on the crop they place).
+   When FaceMesh loses confidence -- a head turned to profile -- the head's last image patch
+   is searched for around its predicted place (normalised cross-correlation); if it is still
+   there (correlation >= ``min_patch_score``: the check that the crop still holds the head),
+   the pose network reads the head's crop moved with it, instead of the track being dropped.
+3. **Associate.** Detections are matched to the tracks' motion-predicted boxes by
+   ``scipy.optimize.linear_sum_assignment`` on 1 - IoU (gated); unmatched detections start
+   new tracks. Ids are never reused within a stream. A track that is not seen coasts along
+   its path for up to ``max_missed`` frames (about a second), so a head hidden behind another
+   and reappearing on its path keeps its id. Where two followed heads converge on one face
+   (one passing in front of the other), the one that moved less against its prediction
+   keeps the face and the other coasts.
+4. **Smooth on SO(3).** Each track's rotation goes through a One-Euro filter on the rotation's
+   log map (:class:`RotationFilter`): steady when the head is still, little lag when it
+   turns; a larger sigma (where the model gives one) smooths more. Boxes get the same
+   filter in pixels. ``Heads.raw_rotations`` keeps the per-frame estimate.
+
+Without a FaceMesh landmarker (image networks on the detector's box, keypoint networks) the
+detector runs on every frame and the tracker only associates and smooths.
+
+Dimension legend: N heads in a frame, T live tracks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from openheadpose.core.geometry import box_iou, points_box
+from openheadpose.core.rotation import from_axis_angle, orthonormalize, to_axis_angle
+from openheadpose.inference.results import Faces, Heads
+
+#: Side in pixels of the grey patch kept per head for re-localising it without landmarks.
+PATCH = 32
+
+
+def _alpha(cutoff_hz: np.ndarray | float, dt: float) -> np.ndarray | float:
+    """Smoothing factor of a first-order low-pass with this cutoff at time step ``dt``."""
+    return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * np.asarray(cutoff_hz) * dt))
+
+
+class OneEuro:
+    """The One-Euro filter (Casiez et al., CHI 2012) on a vector: cutoff ``min_cutoff + beta * |speed|``.
+
+    Args:
+        min_cutoff: cutoff in Hz when still (lower: steadier).
+        beta: cutoff added per unit/s of speed (higher: less lag when moving).
+        d_cutoff: cutoff in Hz of the speed estimate.
+    """
+
+    def __init__(self, min_cutoff: float, beta: float, d_cutoff: float = 1.0):
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.x: np.ndarray | None = None
+        self.dx: np.ndarray | None = None
+
+    def __call__(self, x: np.ndarray, dt: float, scale: float = 1.0) -> np.ndarray:
+        """Filter one sample; ``scale`` multiplies the still cutoff (< 1: smooth more)."""
+        x = np.asarray(x, np.float64)
+        if self.x is None:
+            self.x, self.dx = x.copy(), np.zeros_like(x)
+            return x
+        self.dx = self.dx + _alpha(self.d_cutoff, dt) * ((x - self.x) / dt - self.dx)
+        cutoff = self.min_cutoff * scale + self.beta * float(np.linalg.norm(self.dx))
+        self.x = self.x + _alpha(cutoff, dt) * (x - self.x)
+        return self.x.copy()
+
+
+class RotationFilter:
+    """One-Euro on SO(3): the filter state is a rotation; each new rotation is reached along the
+    geodesic by the One-Euro step of its log-map offset (a 3-vector in degrees).
+
+    Args:
+        min_cutoff: Hz when still; ``beta``: Hz per deg/s of turning speed. The defaults take a
+            still head measured with 0.5 deg of noise per axis (1.1 deg/frame raw) to under 0.1
+            deg/frame, and trail a turn at 30 deg/s by 1.3 frames, at 90 deg/s by 0.6
+            (``tests/test_tracking.py``).
+        sigma_ref: per-angle sigma (degrees) at which the still cutoff is ``min_cutoff``; a larger
+            sigma lowers it in proportion (down to a quarter), a smaller one raises it (up to 2x).
+    """
+
+    def __init__(self, min_cutoff: float = 0.3, beta: float = 0.05, d_cutoff: float = 1.0, sigma_ref: float = 5.0):
+        self.min_cutoff, self.beta, self.d_cutoff, self.sigma_ref = min_cutoff, beta, d_cutoff, sigma_ref
+        self.R: np.ndarray | None = None
+        self.rate = np.zeros(3)
+
+    def __call__(self, R: np.ndarray, dt: float, sigma: np.ndarray | None = None) -> np.ndarray:
+        R = np.asarray(R, np.float64)
+        if self.R is None:
+            self.R = R.copy()
+            return R
+        delta = np.degrees(to_axis_angle(self.R.T @ R))  # offset in the filtered head's frame
+        self.rate = self.rate + _alpha(self.d_cutoff, dt) * (delta / dt - self.rate)
+        scale = 1.0 if sigma is None else float(np.clip(self.sigma_ref / max(float(np.mean(sigma)), 1e-6), 0.25, 2.0))
+        cutoff = self.min_cutoff * scale + self.beta * float(np.linalg.norm(self.rate))
+        self.R = orthonormalize(self.R @ from_axis_angle(np.radians(_alpha(cutoff, dt) * delta)))
+        return self.R.copy()
+
+
+@dataclass
+class Track:
+    """One head followed through a stream."""
+
+    id: int
+    box: np.ndarray
+    mesh: np.ndarray | None = None
+    crop_box: np.ndarray | None = None
+    patch: np.ndarray | None = None
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    missed: int = 0
+    hits: int = 0
+    score: float = 1.0
+    rotation_filter: RotationFilter = field(default_factory=RotationFilter)
+    box_filter: OneEuro = field(default_factory=lambda: OneEuro(min_cutoff=1.0, beta=0.02))
+
+    def predicted(self) -> np.ndarray:
+        return self.box + self.velocity * (1 + self.missed)
+
+
+@dataclass
+class _Seen:
+    """What one frame says about one head before its pose."""
+
+    box: np.ndarray
+    score: float
+    mesh: np.ndarray | None = None
+    crop_box: np.ndarray | None = None
+
+
+def _cover(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection of two boxes over the smaller one's area (1: one lies inside the other)."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(w * h / small) if small > 0 else 0.0
+
+
+def _near(box: np.ndarray, predicted: np.ndarray, tolerance: float = 0.35) -> bool:
+    """Whether ``box``'s centre lies within ``tolerance`` of a box side from the predicted centre."""
+    size = max(predicted[2] - predicted[0], predicted[3] - predicted[1], 1.0)
+    return bool(np.hypot(*((box[:2] + box[2:]) / 2 - (predicted[:2] + predicted[2:]) / 2)) <= tolerance * size)
+
+
+def _grey_patch(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    x1, y1, x2, y2 = np.round(box).astype(int)
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+    if x2 - x1 < 8 or y2 - y1 < 8:
+        return None
+    grey = cv2.cvtColor(np.ascontiguousarray(image[y1:y2, x1:x2]), cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (PATCH, PATCH), interpolation=cv2.INTER_AREA)
+
+
+def _find_patch(image: np.ndarray, patch: np.ndarray, box: np.ndarray, search: float = 0.5) -> tuple[np.ndarray, float]:
+    """Where ``patch`` (a head seen in ``box``'s size) best matches around ``box``: the moved box and its correlation."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    s = PATCH / max(w, 1.0)
+    pad = np.array([-search * w, -search * h, search * w, search * h])
+    area = np.round(box + pad).astype(int)
+    H, W = image.shape[:2]
+    area = np.array([max(0, area[0]), max(0, area[1]), min(W, area[2]), min(H, area[3])])
+    if area[2] - area[0] < w * 0.6 or area[3] - area[1] < h * 0.6:
+        return box, -1.0
+    region = cv2.cvtColor(np.ascontiguousarray(image[area[1] : area[3], area[0] : area[2]]), cv2.COLOR_RGB2GRAY)
+    region = cv2.resize(region, (max(PATCH, round(region.shape[1] * s)), max(PATCH, round(region.shape[0] * PATCH / max(h, 1.0)))), interpolation=cv2.INTER_AREA)
+    if region.shape[0] < PATCH or region.shape[1] < PATCH:
+        return box, -1.0
+    res = cv2.matchTemplate(region, patch, cv2.TM_CCOEFF_NORMED)
+    _, score, _, (mx, my) = cv2.minMaxLoc(res)
+    x = area[0] + mx / s
+    y = area[1] + my * max(h, 1.0) / PATCH
+    return np.array([x, y, x + w, y + h]), float(score)
+
+
+class HeadTracker:
+    """Follows every head of one stream; ids are unique within it (see the module docstring).
+
+    Args:
+        detect_every: run the full detector at least every this many frames.
+        max_missed: frames a track may go unseen (coasting on its path) before it ends.
+        min_presence: FaceMesh's face presence needed to follow a head by its landmarks.
+        min_patch_score: correlation with the head's last patch needed to follow it without landmarks.
+        min_iou: IoU a detection needs with a track's predicted box to continue it.
+        smooth: filter rotations and boxes over time (the raw estimate stays in ``Heads.raw_rotations``).
+        fps: frame rate used for the filters when the stream does not say.
+    """
+
+    def __init__(
+        self,
+        detect_every: int = 10,
+        max_missed: int = 30,
+        min_presence: float = 0.5,
+        min_patch_score: float = 0.55,
+        min_iou: float = 0.2,
+        smooth: bool = True,
+        fps: float = 30.0,
+    ):
+        self.detect_every = detect_every
+        self.max_missed = max_missed
+        self.min_presence = min_presence
+        self.min_patch_score = min_patch_score
+        self.min_iou = min_iou
+        self.smooth = smooth
+        self.fps = fps
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track: a new stream starts (ids start from 0 again)."""
+        self.tracks: list[Track] = []
+        self.next_id = 0
+        self.frame = 0
+        self.last_detect = -(10**9)
+        self.lost_last_frame = False
+
+    # ------------------------------------------------------------------ the frame
+    def step(self, estimator, image: np.ndarray, fps: float | None = None) -> tuple[Heads, dict[str, float]]:
+        """Heads of the next frame of the stream, with ``track_ids`` (and smoothed rotations)."""
+        import time
+
+        timings: dict[str, float] = {}
+        dt = 1.0 / (fps or self.fps)
+        can_follow = getattr(estimator.landmarker, "follow", None) is not None and getattr(estimator.pose, "needs", "") != "keypoints"
+        detect = (not can_follow) or not self.tracks or self.lost_last_frame or self.frame - self.last_detect >= self.detect_every
+        seen: dict[int, _Seen] = {}
+        new: list[_Seen] = []
+        faces = None
+        if detect:
+            faces = estimator.find_faces(image, timings)
+            self.last_detect = self.frame
+            seen, new = self._associate(faces)
+        if can_follow:
+            t0 = time.perf_counter()
+            for k in sorted(range(len(self.tracks)), key=lambda k: self.tracks[k].missed):  # the surest first
+                if k not in seen:
+                    s = self._follow(estimator, image, self.tracks[k], [v.box for v in seen.values()])
+                    if s is not None:
+                        seen[k] = s
+            self._resolve_collisions(seen)
+            timings["follow"] = time.perf_counter() - t0
+            new = [s for s in new if not any(box_iou(s.box[None], v.box[None])[0, 0] > 0.3 for v in seen.values())]
+        # new tracks
+        for s in new:
+            self.tracks.append(Track(self.next_id, s.box.copy()))
+            seen[len(self.tracks) - 1] = s
+            self.next_id += 1
+        t0 = time.perf_counter()
+        order = sorted(seen, key=lambda k: seen[k].box[0])  # left to right
+        rotations, sigma = self._poses(estimator, image, [seen[k] for k in order], faces)
+        timings["pose"] = time.perf_counter() - t0
+        # update tracks
+        self.lost_last_frame = False
+        out_boxes, out_R, out_ids, out_scores, out_mesh = [], [], [], [], []
+        keep = np.ones(len(order), bool)
+        for j, k in enumerate(order):
+            tr, s = self.tracks[k], seen[k]
+            if rotations[j] is None:  # no pose for it (a stage that needs landmarks it lost)
+                keep[j] = False
+                continue
+            if tr.hits:
+                tr.velocity = 0.5 * tr.velocity + 0.5 * (s.box - tr.box) / (1 + tr.missed)
+            tr.box, tr.missed, tr.hits, tr.score = s.box.copy(), 0, tr.hits + 1, s.score
+            if s.mesh is not None:
+                tr.mesh = s.mesh
+                tr.patch = _grey_patch(image, s.crop_box if s.crop_box is not None else s.box)
+                tr.crop_box = s.crop_box
+            elif s.crop_box is not None:
+                tr.crop_box = s.crop_box
+            sg = None if sigma is None else sigma[j]
+            R = tr.rotation_filter(rotations[j], dt, sg) if self.smooth else rotations[j]
+            box = tr.box_filter(s.box, dt) if self.smooth else s.box
+            out_boxes.append(box)
+            out_R.append(R)
+            out_ids.append(tr.id)
+            out_scores.append(s.score)
+            out_mesh.append(s.mesh)
+        for k, tr in enumerate(self.tracks):
+            if k not in seen or not keep[order.index(k)]:
+                tr.missed += 1
+                self.lost_last_frame = True
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        self.frame += 1
+        raw = np.array([r for r in rotations if r is not None]).reshape(-1, 3, 3)
+        sig = None if sigma is None else np.asarray(sigma)[keep]
+        mesh = np.stack(out_mesh) if out_mesh and all(m is not None for m in out_mesh) else None
+        heads = Heads(
+            np.array(out_boxes).reshape(-1, 4),
+            np.array(out_scores, np.float64),
+            np.array(out_R).reshape(-1, 3, 3),
+            sig,
+            mesh,
+            track_ids=np.array(out_ids, np.int64),
+            raw_rotations=raw if self.smooth else None,
+        )
+        return heads, timings
+
+    # ------------------------------------------------------------------ pieces
+    def _associate(self, faces: Faces) -> tuple[dict[int, _Seen], list[_Seen]]:
+        """Detections matched to live tracks (by track index) and the unmatched ones."""
+        dets = [
+            _Seen(faces.boxes[i], float(faces.scores[i]), None if faces.mesh is None else faces.mesh[i]) for i in range(len(faces))
+        ]
+        if not dets or not self.tracks:
+            return {}, dets
+        pred = np.stack([t.predicted() for t in self.tracks])
+        iou = box_iou(pred, np.stack([d.box for d in dets]))
+        rows, cols = linear_sum_assignment(1.0 - iou)
+        seen, used = {}, set()
+        for r, c in zip(rows, cols):
+            if iou[r, c] >= self.min_iou:
+                seen[int(r)] = dets[c]
+                used.add(int(c))
+        return seen, [d for i, d in enumerate(dets) if i not in used]
+
+    def _follow(self, estimator, image: np.ndarray, tr: Track, claimed: list[np.ndarray]) -> _Seen | None:
+        """The head of ``tr`` in this frame without a detector: landmarks, else its patch.
+
+        A head whose predicted place is mostly covered by a head already placed this frame is
+        taken as hidden behind it (it coasts): following it there would latch onto the other face.
+        """
+        pred = tr.predicted()
+        if any(_cover(pred, c) > 0.3 for c in claimed):
+            return None
+        shift = tr.velocity[:2] * (1 + tr.missed)
+        if tr.mesh is not None:
+            mesh, presence = estimator.landmarker.follow(image, tr.mesh, shift)
+            box = points_box(mesh[None])[0]
+            if presence >= self.min_presence and _near(box, pred) and not any(_cover(box, c) > 0.3 for c in claimed):
+                return _Seen(box, presence * tr.score, mesh=mesh)
+        if tr.patch is None or tr.crop_box is None or not hasattr(estimator.pose, "crop_boxes"):
+            return None
+        moved = tr.crop_box + np.tile(shift, 2)
+        box, score = _find_patch(image, tr.patch, moved)
+        if score < self.min_patch_score or not _near(box, moved):
+            return None
+        d = box - tr.crop_box
+        return _Seen(tr.box + d, tr.score, crop_box=box)
+
+    def _resolve_collisions(self, seen: dict[int, _Seen]) -> None:
+        """Two tracks on one face: the one that moved less against its prediction keeps it."""
+        keys = list(seen)
+        for a_i, a in enumerate(keys):
+            for b in keys[a_i + 1 :]:
+                if a not in seen or b not in seen:
+                    continue
+                if _cover(seen[a].box, seen[b].box) < 0.5:
+                    continue
+                da = np.abs(seen[a].box - self.tracks[a].predicted()).sum()
+                db = np.abs(seen[b].box - self.tracks[b].predicted()).sum()
+                del seen[b if db > da else a]
+
+    def _poses(self, estimator, image: np.ndarray, items: list[_Seen], faces: Faces | None) -> tuple[list, np.ndarray | None]:
+        """Rotations (``None`` where the stage cannot give one) and sigma for the seen heads, in order."""
+        n = len(items)
+        if n == 0:
+            return [], None
+        rotations: list = [None] * n
+        sigma = np.full((n, 3), np.nan)
+        have_sigma = False
+        with_mesh = [i for i, s in enumerate(items) if s.mesh is not None]
+        with_crop = [i for i, s in enumerate(items) if s.mesh is None and s.crop_box is not None]
+        plain = [i for i, s in enumerate(items) if s.mesh is None and s.crop_box is None]
+        groups = []
+        if with_mesh:
+            m = np.stack([items[i].mesh for i in with_mesh])
+            b = np.stack([items[i].box for i in with_mesh])
+            groups.append((with_mesh, Faces(b, np.ones(len(b)), b, mesh=m)))
+        if with_crop:
+            b = np.stack([items[i].box for i in with_crop])
+            groups.append((with_crop, Faces(b, np.ones(len(b)), b, crop_boxes=np.stack([items[i].crop_box for i in with_crop]))))
+        if plain and faces is not None:  # no landmarker: the detections as the pipeline found them
+            idx = [int(np.argmin(np.abs(faces.boxes - items[i].box).sum(1))) for i in plain]
+            groups.append((plain, faces[idx]))
+        for rows, f in groups:
+            if getattr(estimator.pose, "needs", "") == "mesh" and f.mesh is None:
+                continue
+            if f.mesh is not None and hasattr(estimator.pose, "crop_boxes"):  # where to look for the head without landmarks
+                f = Faces(f.boxes, f.scores, f.detection_boxes, mesh=f.mesh, crop_boxes=estimator.pose.crop_boxes(image.shape, f))
+                for r, cb in zip(rows, f.crop_boxes):
+                    items[r].crop_box = np.asarray(cb, np.float64)
+            pred = estimator.pose(image, f)
+            for r, R in zip(rows, pred.rotations):
+                rotations[r] = np.asarray(R, np.float64)
+            if pred.sigma is not None:
+                sigma[rows] = pred.sigma
+                have_sigma = True
+        if have_sigma and not np.isnan(sigma[[i for i in range(n) if rotations[i] is not None]]).any():
+            return rotations, sigma
+        return rotations, None

@@ -1,0 +1,204 @@
+"""Video tracking: identities through an occlusion, a profile kept, lost tracks, SO(3) smoothing.
+
+The videos are made here from real photos of ``../shared``: the same photo with sensor
+noise (a still head), or two faces cut from photos moving across a grey frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import needs_face_models
+
+from openheadpose.core.rotation import euler_to_matrix, from_axis_angle, geodesic_distance
+from openheadpose.inference.tracking import HeadTracker, OneEuro, RotationFilter
+
+# --------------------------------------------------------------------------- the filters (no images)
+
+
+def _turn(rate_deg_s: float, n: int, fps: float = 30.0) -> np.ndarray:
+    """``n`` rotations turning about the vertical axis at a constant rate."""
+    return euler_to_matrix(rate_deg_s * np.arange(n) / fps, np.zeros(n), np.zeros(n))
+
+
+def test_rotation_filter_is_steady_on_a_still_noisy_head():
+    """A still head measured with 0.5 deg of noise per axis: the raw estimate moves ~1.1 deg from
+    frame to frame (the default pipeline's measured jitter on a still head: 0.93); the filtered one
+    by under 0.1 deg (the issue's target; measured 0.087)."""
+    rng = np.random.default_rng(0)
+    R0 = euler_to_matrix(20.0, -10.0, 5.0)
+    raw = [R0 @ from_axis_angle(np.radians(rng.normal(0, 0.5, 3))) for _ in range(300)]
+    f = RotationFilter()
+    out = np.stack([f(R, 1 / 30) for R in raw])
+    raw_jitter = geodesic_distance(np.stack(raw[1:]), np.stack(raw[:-1])).mean()
+    jitter = geodesic_distance(out[151:], out[150:-1]).mean()  # after it settles
+    assert raw_jitter > 1.0 and jitter < 0.1, (raw_jitter, jitter)
+    assert geodesic_distance(out[150:], np.repeat(R0[None], 150, 0)).mean() < 0.6  # and it stays on the truth
+
+
+@pytest.mark.parametrize("rate", [30.0, 90.0])
+def test_rotation_filter_follows_a_turn_with_little_lag(rate):
+    """A head turning at a constant rate: after it settles the filtered pose trails the truth by
+    under 1.5 frames' worth of turning (measured 1.28 at 30 deg/s, 0.63 at 90: the filter opens up with speed)."""
+    truth = _turn(rate, 120)
+    f = RotationFilter()
+    out = np.stack([f(R, 1 / 30) for R in truth])
+    lag_deg = geodesic_distance(out[60:], truth[60:]).mean()
+    assert lag_deg < 1.5 * rate / 30, lag_deg
+
+
+def test_one_euro_passes_a_constant_and_settles():
+    f = OneEuro(1.0, 0.0)
+    x = [f(np.array([5.0, -2.0]), 1 / 30) for _ in range(100)]
+    np.testing.assert_allclose(x[-1], [5.0, -2.0], atol=1e-9)
+
+
+# --------------------------------------------------------------------------- videos made from photos
+
+
+def _photo(media, name):
+    import cv2
+
+    return cv2.cvtColor(cv2.imread(str(media / name)), cv2.COLOR_BGR2RGB)
+
+
+def _noisy(img, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [np.clip(img + rng.normal(0, 2.0, img.shape), 0, 255).astype(np.uint8) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def faces(media, estimator):
+    """Two face crops (about 150 px) from multi_face.jpg, the first two heads left to right."""
+    img = _photo(media, "multi_face.jpg")
+    heads = estimator(img)
+    crops = []
+    for b in heads.boxes[:2]:
+        cx, cy, s = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, 1.6 * max(b[2] - b[0], b[3] - b[1])
+        x1, y1 = int(max(0, cx - s / 2)), int(max(0, cy - s / 2))
+        crops.append(np.ascontiguousarray(img[y1 : y1 + int(s), x1 : x1 + int(s)]))
+    return crops
+
+
+def _crossing(faces, n=90, w=640, h=360):
+    """Face A moves right, face B left, B in front: they overlap in the middle frames."""
+    import cv2
+
+    a, b = (cv2.resize(f, (150, 150)) for f in faces)
+    frames, truth = [], []
+    for t in range(n):
+        img = np.full((h, w, 3), 110, np.uint8)
+        xa, xb = int(20 + (w - 190) * t / (n - 1)), int(w - 170 - (w - 190) * t / (n - 1))
+        img[100:250, xa : xa + 150] = a
+        img[100:250, xb : xb + 150] = b  # B hides A where they overlap
+        frames.append(img)
+        truth.append({"A": np.array([xa, 100, xa + 150, 250.0]), "B": np.array([xb, 100, xb + 150, 250.0])})
+    return frames, truth
+
+
+def _ids_by_face(results, truth):
+    """For each frame and face name: the track id of the head matched to it one to one
+    (Hungarian on IoU; the head's centre must lie in the face's pasted square), or None.
+    A, behind B, counts only while less than half hidden."""
+    from scipy.optimize import linear_sum_assignment
+
+    from openheadpose.core.geometry import box_iou
+
+    out = []
+    for res, t in zip(results, truth):
+        a, b = t["A"], t["B"]
+        hidden = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) / (a[2] - a[0]) >= 0.5
+        names = ["B"] if hidden else ["A", "B"]
+        got = {"A": None, "B": None}
+        if len(res.heads):
+            iou = box_iou(np.stack([t[n] for n in names]), res.heads.boxes)
+            centres = (res.heads.boxes[:, :2] + res.heads.boxes[:, 2:]) / 2
+            for r, c in zip(*linear_sum_assignment(-iou)):
+                box = t[names[r]]
+                if box[0] <= centres[c, 0] <= box[2] and box[1] <= centres[c, 1] <= box[3]:
+                    got[names[r]] = int(res.heads.track_ids[c])
+        out.append(got)
+    return out
+
+
+@needs_face_models
+def test_two_faces_keep_their_ids_through_an_occlusion(faces):
+    """A passes behind B (hidden for about 20 frames): both keep the id they had before, no id is
+    reused, and a head is reported wherever a face is fully in view."""
+    from openheadpose.inference.builder import build_estimator
+
+    frames, truth = _crossing(faces)
+    results = list(build_estimator(track=True).stream(frames))
+    ids = _ids_by_face(results, truth)
+    first = {name: next(f[name] for f in ids if f[name] is not None) for name in ("A", "B")}
+    assert first["A"] != first["B"]
+    for name in ("A", "B"):
+        seen = [f[name] for f in ids if f[name] is not None]
+        assert set(seen) == {first[name]}, (name, seen)
+    assert all(f["B"] is not None for f in ids)  # the front face is never lost
+    # A is visible away from the crossing: found there
+    apart = [i for i, t in enumerate(truth) if abs(t["A"][0] - t["B"][0]) > 160]
+    assert all(ids[i]["A"] is not None for i in apart)
+    every = [int(i) for r in results for i in r.heads.track_ids]
+    assert set(every) == {first["A"], first["B"]}
+
+
+@needs_face_models
+def test_still_head_is_steady_and_keeps_one_id(media):
+    from openheadpose.inference.builder import build_estimator
+
+    frames = _noisy(_photo(media, "single_face.jpg"), 40)
+    raw = [r.heads for r in build_estimator(track=False).stream(frames)]
+    smooth = [r.heads for r in build_estimator(track=True).stream(frames)]
+    assert all(len(h) == 1 for h in raw + smooth)
+    assert {int(h.track_ids[0]) for h in smooth} == {0}
+    jit_raw = np.mean([geodesic_distance(a.rotations, b.rotations)[0] for a, b in zip(raw[1:], raw[:-1])])
+    jit = np.mean([geodesic_distance(a.rotations, b.rotations)[0] for a, b in zip(smooth[21:], smooth[20:-1])])
+    assert jit < 0.5 * jit_raw and jit < 0.2, (jit_raw, jit)
+    # the raw per-frame estimate stays available beside the smoothed one
+    assert smooth[-1].raw_rotations is not None and smooth[-1].raw_rotations.shape == (1, 3, 3)
+
+
+@needs_face_models
+def test_a_lost_head_comes_back_and_a_long_absence_ends_its_track(faces):
+    """Away 10 frames: found again at once, same id. Away longer than max_missed: a new id."""
+    from openheadpose.inference.builder import build_estimator
+
+    import cv2
+
+    a = cv2.resize(faces[0], (150, 150))
+    blank = np.full((360, 640, 3), 110, np.uint8)
+    shown = blank.copy()
+    shown[100:250, 240:390] = a
+    est = build_estimator(track=True)
+    short = [shown] * 10 + [blank] * 10 + [shown] * 5
+    res = list(est.stream(short))
+    ids = [None if not len(r.heads) else int(r.heads.track_ids[0]) for r in res]
+    assert ids[:10] == [0] * 10 and ids[10:20] == [None] * 10 and ids[20:] == [0] * 5
+    long = [shown] * 5 + [blank] * (est.tracker.max_missed + 5) + [shown] * 5
+    res = list(est.stream(long))  # a new stream: ids start again
+    ids = [None if not len(r.heads) else int(r.heads.track_ids[0]) for r in res]
+    assert ids[:5] == [0] * 5 and ids[-5:] == [1] * 5
+
+
+@needs_face_models
+def test_a_profile_is_kept_where_per_frame_detection_drops_it(shared):
+    """AFLW2000-dev image00181 (yaw 79): on 20 noisy copies the per-frame pipeline finds the head
+    in about half the frames (10 measured); the tracker keeps it in every frame after the first."""
+    from openheadpose.datasets import AFLW2000
+    from openheadpose.inference.builder import build_estimator
+
+    sample = next(s for s in AFLW2000(shared / "data/aflw2000-dev") if s.name == "image00181.jpg")
+    frames = _noisy(sample.load_image(), 20)
+    per_frame = sum(len(r.heads) > 0 for r in build_estimator(track=False).stream(frames))
+    tracked = [r.heads for r in build_estimator(track=True).stream(frames)]
+    first = next(i for i, h in enumerate(tracked) if len(h))
+    assert per_frame < 20 and all(len(h) == 1 for h in tracked[first:])
+    assert abs(tracked[-1].euler.yaw[0]) > 45  # still reported as a profile
+
+
+def test_tracker_reset_starts_ids_again():
+    t = HeadTracker()
+    t.next_id = 7
+    t.reset()
+    assert t.next_id == 0 and t.tracks == []
