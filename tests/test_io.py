@@ -422,3 +422,25 @@ def test_video_writer_keyboard_interrupt_keeps_frames(tmp_path):
 def test_video_writer_rejects_unknown_extension(tmp_path):
     with pytest.raises(OutputError, match="unsupported video extension"):
         VideoWriter(tmp_path / "out.gif")
+
+
+def test_live_source_drops_frames_instead_of_queueing(tmp_path):
+    """A source read at its frame rate (as a camera) and a consumer slower than it: the consumer
+    always gets the newest frame, indices keep increasing, and the skipped frames are counted."""
+    import time
+
+    import cv2
+
+    from openheadpose.io.sources import _live_frames
+
+    path = tmp_path / "clip.mp4"
+    _write_video(path, n=40, fps=40.0)
+    frames = []
+    for f in _live_frames("clip", cv2.VideoCapture(str(path)), 40.0, pace_fps=40.0):
+        frames.append(f)
+        time.sleep(0.08)  # a consumer at about 12 frames/s
+    got = [f for f in frames if f.image is not None]
+    idx = [f.index for f in got]
+    assert idx == sorted(set(idx)) and len(got) < 30 and sum(f.dropped for f in got) > 10
+    assert all(i == got[k - 1].index + 1 + got[k].dropped for k, i in enumerate(idx) if k)
+    assert frames[-1].warning is not None and "dropped" in frames[-1].warning

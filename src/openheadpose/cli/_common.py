@@ -253,7 +253,9 @@ def _run_source(estimator, src, handle, names, show, bar, window: str) -> bool:
 
     from openheadpose.io import VideoWriter, atomic_write_image
 
-    n_frames, failed = 0, False
+    import time
+
+    n_frames, failed, rate, t_prev = 0, False, None, None
     with contextlib.ExitStack() as stack:
         video = None
         try:
@@ -277,6 +279,16 @@ def _run_source(estimator, src, handle, names, show, bar, window: str) -> bool:
                     elif names is not None and vis is not None:
                         atomic_write_image(names(src.name, ".jpg"), vis)
                 if show and vis is not None:
+                    now = time.perf_counter()
+                    if t_prev is not None:  # the frame rate shown, smoothed over about ten frames
+                        inst = 1.0 / max(now - t_prev, 1e-6)
+                        rate = inst if rate is None else 0.9 * rate + 0.1 * inst
+                    t_prev = now
+                    if rate is not None:
+                        from openheadpose.inference.draw import draw_label
+
+                        text = f"{rate:.0f} fps" + (f", {res.dropped} dropped" if res.dropped else "")
+                        vis = draw_label(vis, text, (4, vis.shape[0] - 4))
                     cv2.imshow(window, cv2.cvtColor(vis, cv2.COLOR_RGB2BGR))
                     if cv2.waitKey(1) & 0xFF == ord("q"):
                         break

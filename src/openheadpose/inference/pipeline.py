@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from os import PathLike
 from typing import Any
 
@@ -260,6 +261,8 @@ class HeadPoseEstimator:
                     yield FrameResult(src.name, fr.index, 0, 0, Heads.empty(), error=fr.error, fps=fr.fps, warning=fr.warning)
                     continue
                 res = self._frame_result(src.name, fr.index, fr.image, fr.fps)
+                if fr.dropped:
+                    res = replace(res, dropped=fr.dropped)
                 yield res
                 if res.error:
                     break

@@ -272,7 +272,9 @@ class FrameResult:
             processed (then ``heads`` is empty), else ``None``.
         fps: frames per second of a video or camera, when known.
         warning: a notice with no frame behind it (``heads`` empty, ``image`` None):
-            a video that ended before the frame count its header promises.
+            a video that ended before the frame count its header promises, or the count of
+            frames a live camera source dropped.
+        dropped: live sources: frames skipped just before this one to keep up with the camera.
     """
 
     source: str
@@ -285,6 +287,7 @@ class FrameResult:
     error: str | None = None
     fps: float | None = None
     warning: str | None = None
+    dropped: int = 0
 
     @property
     def ok(self) -> bool:

@@ -5,7 +5,7 @@ A :class:`HeadTracker` is the pipeline's tracker slot; :meth:`HeadPoseEstimator.
 stream (a video or a camera) in order. Per frame:
 
 1. **Detect rarely.** The detector and FaceMesh run on the whole frame on the first frame,
-   every ``detect_every`` frames, and whenever a track was lost the frame before (a head may
+   every ``detect_every`` frames (default 30: about a second), and whenever a track was lost the frame before (a head may
    have come back) -- as MediaPipe's and 3DDFA_V2's trackers do.
 2. **Follow between detections.** With a FaceMesh landmarker each head is followed from its
    previous landmarks, moved by its velocity (one FaceMesh pass on the crop they place).
@@ -200,7 +200,7 @@ class HeadTracker:
 
     def __init__(
         self,
-        detect_every: int = 10,
+        detect_every: int = 30,
         max_missed: int = 30,
         min_presence: float = 0.5,
         min_patch_score: float = 0.55,

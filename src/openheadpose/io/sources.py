@@ -43,6 +43,8 @@ class Frame:
         total: frames the source is expected to yield, when known (1 for an image).
         warning: ``"<source>: <what>"`` on a frame-less notice after the last frame (a
             video that ended before the frame count its header promises), else ``None``.
+        dropped: frames of a live source skipped since the previous frame because the
+            consumer was slower than the camera (never queued: the newest frame wins).
     """
 
     source: str
@@ -52,6 +54,7 @@ class Frame:
     fps: float | None = None
     total: int | None = None
     warning: str | None = None
+    dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,86 @@ def _load_example(name: str) -> np.ndarray:
     raise InputError(f"{name}: unknown example (available: {', '.join(EXAMPLES)})")
 
 
+class LatestFrame:
+    """Reads a live capture on a thread and keeps only its newest frame.
+
+    A consumer slower than the camera never falls behind: frames it had no time for are
+    dropped (and counted), not queued. ``pace_fps`` reads a file at that rate as if it were a
+    camera (for tests and demos); a real camera paces itself.
+    """
+
+    def __init__(self, cap, pace_fps: float | None = None):
+        import threading
+
+        self.cap, self.pace = cap, pace_fps
+        self.cond = threading.Condition()
+        self.frame, self.seq, self.taken, self.done = None, 0, 0, False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import time
+
+        t0 = time.perf_counter()
+        while True:
+            try:
+                ok, bgr = self.cap.read()
+            except cv2.error:
+                ok, bgr = False, None
+            with self.cond:
+                if not ok or bgr is None or self.done:
+                    self.done = True
+                    self.cond.notify_all()
+                    return
+                self.frame, self.seq = bgr, self.seq + 1
+                self.cond.notify_all()
+            if self.pace:
+                time.sleep(max(0.0, t0 + self.seq / self.pace - time.perf_counter()))
+
+    def next(self) -> tuple[np.ndarray | None, int]:
+        """The newest frame not yet taken and how many were skipped before it; ``(None, n)`` at the end."""
+        with self.cond:
+            while self.seq == self.taken and not self.done:
+                self.cond.wait()
+            if self.seq == self.taken:
+                return None, 0
+            skipped = self.seq - self.taken - 1
+            self.taken = self.seq
+            return self.frame, skipped
+
+    def close(self) -> None:
+        with self.cond:
+            self.done = True
+        self.thread.join(timeout=2.0)
+
+
+def _live_frames(name: str, cap, fps: float | None, pace_fps: float | None = None) -> Iterator[Frame]:
+    """Frames of a live capture, newest first: never behind the camera (see :class:`LatestFrame`)."""
+    reader = LatestFrame(cap, pace_fps)
+    index, dropped = 0, 0
+    try:
+        while True:
+            bgr, skipped = reader.next()
+            if bgr is None:
+                break
+            index += skipped
+            dropped += skipped
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
+            yield Frame(name, index, rgb, fps=fps, dropped=skipped)
+            index += 1
+    finally:
+        reader.close()
+    if index == 0:
+        yield Frame(name, 0, None, error=f"{name}: no frames from the camera", fps=fps)
+    elif dropped:
+        yield Frame(name, index, None, fps=fps, warning=f"{name}: dropped {dropped} of {index} frames to keep up with the camera (processing slower than it)")
+
+
 def _capture_frames(name: str, target: str | int, *, is_camera: bool) -> Iterator[Frame]:
-    """Stream frames from ``cv2.VideoCapture``; a file that ends early says so in a final ``warning`` frame."""
+    """Stream frames from ``cv2.VideoCapture``; a file that ends early says so in a final ``warning`` frame.
+
+    A camera is read on a thread that keeps only the newest frame (:func:`_live_frames`).
+    """
     what = "camera" if is_camera else "video"
     cap = cv2.VideoCapture(target)
     try:
@@ -125,7 +206,10 @@ def _capture_frames(name: str, target: str | int, *, is_camera: bool) -> Iterato
             yield Frame(name, 0, None, error=f"{name}: cannot open {what}")
             return
         fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
-        total = None if is_camera else (int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None)
+        if is_camera:
+            yield from _live_frames(name, cap, fps)
+            return
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
         if total is not None and total < 0:
             total = None
         index = 0
