@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import itertools
 import json
 import math
 import os
@@ -61,8 +62,8 @@ import numpy as np
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log lines, before anything imports it
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
-from benchmarks import video_fixtures as vf  # noqa: E402
-from benchmarks.common import run_header, write_result  # noqa: E402
+from benchmarks import video_fixtures as vf
+from benchmarks.common import run_header, write_result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VIDEO = "WolfgangLanger_Pexels.mp4"
@@ -187,7 +188,7 @@ def ours_throughput(name: str, spec: dict[str, Any], frames: list[np.ndarray]) -
         "one_head_share": _r(counts.get(1, 0) / len(heads), 4) if heads else None,
         "heads_histogram": {str(k): v for k, v in sorted(counts.items())},
         "distinct_track_ids": len(set(ids)) if have_ids else None,
-        "track_id_changes": sum(a != b for a, b in zip(ids, ids[1:])) if have_ids else None,
+        "track_id_changes": sum(a != b for a, b in itertools.pairwise(ids)) if have_ids else None,
     }
 
 
@@ -403,7 +404,7 @@ def bench_scenarios(shared: Path, plan: dict[str, Any], settings: dict[str, Any]
     clips = make_clips(samples, settings)
     out: dict[str, Any] = {"n_frames_per_clip": settings["n_frames"], "fps": vf.FPS, "frame_size": list(vf.FRAME_SIZE),
                            "noise_sigma": vf.NOISE_SIGMA, "iou_match": IOU_MATCH, "visible_share": VISIBLE,
-                           "scenarios": {}}
+                           "results": {}}
     for scen, cl in clips.items():
         per_engine: dict[str, Any] = {}
         for c in cl:
@@ -418,7 +419,7 @@ def bench_scenarios(shared: Path, plan: dict[str, Any], settings: dict[str, Any]
                             "wall_s": round(stamps[-1], 3) if stamps else 0.0})
                 per_engine.setdefault(name, []).append(row)
             del video, frames
-        out["scenarios"][scen] = {
+        out["results"][scen] = {
             name: {"summary": summarise(rows),
                    "clips": [{k: v for k, v in r.items() if k not in ("errors", "jitter", "jitter_raw")} | _clip_numbers(r)
                              for r in rows]}
@@ -530,7 +531,7 @@ def bench_memory(shared: Path, plan: dict[str, Any], minutes: float, keep: bool)
     samples = list(vf.load_dataset(shared / AFLW))
     sample = vf.pick_samples(samples, "frontal", 1)[0]
     fps = 25.0
-    n = int(round(minutes * 60 * fps))
+    n = round(minutes * 60 * fps)
     clip = vf.long_loop_clip(sample, n, fps=fps)
     folder = Path(tempfile.mkdtemp(prefix="ohp-bench-video-", dir="/tmp"))
     path = folder / f"loop_{minutes:g}min.mp4"
@@ -543,14 +544,13 @@ def bench_memory(shared: Path, plan: dict[str, Any], minutes: float, keep: bool)
     print(f"(4) memory: streaming it in a child process ({kind}) ...", file=sys.stderr, flush=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_child-memory", str(path), "--_engine", kind]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
+        p = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=REPO_ROOT)
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
     if p.returncode != 0:
         sys.exit(f"bench_video: memory child failed:\n{p.stderr[-3000:]}")
     r = json.loads(p.stdout.strip().splitlines()[-1])
-    mib = lambda k: None if k is None else round(k / 1024, 1)  # noqa: E731
     prof = r["rss_profile_kib"]
     at = {p_: mib(prof.get(str(p_))) for p_ in (10, 50, 100)}
     return {
@@ -569,6 +569,10 @@ def bench_memory(shared: Path, plan: dict[str, Any], minutes: float, keep: bool)
 
 
 # --------------------------------------------------------------------------- report
+
+
+def mib(kib: float | None) -> float | None:
+    return None if kib is None else round(kib / 1024, 1)
 
 
 def _r(x, nd):
@@ -606,7 +610,7 @@ def print_report(doc: dict[str, Any]) -> None:
         print(f"\n(2-3) synthetic clips ({sc['n_frames_per_clip']} frames each at {sc['fps']} fps); error and jitter in degrees")
         print(f"{'scenario':<9} {'engine':<15} {'clips':>5} {'err med':>8} {'err mean':>8} {'lost':>9} {'false':>5} "
               f"{'jitter':>7} {'raw jit':>7} {'lag fr':>6} {'id sw':>5} {'fps':>6}")
-        for scen, engines in sc["scenarios"].items():
+        for scen, engines in sc["results"].items():
             for name, d in engines.items():
                 s = d["summary"]
                 print(f"{scen:<9} {name:<15} {s['clips']:>5} {_f(s['error_median_deg']):>8} {_f(s['error_mean_deg']):>8} "

@@ -43,7 +43,7 @@ POSE_STAGES = ("hopenet-synth", "geometric")  # the default network, and the fit
 
 def _per_face(res) -> dict[str, float]:
     """Face name -> mean of its three absolute angle errors."""
-    return dict(zip(res.names, np.nanmean(res.errors(), axis=1).tolist()))
+    return dict(zip(res.names, np.nanmean(np.abs(res.errors()), axis=1).tolist()))
 
 
 def _paired(a: dict[str, float], b: dict[str, float], seed: int = 0, n_boot: int = 2000) -> dict:

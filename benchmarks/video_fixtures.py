@@ -42,9 +42,10 @@ Scenarios (30 fps, 640x480, ~5 s by default; every function takes ``n_frames``):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -160,7 +161,7 @@ def crop_layer(sample, identity: int = 0, expand: float = 1.8) -> Layer:
     x1, y1, x2, y2 = np.asarray(sample.box, float)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     half = expand * max(x2 - x1, y2 - y1) / 2
-    rect = (int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half)))
+    rect = (round(cx - half), round(cy - half), round(cx + half), round(cy + half))
     return Layer(img, _feathered(h, w, rect), np.asarray(sample.rotation, float), _points(sample),
                  (cx, cy), identity, sample.name)
 
@@ -331,7 +332,7 @@ def profile_head_clip(sample, n_frames: int = 150, size: tuple[int, int] = FRAME
     layer = photo_layer(sample)
     s0 = _base_scale(layer, face_px)
     cx0, cy0 = size[0] / 2, size[1] / 2
-    t0 = int(round(still_share * n_frames))
+    t0 = round(still_share * n_frames)
     span = max(n_frames - t0, 1)
     bg = make_background(size, background, layer.image, seed)
 
@@ -409,8 +410,8 @@ def long_loop_clip(sample, n_frames: int, size: tuple[int, int] = (640, 360), fp
     No sensor noise (rendering stays cheap on long videos)."""
     layer = photo_layer(sample)
     s0 = _base_scale(layer, face_px)
-    loop = int(round(loop_s * fps))
-    on = loop - int(round(away_s * fps))
+    loop = round(loop_s * fps)
+    on = loop - round(away_s * fps)
     cx0, cy0 = size[0] / 2, size[1] / 2
     bg = make_background(size, "grey", None, seed)
 

@@ -202,3 +202,35 @@ def test_tracker_reset_starts_ids_again():
     t.next_id = 7
     t.reset()
     assert t.next_id == 0 and t.tracks == []
+
+
+@needs_face_models
+def test_cli_tracks_a_video_and_interact_names_pairs_by_track(faces, tmp_path):
+    """headpose predict / interact on a video file: every head has a track_id, both faces keep
+    theirs, the CSV has the column, and interact's pairs carry track_a / track_b."""
+    import csv
+    import json
+    import subprocess
+    import sys
+
+    import cv2
+
+    frames, _ = _crossing(faces, n=40)
+    path = tmp_path / "two.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 20, (640, 360))
+    for f in frames:
+        w.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    w.release()
+    cli = [sys.executable, "-m", "openheadpose.cli"]
+    r = subprocess.run([*cli, "predict", str(path), "--json", str(tmp_path / "p.jsonl"), "--csv", str(tmp_path / "p.csv"), "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(recs) == 40 and {h["track_id"] for rec in recs for h in rec["heads"]} == {0, 1}
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert {row["track_id"] for row in rows} == {"0", "1"}
+    r = subprocess.run([*cli, "interact", str(path), "--json", str(tmp_path / "i.jsonl"), "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    pairs = [p for line in (tmp_path / "i.jsonl").read_text().splitlines() for p in json.loads(line)["pairs"]]
+    assert pairs and all({p["track_a"], p["track_b"]} == {0, 1} for p in pairs)
+    untracked = subprocess.run([*cli, "predict", str(path), "--json", "-", "--no-track", "-q"], capture_output=True, text=True)
+    assert all(h["track_id"] is None for line in untracked.stdout.splitlines() for h in json.loads(line)["heads"])
