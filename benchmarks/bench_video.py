@@ -362,7 +362,12 @@ def _unwrap_nan(a: np.ndarray) -> np.ndarray:
 def make_clips(samples: list, settings: dict[str, Any]) -> dict[str, list[vf.Clip]]:
     c, n = settings["clips"], settings["n_frames"]
     frontal = vf.pick_samples(samples, "frontal", c["still"] + c["turns"] + 2 * c["crossing"])
-    profile = vf.pick_samples(samples, "profile", c["profile"])
+    # Profiles the per-frame pipeline finds on the clean photo, so a track can start: the row
+    # measures keeping a profile, not detecting one (issue 16's work).
+    from openheadpose import HeadPoseEstimator
+
+    finder = HeadPoseEstimator()
+    profile = vf.pick_samples([s for s in samples if abs(s.euler[0]) > 60 and len(finder(s.load_image())) == 1], "profile", c["profile"])
     it = iter(frontal)
     hidden = 30.0 * n / 150  # about a second in a full-length clip
     return {

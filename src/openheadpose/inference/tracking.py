@@ -120,6 +120,7 @@ class Track:
     crop_box: np.ndarray | None = None
     patch: np.ndarray | None = None
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    steps: list = field(default_factory=list)  # the last few per-frame box displacements
     missed: int = 0
     hits: int = 0
     score: float = 1.0
@@ -270,7 +271,10 @@ class HeadTracker:
                 keep[j] = False
                 continue
             if tr.hits:
-                tr.velocity = 0.5 * tr.velocity + 0.5 * (s.box - tr.box) / (1 + tr.missed)
+                # The median of the last five steps: one odd step (a head half hidden behind
+                # another, whose box shrinks towards its visible side) does not turn the path.
+                tr.steps = (tr.steps + [(s.box - tr.box) / (1 + tr.missed)])[-5:]
+                tr.velocity = np.median(np.stack(tr.steps), axis=0)
             tr.box, tr.missed, tr.hits, tr.score = s.box.copy(), 0, tr.hits + 1, s.score
             if s.mesh is not None:
                 tr.mesh = s.mesh
@@ -315,11 +319,17 @@ class HeadTracker:
         if not dets or not self.tracks:
             return {}, dets
         pred = np.stack([t.predicted() for t in self.tracks])
-        iou = box_iou(pred, np.stack([d.box for d in dets]))
-        rows, cols = linear_sum_assignment(1.0 - iou)
+        boxes = np.stack([d.box for d in dets])
+        iou = box_iou(pred, boxes)
+        size = np.maximum(pred[:, 2] - pred[:, 0], pred[:, 3] - pred[:, 1])[:, None]
+        dist = np.linalg.norm(((pred[:, None, :2] + pred[:, None, 2:]) - (boxes[None, :, :2] + boxes[None, :, 2:])) / 2, axis=-1) / size
+        coasting = np.array([t.missed > 0 for t in self.tracks])[:, None]
+        ok = (iou >= self.min_iou) | (coasting & (dist < 0.75))  # a hidden head's path is only roughly known
+        cost = np.where(ok, dist, 1e6)
+        rows, cols = linear_sum_assignment(cost)
         seen, used = {}, set()
         for r, c in zip(rows, cols):
-            if iou[r, c] >= self.min_iou:
+            if ok[r, c]:
                 seen[int(r)] = dets[c]
                 used.add(int(c))
         return seen, [d for i, d in enumerate(dets) if i not in used]
@@ -339,8 +349,8 @@ class HeadTracker:
             box = points_box(mesh[None])[0]
             if presence >= self.min_presence and _near(box, pred) and not any(_cover(box, c) > 0.3 for c in claimed):
                 return _Seen(box, presence * tr.score, mesh=mesh)
-        if tr.patch is None or tr.crop_box is None or not hasattr(estimator.pose, "crop_boxes"):
-            return None
+        if tr.missed or tr.patch is None or tr.crop_box is None or not hasattr(estimator.pose, "crop_boxes"):
+            return None  # the patch continues a head seen a frame ago; it never re-finds a lost one (it could find another face)
         moved = tr.crop_box + np.tile(shift, 2)
         box, score = _find_patch(image, tr.patch, moved)
         if score < self.min_patch_score or not _near(box, moved):
