@@ -16,7 +16,7 @@ stream (a video or a camera) in order. Per frame:
 3. **Associate.** Detections are matched to the tracks' motion-predicted boxes by
    ``scipy.optimize.linear_sum_assignment`` on 1 - IoU (gated); unmatched detections start
    new tracks. Ids are never reused within a stream. A track that is not seen coasts along
-   its path for up to ``max_missed`` frames (about a second), so a head hidden behind another
+   its path for up to ``max_missed`` frames (1.5 s at 30 fps), so a head hidden behind another
    and reappearing on its path keeps its id. Where two followed heads converge on one face
    (one passing in front of the other), the one that moved less against its prediction
    keeps the face and the other coasts.
@@ -155,6 +155,17 @@ def _near(box: np.ndarray, predicted: np.ndarray, tolerance: float = 0.35) -> bo
     return bool(np.hypot(*((box[:2] + box[2:]) / 2 - (predicted[:2] + predicted[2:]) / 2)) <= tolerance * size)
 
 
+def _near_another(box: np.ndarray, others: list[np.ndarray], reach: float = 0.8) -> bool:
+    """Whether another head's box, grown by ``reach`` of its size on every side (its hair, its
+    shoulders: what can cover this one), touches ``box``."""
+    for o in others:
+        w, h = o[2] - o[0], o[3] - o[1]
+        grown = o + np.array([-reach * w, -reach * h, reach * w, reach * h])
+        if _cover(box, grown) > 0:
+            return True
+    return False
+
+
 def _grey_patch(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     x1, y1, x2, y2 = np.round(box).astype(int)
     h, w = image.shape[:2]
@@ -202,9 +213,9 @@ class HeadTracker:
     def __init__(
         self,
         detect_every: int = 30,
-        max_missed: int = 30,
+        max_missed: int = 45,
         min_presence: float = 0.5,
-        min_patch_score: float = 0.55,
+        min_patch_score: float = 0.7,
         min_iou: float = 0.2,
         smooth: bool = True,
         fps: float = 30.0,
@@ -246,7 +257,8 @@ class HeadTracker:
             t0 = time.perf_counter()
             for k in sorted(range(len(self.tracks)), key=lambda k: self.tracks[k].missed):  # the surest first
                 if k not in seen:
-                    s = self._follow(estimator, image, self.tracks[k], [v.box for v in seen.values()])
+                    others = [t.predicted() for j, t in enumerate(self.tracks) if j != k]
+                    s = self._follow(estimator, image, self.tracks[k], [v.box for v in seen.values()], others)
                     if s is not None:
                         seen[k] = s
             self._resolve_collisions(seen)
@@ -270,15 +282,19 @@ class HeadTracker:
             if rotations[j] is None:  # no pose for it (a stage that needs landmarks it lost)
                 keep[j] = False
                 continue
-            if tr.hits:
-                # The median of the last five steps: one odd step (a head half hidden behind
-                # another, whose box shrinks towards its visible side) does not turn the path.
-                tr.steps = (tr.steps + [(s.box - tr.box) / (1 + tr.missed)])[-5:]
+            if tr.hits and not _near_another(s.box, [seen[j].box for j in seen if j != k]):
+                # The box centre's motion (its size is held while coasting), the median of the
+                # last five steps, and none taken next to another head: a head going behind
+                # another loses its box from one side, which is no motion of the head.
+                c = ((s.box[:2] + s.box[2:]) - (tr.box[:2] + tr.box[2:])) / 2 / (1 + tr.missed)
+                tr.steps = (tr.steps + [np.concatenate([c, c])])[-5:]
                 tr.velocity = np.median(np.stack(tr.steps), axis=0)
             tr.box, tr.missed, tr.hits, tr.score = s.box.copy(), 0, tr.hits + 1, s.score
+            covered = any(_cover(s.box, seen[j].box) > 0.05 for j in seen if j != k)
             if s.mesh is not None:
                 tr.mesh = s.mesh
-                tr.patch = _grey_patch(image, s.crop_box if s.crop_box is not None else s.box)
+                if not covered:  # a patch with part of another head in it would later find that head
+                    tr.patch = _grey_patch(image, s.crop_box if s.crop_box is not None else s.box)
                 tr.crop_box = s.crop_box
             elif s.crop_box is not None:
                 tr.crop_box = s.crop_box
@@ -334,11 +350,13 @@ class HeadTracker:
                 used.add(int(c))
         return seen, [d for i, d in enumerate(dets) if i not in used]
 
-    def _follow(self, estimator, image: np.ndarray, tr: Track, claimed: list[np.ndarray]) -> _Seen | None:
+    def _follow(self, estimator, image: np.ndarray, tr: Track, claimed: list[np.ndarray], others: list[np.ndarray] = ()) -> _Seen | None:
         """The head of ``tr`` in this frame without a detector: landmarks, else its patch.
 
         A head whose predicted place is mostly covered by a head already placed this frame is
         taken as hidden behind it (it coasts): following it there would latch onto the other face.
+        The patch is only trusted away from other heads (``others``: their predicted boxes):
+        next to one, it may have caught part of it.
         """
         pred = tr.predicted()
         if any(_cover(pred, c) > 0.3 for c in claimed):
@@ -352,8 +370,12 @@ class HeadTracker:
         if tr.missed or tr.patch is None or tr.crop_box is None or not hasattr(estimator.pose, "crop_boxes"):
             return None  # the patch continues a head seen a frame ago; it never re-finds a lost one (it could find another face)
         moved = tr.crop_box + np.tile(shift, 2)
+        w, h = moved[2] - moved[0], moved[3] - moved[1]
+        near = moved + np.array([-0.25 * w, -0.25 * h, 0.25 * w, 0.25 * h])
+        if any(_cover(near, o) > 0.05 for o in list(claimed) + list(others)):
+            return None
         box, score = _find_patch(image, tr.patch, moved)
-        if score < self.min_patch_score or not _near(box, moved):
+        if score < self.min_patch_score or not _near(box, moved) or any(_cover(box, c) > 0.3 for c in claimed):
             return None
         d = box - tr.crop_box
         return _Seen(tr.box + d, tr.score, crop_box=box)
@@ -365,7 +387,7 @@ class HeadTracker:
             for b in keys[a_i + 1 :]:
                 if a not in seen or b not in seen:
                     continue
-                if _cover(seen[a].box, seen[b].box) < 0.5:
+                if _cover(seen[a].box, seen[b].box) < 0.3:
                     continue
                 da = np.abs(seen[a].box - self.tracks[a].predicted()).sum()
                 db = np.abs(seen[b].box - self.tracks[b].predicted()).sum()
