@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    from benchmarks.bench_speed import machine_info
+    from benchmarks.common import machine_info
     from openheadpose.inference.backends.onnx import OnnxPoseModel
 
     models = {}

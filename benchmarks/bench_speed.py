@@ -27,17 +27,16 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from openheadpose.assets import DEFAULT_POSE_NETWORK
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
 from benchmarks.common import run_header, write_result  # noqa: E402
 
@@ -70,45 +69,6 @@ def shared_dir() -> Path:
         how = "$OPENHEADPOSE_SHARED" if env else "../shared next to the repository (set OPENHEADPOSE_SHARED to override)"
         sys.exit(f"bench_speed: media not found: {', '.join(missing)} missing from {media} (looked in {how})")
     return media
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def machine_info() -> dict[str, Any]:
-    """Facts that decide how comparable two runs are."""
-    import cv2
-    import numpy as np
-
-    cpu_model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "processor": platform.processor(),
-        "cpu_model": cpu_model,
-        "machine": platform.machine(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": affinity,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "onnxruntime": _version("onnxruntime"),
-        # The BlazeFace/FaceMesh models actually run on LiteRT; mediapipe only ships the files.
-        "ai_edge_litert": _version("ai-edge-litert"),
-        "mediapipe": _version("mediapipe"),
-        "openheadpose": _version("openheadpose"),
-    }
 
 
 def _median(xs: list[float]) -> float | None:

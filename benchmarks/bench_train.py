@@ -59,8 +59,8 @@ def machine_info() -> dict[str, Any]:
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks.bench_speed import _version
-    from benchmarks.bench_speed import machine_info as base
+    from benchmarks.common import machine_info as base
+    from benchmarks.common import version as _version
 
     return {**base(), "torch": torch.__version__, "torchvision": _version("torchvision"),
             "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}

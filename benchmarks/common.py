@@ -4,18 +4,59 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import platform
 import shlex
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from openheadpose.io import atomic_write_bytes
 
 
+def version(dist: str) -> str | None:
+    """The installed version of a distribution, or ``None``."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """Facts that decide how comparable two runs are."""
+    import cv2
+    import numpy as np
+
+    cpu_model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "processor": platform.processor(),
+        "cpu_model": cpu_model,
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": affinity,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "onnxruntime": version("onnxruntime"),
+        # The BlazeFace/FaceMesh models actually run on LiteRT; mediapipe only ships the files.
+        "ai_edge_litert": version("ai-edge-litert"),
+        "mediapipe": version("mediapipe"),
+        "openheadpose": version("openheadpose"),
+    }
+
+
 def run_header(benchmark: str, schema_version: int, started: _dt.datetime) -> dict[str, Any]:
     """The fields that open every result: what ran, when, with which command, on which machine."""
-    from benchmarks.bench_speed import machine_info
-
     return {
         "benchmark": benchmark,
         "schema_version": schema_version,
