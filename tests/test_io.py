@@ -28,7 +28,7 @@ def _write_video(path, n: int = 10, size=(64, 48), fps: float = 12.0) -> list[np
     assert vw.isOpened()
     frames = []
     for i in range(n):
-        f = np.full((h, w, 3), 20 * i, np.uint8)
+        f = np.full((h, w, 3), (20 * i) % 256, np.uint8)
         vw.write(f)
         frames.append(f)
     vw.release()
