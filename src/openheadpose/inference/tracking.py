@@ -255,17 +255,20 @@ class HeadTracker:
             seen, new = self._associate(faces)
         if can_follow:
             t0 = time.perf_counter()
-            for k in sorted(range(len(self.tracks)), key=lambda k: self.tracks[k].missed):  # the surest first
+            detected = [v.box for v in seen.values()]  # heads the detector placed this frame
+            followed: dict[int, _Seen] = {}
+            for k in range(len(self.tracks)):
                 if k not in seen:
                     others = [t.predicted() for j, t in enumerate(self.tracks) if j != k]
-                    s = self._follow(estimator, image, self.tracks[k], [v.box for v in seen.values()], others)
+                    s = self._follow(estimator, image, self.tracks[k], detected, others)
                     if s is not None:
-                        seen[k] = s
+                        followed[k] = s
+            seen.update(followed)  # two followed heads on one face: _resolve_collisions keeps the likelier
             self._resolve_collisions(seen)
             timings["follow"] = time.perf_counter() - t0
             new = [s for s in new if not any(box_iou(s.box[None], v.box[None])[0, 0] > 0.3 for v in seen.values())]
-        # new tracks
-        for s in new:
+        # new tracks, numbered left to right
+        for s in sorted(new, key=lambda s: s.box[0]):
             self.tracks.append(Track(self.next_id, s.box.copy()))
             seen[len(self.tracks) - 1] = s
             self.next_id += 1
