@@ -276,7 +276,10 @@ def evaluate(
         raise ValueError(f"batch_size must be >= 1, not {batch_size}")
     est = model if isinstance(model, HeadPoseEstimator) else _estimator_for_network(model, detector, keypoints)
     if isinstance(est.pose, KeypointPose):
-        source = keypoints if keypoints is not None else est
+        # A named source was already built into the estimator of a bare network: run that one
+        # rather than load its models again.
+        named = isinstance(keypoints, str) and keypoints != LABELS
+        source = est if keypoints is None or (named and est is not model) else keypoints
         kps = collect_keypoints(
             dataset, source, detector=detector, min_iou=KEYPOINT_MIN_IOU if min_iou is None else min_iou, progress=progress, name=name
         )
@@ -402,8 +405,8 @@ def _result(dataset, *, name, model, crop, crop_recipe, batch_size, n_images, na
 def _estimator_for_network(net, detector, keypoints) -> HeadPoseEstimator:
     """The estimator a bare network runs in: behind a keypoint source, or on the detector's box."""
     if getattr(net, "takes_keypoints", False):
-        source = keypoints if isinstance(keypoints, str) and keypoints != LABELS else DEFAULT_SOURCE
-        return HeadPoseEstimator(detector, KEYPOINT_SOURCES.create(source).landmarker, KeypointPose(net), keypoints=source)
+        src = KEYPOINT_SOURCES.create(keypoints if isinstance(keypoints, str) and keypoints != LABELS else DEFAULT_SOURCE)
+        return HeadPoseEstimator(detector, src.landmarker, KeypointPose(net), keypoints=src)
     if keypoints is not None:
         raise ValueError(f"keypoints={keypoints!r} is for keypoint networks (hhpnet, heatmap-cnn); {getattr(net, 'name', net)!r} reads images")
     return HeadPoseEstimator(detector, None, NetworkPose(net))

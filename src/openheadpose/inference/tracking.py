@@ -285,7 +285,7 @@ class HeadTracker:
             if rotations[j] is None:  # no pose for it (a stage that needs landmarks it lost)
                 keep[j] = False
                 continue
-            if tr.hits and not _near_another(s.box, [seen[j].box for j in seen if j != k]):
+            if tr.hits and not _near_another(s.box, [seen[o].box for o in seen if o != k]):
                 # The box centre's motion (its size is held while coasting), the median of the
                 # last five steps, and none taken next to another head: a head going behind
                 # another loses its box from one side, which is no motion of the head.
@@ -293,7 +293,7 @@ class HeadTracker:
                 tr.steps = (tr.steps + [np.concatenate([c, c])])[-5:]
                 tr.velocity = np.median(np.stack(tr.steps), axis=0)
             tr.box, tr.missed, tr.hits, tr.score = s.box.copy(), 0, tr.hits + 1, s.score
-            covered = any(_cover(s.box, seen[j].box) > 0.05 for j in seen if j != k)
+            covered = any(_cover(s.box, seen[o].box) > 0.05 for o in seen if o != k)
             if s.mesh is not None:
                 tr.mesh = s.mesh
                 if not covered:  # a patch with part of another head in it would later find that head
