@@ -518,6 +518,21 @@ def video_section(lines: list[str]) -> None:
     lines.append("")
 
 
+# ---------------------------------------------------------------- the service (issue 17)
+def service_section(lines: list[str]) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- Ray (issue 18)
+def ray_section(lines: list[str]) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- RealHePoNet, heatmap CNN, head detector (issue 19)
+def seeds_section(lines: list[str]) -> None:
+    pass
+
+
 def main() -> int:
     lines = [
         "# Results",
@@ -532,8 +547,11 @@ def main() -> int:
     synth_section(lines)
     candidates_section(lines)
     default_pose_section(lines)
+    seeds_section(lines)
     video_section(lines)
     speed_section(lines)
+    service_section(lines)
+    ray_section(lines)
     startup_section(lines)
     install_section(lines)
     crop_speed_section(lines)

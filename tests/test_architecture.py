@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own layer and those below):
 
-    core  <-  assets, specs, io, datasets  <-  inference  <-  evaluation, apps, synth  <-  cli
+    core  <-  assets, specs, io, datasets  <-  inference  <-  evaluation, apps, synth  <-  serve, scale  <-  cli
                  models (PyTorch)  <-  training, convert  <-  cli
 
 Inference never imports the PyTorch side (models, training, convert).
@@ -23,6 +23,7 @@ LAYER = {
     "assets": 1, "specs": 1, "io": 1, "datasets": 2,
     "inference": 3,
     "evaluation": 4, "apps": 4, "synth": 4,
+    "serve": 5, "scale": 5,
     "models": 3, "training": 5, "convert": 5,
     "cli": 6,
 }
