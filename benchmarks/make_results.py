@@ -528,8 +528,13 @@ def ray_section(lines: list[str]) -> None:
     pass
 
 
-# ---------------------------------------------------------------- RealHePoNet, heatmap CNN, head detector (issue 19)
-def seeds_section(lines: list[str]) -> None:
+# ---------------------------------------------------------------- RealHePoNet and the head detector (issue 19)
+def realheponet_section(lines: list[str]) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- the keypoint-heatmap CNN (issue 19)
+def heatmap_cnn_section(lines: list[str]) -> None:
     pass
 
 
@@ -547,7 +552,8 @@ def main() -> int:
     synth_section(lines)
     candidates_section(lines)
     default_pose_section(lines)
-    seeds_section(lines)
+    realheponet_section(lines)
+    heatmap_cnn_section(lines)
     video_section(lines)
     speed_section(lines)
     service_section(lines)
