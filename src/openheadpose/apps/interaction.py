@@ -15,7 +15,7 @@ The reasoning and measurements behind it: ``docs/design-notes.md`` (Who looks at
 Frames of a video are analysed one by one (no smoothing over time).
 
 Example:
-    >>> from openheadpose.inference.results import Heads
+    >>> from openheadpose.inference.results import FrameResult, Heads
     >>> from openheadpose.core.rotation import euler_to_matrix
     >>> boxes = np.array([[0, 0, 100, 100], [400, 0, 500, 100]], float)
     >>> # positive yaw turns the nose to the image's left: the left head turns right (-60)
@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from openheadpose.core.rotation import look_at_rotation
-from openheadpose.inference.results import Heads
+from openheadpose.inference.results import FrameResult, Heads
 
 __all__ = [
     "DepthModel",
@@ -434,6 +434,23 @@ class Interaction:
             "groups": [g.to_dict() for g in self.groups],
             "camera": [round(float(c), 4) for c in self.camera],
         }
+
+
+def interaction_record(frame: FrameResult, inter: Interaction) -> dict[str, Any]:
+    """The JSON record ``headpose interact --json`` writes for one frame (and ``POST /v1/interact`` answers).
+
+    ``source``, ``frame``, ``width``, ``height``, ``heads`` (as ``headpose predict``), then
+    ``pairs``, ``groups`` and ``camera``. On a tracked stream each pair also names its heads by
+    ``track_a`` / ``track_b`` (their ``track_id``), which stay the same from frame to frame
+    where ``a`` / ``b`` (indices into ``heads``) need not.
+    """
+    rec = frame.to_dict()
+    rec.update(inter.to_dict())
+    ids = frame.heads.track_ids
+    if ids is not None:
+        for p in rec["pairs"]:
+            p["track_a"], p["track_b"] = int(ids[p["a"]]), int(ids[p["b"]])
+    return rec
 
 
 def _components(n: int, edges: list[tuple[int, int]]) -> list[list[int]]:

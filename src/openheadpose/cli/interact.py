@@ -26,22 +26,6 @@ from openheadpose.cli._common import (
 )
 
 
-def frame_record(res, inter) -> dict:
-    """One JSON Lines object: ``source``, ``frame``, ``width``, ``height``, ``heads``, ``pairs``, ``groups``.
-
-    On a tracked stream each pair also names its heads by ``track_a`` / ``track_b`` (their
-    ``track_id``), which stay the same from frame to frame where ``a`` / ``b`` (indices into
-    ``heads``) need not.
-    """
-    rec = res.to_dict()
-    rec.update(inter.to_dict())
-    ids = res.heads.track_ids
-    if ids is not None:
-        for p in rec["pairs"]:
-            p["track_a"], p["track_b"] = int(ids[p["a"]]), int(ids[p["b"]])
-    return rec
-
-
 @click.command(context_settings=CONTEXT)
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--save", "save_dir", type=click.Path(file_okay=False, path_type=Path), help="Write images / videos with view cones and pair links into this folder.")
@@ -88,6 +72,7 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
         InteractionConfig,
         draw_interaction,
         find_interactions,
+        interaction_record,
     )
     from openheadpose.io import JsonLinesWriter
 
@@ -108,7 +93,7 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
 
             def write():
                 if json_w is not None:
-                    json_w.write(frame_record(res, inter))
+                    json_w.write(interaction_record(res, inter))
 
             return write, draw_interaction(res.image, res.heads, inter) if want_image else None
 
