@@ -23,6 +23,7 @@ COMMANDS = {
     "export": "convert:export",
     "convert": "convert:convert",
     "synth": "synth:synth",
+    "serve": "serve:serve",
 }
 
 
