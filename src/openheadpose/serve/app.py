@@ -241,6 +241,7 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
         engine = Engine(config, estimators)
         app.state.engine = engine
         app.state.streams = 0
+        app.state.stream_frames = {"received": 0, "dropped": 0}  # over every stream, for /v1/info
         warm = None
         if not estimators.ready():
             warm = asyncio.create_task(_warm(engine))
@@ -320,7 +321,8 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
             "stages": estimators.get(estimators.default_key).names if estimators.ready() else None,
             "limits": {"max_concurrency": c.max_concurrency, "queue": c.queue, "timeout_s": c.timeout_s, "max_body_bytes": c.max_body_bytes,
                        "max_pixels": c.max_pixels, "max_streams": c.max_streams},  # fmt: skip
-            "load": {**request.app.state.engine.stats(), "streams": request.app.state.streams},
+            "load": {**request.app.state.engine.stats(), "streams": request.app.state.streams,
+                     **{f"stream_frames_{k}": v for k, v in request.app.state.stream_frames.items()}},
         }
 
     # ------------------------------------------------------------------ one image
@@ -415,6 +417,7 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
         from openheadpose.inference.tracking import HeadTracker
 
         engine: Engine = ws.app.state.engine
+        totals = ws.app.state.stream_frames
         latest: bytes | None = None
         received = dropped = answered = 0
         closed = reset = False
@@ -434,8 +437,10 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
                             continue
                         data = (msg.get("text") or "").encode()  # answered as "not an image"
                     received += 1
+                    totals["received"] += 1
                     if latest is not None:
                         dropped += 1
+                        totals["dropped"] += 1
                     latest = data
                     wake.set()
             except (WebSocketDisconnect, RuntimeError):
