@@ -12,6 +12,7 @@ from typing import Any
 
 from openheadpose.inference.backends.litert import SOURCES
 from openheadpose.inference.backends.onnx import load_network
+from openheadpose.inference.head_detector import HEAD_MIN_SCORE  # also registers the "heads" detector
 from openheadpose.inference.keypoint_sources import DEFAULT_SOURCE, KEYPOINT_SOURCES
 from openheadpose.inference.pipeline import (
     HeadPoseEstimator,
@@ -89,6 +90,8 @@ def build_estimator(
 
 def _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side) -> HeadPoseEstimator:
     ff = focal_factor(fov)
+    if detector == "heads" and min_score is None:
+        min_score = HEAD_MIN_SCORE  # its score is person detection x presence, not a face detector's
     if keypoints is not None:
         KEYPOINT_SOURCES.get(keypoints)  # a typo fails here, before any model loads
     if model == DEFAULT_MODEL:
