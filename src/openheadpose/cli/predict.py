@@ -14,6 +14,7 @@ from openheadpose.cli._common import (
     build_or_exit,
     estimator_options,
     expand_or_exit,
+    fail,
     run_frames,
     track_options,
 )
@@ -21,12 +22,72 @@ from openheadpose.cli._common import (
 CSV_HEADER = ["source", "frame", "head", "track_id", "x1", "y1", "x2", "y2", "score", "yaw", "pitch", "roll", "sigma_yaw", "sigma_pitch", "sigma_roll"]
 
 
-def _csv_rows(res) -> list[list]:
+def _csv_rows(rec: dict) -> list[list]:
+    """CSV rows (one per head) of a JSON record (``FrameResult.to_dict()``)."""
     rows = []
-    for i, h in enumerate(res.heads.to_list()):
+    for i, h in enumerate(rec["heads"]):
         sig = h["sigma"] or [None, None, None]
-        rows.append([res.source, res.frame, i, h["track_id"], *h["box"], h["score"], h["yaw"], h["pitch"], h["roll"], *sig])
+        rows.append([rec["source"], rec["frame"], i, h["track_id"], *h["box"], h["score"], h["yaw"], h["pitch"], h["roll"], *sig])
     return rows
+
+
+def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers, quiet, est_kwargs) -> int:
+    """``--engine ray``: :func:`openheadpose.scale.ray_engine.run_ray`, then the records merged into --json / --csv.
+
+    Shards go to --parquet DIR (kept), else to ``OUT.parts/`` beside the JSON or CSV file
+    (removed once merged; kept when interrupted, so the same command resumes), or to a
+    temporary folder for ``--json -``.
+    """
+    import shutil
+    import tempfile
+
+    from openheadpose.cli._common import EXIT_ALL_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, err, message, onnx_weights
+    from openheadpose.io import CsvWriter, JsonLinesWriter
+    from openheadpose.scale.ray_engine import have_ray, iter_records, run_ray
+
+    missing = have_ray()
+    if missing:
+        fail(missing)
+    if not (json_path or csv_path or parquet_dir):
+        fail("--engine ray writes records, not windows: give --json PATH|-, --csv PATH or --parquet DIR")
+    expanded, n_failed, _ = expand_or_exit(sources, False)
+    build_or_exit(**est_kwargs)  # every option checked here, before a worker starts
+    kwargs = dict(est_kwargs)
+    model, weights = kwargs.pop("model_name"), onnx_weights(kwargs.pop("weights"))
+    kwargs["keypoints"], kwargs["pose"] = kwargs.pop("keypoint_source"), kwargs.pop("pose_name")
+    own = parquet_dir is None
+    if parquet_dir is not None:
+        shards = Path(parquet_dir)
+    elif json_path and json_path != "-" or csv_path and str(csv_path) != "-":
+        target = json_path if json_path and json_path != "-" else csv_path
+        shards = Path(f"{target}.parts")
+    else:
+        shards = Path(tempfile.mkdtemp(prefix="headpose-ray-"))
+    try:
+        run = run_ray(expanded, shards, address=address, num_workers=num_workers, progress=not quiet, model=model, weights=weights, **kwargs)
+    except (ValueError, RuntimeError, OSError) as exc:
+        fail(message(exc))
+    for e in run.errors:
+        err(e)
+    for w in run.warnings:
+        err(f"warning: {w}")
+    if run.interrupted:
+        err(f"interrupted; {shards} holds every finished unit: the same command resumes from there")
+        return EXIT_INTERRUPTED
+    with contextlib.ExitStack() as stack:
+        json_w = stack.enter_context(JsonLinesWriter(json_path)) if json_path else None
+        csv_w = stack.enter_context(CsvWriter(csv_path, CSV_HEADER)) if csv_path else None
+        if json_w is not None or csv_w is not None:
+            for rec in iter_records(shards):
+                if json_w is not None:
+                    json_w.write(rec)
+                if csv_w is not None:
+                    for row in _csv_rows(rec):
+                        csv_w.write(row)
+    if own:
+        shutil.rmtree(shards, ignore_errors=True)
+    n_failed += run.sources_failed
+    return EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if run.sources_ok else EXIT_ALL_FAILED
 
 
 
@@ -36,13 +97,19 @@ def _csv_rows(res) -> list[list]:
 @click.option("--json", "json_path", metavar="PATH|-", help="Write JSON Lines (one object per image or frame); '-' is standard output.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write one CSV row per head.")
 @click.option("--show", is_flag=True, help="Show a live window (needs a display; press q to stop).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process. ray: a Ray cluster (the ray extra), an actor pool over images and video chunks, same records.")
+@click.option("--ray-address", metavar="ADDR", help="With --engine ray: the cluster to join ('auto', host:6379, ray://host:10001). [default: start Ray here]")
+@click.option("--num-workers", type=click.IntRange(1), help="With --engine ray: actors in the pool, one CPU each. [default: the cluster's CPUs]")
+@click.option("--parquet", "parquet_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --engine ray: write the records as Parquet shards into this folder (a re-run resumes it).")
 @click.option("--draw", type=click.Choice(["axes", "cube"]), default="axes", show_default=True, help="How to draw each head's pose.")
 @estimator_options(KEYPOINTS_HELP)
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Minimum head score. [default: 0.5 when a landmarker or the body source confirms the face (default model, facemesh, body), 0.75 for a detector alone]")
 @click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight.")
 @track_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def predict(sources, save_dir, json_path, csv_path, show, draw, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, quiet, track, smooth) -> None:
+def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, num_workers, parquet_dir, draw, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, quiet, track, smooth) -> None:
     """Estimate the pose of every head in SOURCES.
 
     SOURCES are image files, video files, folders (searched recursively),
@@ -60,14 +127,21 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, model_name, weig
       headpose convert fsanet FSA-Net/pre-trained/300W_LP_models fsanet.onnx
       headpose predict clip.mp4 --model fsanet --weights fsanet.onnx --save out
       headpose predict group.jpg --model hhpnet --keypoints pose --json -
+      headpose predict photos/ videos/ --engine ray --ray-address auto --parquet heads/
     """
+    est_kwargs = dict(model_name=model_name, weights=weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker,
+                      pose_name=pose_name, min_score=min_score, fov=fov, track=track, smooth=smooth)
+    if engine == "ray":
+        if save_dir or show:
+            fail("--save and --show need --engine local (annotated frames are drawn where they are decoded); --engine ray writes --json, --csv or --parquet")
+        sys.exit(_predict_ray(sources, json_path, csv_path, parquet_dir, ray_address, num_workers, quiet, est_kwargs))
+    if parquet_dir or ray_address or num_workers:
+        fail("--parquet, --ray-address and --num-workers go with --engine ray")
     from openheadpose.inference.draw import annotate
     from openheadpose.io import CsvWriter, JsonLinesWriter
 
     expanded, n_failed, show = expand_or_exit(sources, show)
-    est = build_or_exit(
-        model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name, min_score=min_score, fov=fov, track=track, smooth=smooth
-    )
+    est = build_or_exit(**est_kwargs)
 
     with contextlib.ExitStack() as stack:
         json_w = stack.enter_context(JsonLinesWriter(json_path)) if json_path else None
@@ -79,7 +153,7 @@ def predict(sources, save_dir, json_path, csv_path, show, draw, model_name, weig
                 if json_w is not None:
                     json_w.write(res.to_dict())
                 if csv_w is not None:
-                    for row in _csv_rows(res):
+                    for row in _csv_rows(res.to_dict()):
                         csv_w.write(row)
 
             return write, annotate(res.image, res.heads, style=draw) if want_image else None
