@@ -223,6 +223,17 @@ class Calibration:
         }
 
     @staticmethod
+    def from_dict(d: Mapping[str, Any] | None) -> "Calibration | None":
+        """What :meth:`to_dict` wrote (``None`` for ``None``); raises ``ValueError`` on bad factors."""
+        if d is None:
+            return None
+        return Calibration(_triple(d["scale"]), str(d.get("fitted_on", "")), dict(d.get("coverage_before", {})), dict(d.get("coverage_after", {})))
+
+    def apply(self, sigma: np.ndarray) -> np.ndarray:
+        """``(N, 3)`` calibrated sigma: the uncalibrated one times :attr:`scale`."""
+        return _as2d(sigma) * np.asarray(self.scale, np.float64)
+
+    @staticmethod
     def fit(errors: np.ndarray, sigma: np.ndarray, fitted_on: str) -> "Calibration":
         k = fit_scale(errors, sigma)
         cov = lambda s: {f"{z}sigma": [round(float(c), 4) for c in coverage(errors, s, z)] for z in (1, 2)}  # noqa: E731

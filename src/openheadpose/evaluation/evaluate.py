@@ -292,6 +292,7 @@ def evaluate(
     min_det_score = est.min_score if min_det_score is None else min_det_score
     scorer = _Scorer(keep_worst)
     missed: list[str] = []
+    sigmas: list = []  # per scored face: (3,) or None
     n = 0
     bar = tqdm(dataset, disable=not progress, desc=f"{name} ({crop} crops)", unit="img")
 
@@ -308,6 +309,7 @@ def evaluate(
             pred = model.predict(np.stack([p[3] for p in pending]))
             for (nm, s, img, _, box), R in zip(pending, pred.rotations):
                 scorer.add(nm, s, np.asarray(R, np.float64), img, box)
+            sigmas.extend([None] * len(pending) if pred.sigma is None else list(pred.sigma))
             pending.clear()
 
         for s, img in _readable(bar, dataset):
@@ -348,6 +350,7 @@ def evaluate(
                 continue
             best = int(np.argmax(iou))
             scorer.add(s.name, s, heads.rotations[best], img, heads.boxes[best])
+            sigmas.append(None if heads.sigma is None else heads.sigma[best])
 
     return _result(
         dataset,
@@ -363,6 +366,7 @@ def evaluate(
         R_pred=scorer.R_pred,
         missed=missed,
         worst=scorer.worst(),
+        sigma=np.array(sigmas, np.float64) if sigmas and all(x is not None for x in sigmas) else None,
     )
 
 

@@ -90,6 +90,25 @@ class BinnedCodec:
         e = np.stack([self.expectation(out[k]) for k in self.outputs], axis=-1)
         return PosePrediction(_rot(e))
 
+    def spread(self, out: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``(B, 3)`` standard deviation (deg) of each angle's bin distribution: the network's own
+        doubt, uncalibrated (a file's ``notes["sigma"]`` scales it into a sigma).
+
+        >>> c = BinnedCodec()
+        >>> sure, torn = np.full(66, -50.0), np.full(66, -50.0)
+        >>> sure[40] = 0.0; torn[[20, 40]] = 0.0
+        >>> s = c.spread({"yaw": np.stack([sure, torn]), "pitch": np.stack([sure, torn]), "roll": np.stack([sure, torn])})
+        >>> s[:, 0].round(2).tolist()   # one bin: no spread; two bins 60 deg apart: 30
+        [0.0, 30.0]
+        """
+        idx = np.arange(self.num_bins, dtype=np.float64) * self.width
+        cols = []
+        for k in self.outputs:
+            p = _softmax(np.asarray(out[k], np.float64))
+            mean = (p * idx).sum(-1, keepdims=True)
+            cols.append(np.sqrt(np.maximum((p * (idx - mean) ** 2).sum(-1), 0.0)))
+        return np.stack(cols, axis=-1)
+
     def encode(self, euler_deg: np.ndarray) -> dict[str, np.ndarray]:
         e = np.asarray(euler_deg, np.float64).reshape(-1, 3)
         bins = np.clip(np.floor((e - self.start) / self.width), 0, self.num_bins - 1).astype(np.int64)

@@ -47,13 +47,18 @@ class OnnxPoseModel:
         missing = set(self.codec.outputs) - set(self._outputs)
         if missing:
             raise ValueError(f"{self.path}: codec {self.codec.name!r} needs outputs {sorted(missing)}, the file has {self._outputs}")
-        from openheadpose.core.calibration import SourceCalibration
+        from openheadpose.core.calibration import Calibration, SourceCalibration
 
         try:
             #: Per-keypoint-source sigma factors the file carries (``notes["calibration"]``), or ``None``.
             self.calibration = SourceCalibration.from_dict(self.spec.notes.get("calibration"))
-        except (TypeError, ValueError) as exc:
+            #: For a binned image network: the factors that turn its bins' spread into sigma
+            #: (``notes["sigma"]``, fitted by ``tools/calibrate_sigma.py``), or ``None`` (no sigma).
+            self.spread_calibration = Calibration.from_dict(self.spec.notes.get("sigma"))
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{self.path}: unreadable sigma calibration in its metadata ({exc})") from None
+        if self.spread_calibration is not None and not hasattr(self.codec, "spread"):
+            raise ValueError(f"{self.path}: a sigma calibration for the bins' spread, but codec {self.codec.name!r} has no bins")
 
     @property
     def takes_keypoints(self) -> bool:
@@ -77,8 +82,12 @@ class OnnxPoseModel:
                 "(openheadpose.inference.keypoint_sources.KeypointPoseEstimator; `headpose predict --keypoints ...`)"
             )
         if len(crops) == 0:
-            return PosePrediction(np.zeros((0, 3, 3)))
-        return self.codec.decode(self.raw(crops))
+            return PosePrediction(np.zeros((0, 3, 3)), None if self.spread_calibration is None else np.zeros((0, 3)))
+        out = self.raw(crops)
+        pred = self.codec.decode(out)
+        if self.spread_calibration is not None:
+            pred = PosePrediction(pred.rotations, self.spread_calibration.apply(self.codec.spread(out)))
+        return pred
 
     def keypoint_input(self, points: np.ndarray, conf: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """The network input for B heads' keypoints (see :meth:`predict_keypoints`)."""
