@@ -520,7 +520,52 @@ def video_section(lines: list[str]) -> None:
 
 # ---------------------------------------------------------------- the service (issue 17)
 def service_section(lines: list[str]) -> None:
-    pass
+    p = RESULTS / "serve.json"
+    if not p.is_file():
+        return
+    d = json.loads(p.read_text())
+    c, base = d["config"], d["in_process"]
+    m = d["machine"]
+
+    def ms(v):
+        return "–" if v is None else f"{v:.0f} ms"
+
+    lines += [
+        "## Service (`headpose serve`)",
+        "",
+        f"`headpose serve` in a child process on 127.0.0.1 ({c['max_concurrency']} inferences at once, a queue of {c['queue']}), "
+        f"clients in the same run on the same {m.get('cpus_usable') or m.get('cpu_count')} cores (Python: httpx, websockets), "
+        f"{c['seconds_per_level']:g} s per level; image: {c['image']}. In process: the same work one request costs the server "
+        "(the service's decoding checks, one tracker step) without HTTP. "
+        f"Command: `{d['command']}`.",
+        "",
+        "| load | requests/s (200s) | p50 (200s) | p99 (200s) | statuses | vs in process, serial |",
+        "|---|---|---|---|---|---|",
+        f"| in process, serial | {_f(base['serial']['per_s'], 1)} | {ms(base['serial']['p50_ms'])} | {ms(base['serial']['p99_ms'])} | – | 1 |",
+        f"| in process, {base['threads']} threads | {_f(base['threaded']['per_s'], 1)} | {ms(base['threaded']['p50_ms'])} "
+        f"| {ms(base['threaded']['p99_ms'])} | – | {_f(base['threaded']['per_s'] / base['serial']['per_s'])} |",
+    ]
+    for r in d["http"] + [d["overload"]]:
+        st = ", ".join(f"{n}× {k}" for k, n in r["status_counts"].items())
+        name = f"HTTP, {r['clients']} client{'s' if r['clients'] > 1 else ''}" + ("" if r.get("below_queue_limit", False) else f" (over the {c['capacity']} admitted)")
+        lines.append(f"| {name} | {_f(r['requests_per_s'], 1)} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | {st} "
+                     f"| {_f(r['requests_per_s'] / base['serial']['per_s'] if r['requests_per_s'] else None)} |")
+    lines += ["", "| WebSocket | frames/s (all streams) | per stream | round trip p50 | p99 | dropped by the server |", "|---|---|---|---|---|---|"]
+    for w in d["websocket"] + [d["websocket_flood"]]:
+        how = f"{w['streams']} stream{'s' if w['streams'] > 1 else ''}, " + (f"sent at {w['send_fps']:g}/s" if w["send_fps"] else "next frame on answer")
+        lines.append(f"| {how} | {_f(w['frames_per_s'], 1)} | {_f(w['per_stream_fps'], 1)} | {ms(w['p50_ms'])} | {ms(w['p99_ms'])} "
+                     f"| {w['frames_dropped']} of {w['frames_sent']} |")
+    mem, s = d["memory"], d["summary"]
+    lines += [
+        "",
+        f"Failed requests below the queue limit: **{s['failed_below_queue_limit']}**; over it, "
+        f"{'only 503s (with Retry-After) besides 200s' if s['overload_only_503'] else 'not only 503s: see the JSON'}. "
+        f"Memory over {mem['requests']:,} requests ({mem['seconds']:.0f} s; {c['memory_image']}; statuses "
+        f"{', '.join(f'{n}× {k}' for k, n in mem['status_counts'].items())}): server RSS {mem['rss_at_start_mib']:.0f} MiB at the start, "
+        f"{mem['rss_after_10pct_mib']:.0f} MiB after 10 %, {mem['rss_at_end_mib']:.0f} MiB at the end "
+        f"(growth after warm-up {mem['growth_after_10pct_mib']:+.1f} MiB).",
+        "",
+    ]
 
 
 # ---------------------------------------------------------------- Ray (issue 18)

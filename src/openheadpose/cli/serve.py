@@ -50,8 +50,9 @@ def is_loopback(host: str) -> bool:
 @click.option("--api-key", envvar="OPENHEADPOSE_API_KEY", default=None, help="Key every /v1/ request must carry (X-API-Key header; ?key= on the WebSocket). [env: OPENHEADPOSE_API_KEY]")
 @click.option("--insecure", is_flag=True, help="Allow binding a non-loopback address without an API key.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True, help="JSON log lines on standard error at this level.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="One JSON line per request (request id, method, path, status, bytes, ms).")
 def serve(host, port, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, workers, max_concurrency, queue_len, timeout_s,
-          max_body_mb, max_megapixels, max_streams, api_key, insecure, log_level) -> None:  # fmt: skip
+          max_body_mb, max_megapixels, max_streams, api_key, insecure, log_level, access_log) -> None:  # fmt: skip
     """Serve head pose over HTTP and WebSocket, with a page for photos and the webcam.
 
     \b
@@ -105,7 +106,7 @@ def serve(host, port, model_name, weights, keypoint_source, detector, landmarker
                         min_score=min_score, fov=fov, track=False)  # fmt: skip
     err(f"serving on http://{'[' + host + ']' if ':' in host else host}:{port}/  ({', '.join(f'{k}: {v}' for k, v in est.names.items())}; "
         f"{workers} worker(s) x {config.max_concurrency} inferences, queue {config.queue}{', API key required' if config.api_key else ''})")  # fmt: skip
-    common = {"host": host, "port": port, "log_config": log_config(log_level), "access_log": False, "ws_max_size": config.max_body_bytes,
+    common = {"host": host, "port": port, "log_config": log_config(log_level, access_log), "access_log": False, "ws_max_size": config.max_body_bytes,
               "timeout_graceful_shutdown": 5}  # fmt: skip
     if workers == 1:
         uvicorn.run(create_app(config, estimator=est), **common)

@@ -30,8 +30,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
-def log_config(level: str = "info") -> dict:
-    """A :func:`logging.config.dictConfig` for uvicorn (applied in every worker process)."""
+def log_config(level: str = "info", access: bool = True) -> dict:
+    """A :func:`logging.config.dictConfig` for uvicorn (applied in every worker process); ``access=False``: no access lines."""
     level = level.upper()
     return {
         "version": 1,
@@ -40,6 +40,7 @@ def log_config(level: str = "info") -> dict:
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "loggers": {
             "openheadpose.serve": {"handlers": ["stderr"], "level": level, "propagate": False},
+            ACCESS_LOGGER: {"level": level if access else "WARNING"},
             "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},  # ours replace it
