@@ -198,8 +198,8 @@ def photos(shared, tmp_path_factory):
 def test_photos_and_a_split_video_give_the_local_records(ray_cluster, photos, media, tmp_path):
     from openheadpose.scale.ray_engine import iter_records, run_ray
 
-    video = str(media / "face_noface.mov")  # a face that leaves and comes back: new ids after a chunk boundary
-    run = run_ray([str(photos), video], tmp_path / "out", num_workers=2, images_per_unit=5, video_chunk=60, warmup=30)
+    video = str(media / "single_face.mp4")  # 72 frames: three chunks (new ids after a boundary: the stitching test above)
+    run = run_ray([str(photos), video], tmp_path / "out", num_workers=2, images_per_unit=5, video_chunk=24, warmup=12)
     local, local_errors = local_records([str(photos), video])
     ours = list(iter_records(tmp_path / "out"))
     assert run.units == 3 + 3 and run.ran == 6 and not run.interrupted
