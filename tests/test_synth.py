@@ -240,3 +240,75 @@ def test_failed_source_leaves_no_files(bfm, tmp_path, monkeypatch):
     r = synthesize_one(s, SynthConfig(source="-", out=str(tmp_path / "o"), views=1, val_fraction=0.0), tmp_path / "o")
     assert r["status"] == "failed: renderer broke"
     assert not any((tmp_path / "o").rglob("*.*"))
+
+
+def _aflw_folder(root, bfm, eulers, with68):
+    """An aflw-yaw folder (roi = the whole 120 px picture, so crop pixels = photo pixels) whose faces
+    have AFLW's 21 points and, where ``with68``, a landmarks68.csv row of the same face."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    (root / "images").mkdir(parents=True)
+    head = "image,yaw_deg,roi_x1,roi_y1,roi_x2,roi_y2," + ",".join(f"x{i},y{i}" for i in range(1, 22))
+    head68 = "image,residual_px," + ",".join(f"x{i},y{i},v{i}" for i in range(1, 69))
+    rows, rows68 = [head], [head68]
+    fmt = lambda p: "," if np.isnan(p).any() else f"{p[0]:.3f},{p[1]:.3f}"  # noqa: E731
+    for i, (e, w) in enumerate(zip(eulers, with68)):
+        c = rng.standard_normal(bfm.num_coeffs)
+        p21 = _points(bfm, "aflw21", c, e, 0.5, (60, 60))  # roi 0..120 of a 120 px crop: crop u = photo x
+        p68 = _points(bfm, "68", c, e, 0.5, (60, 60))
+        cv2.imwrite(str(root / "images" / f"f{i}.jpg"), rng.integers(0, 255, (120, 120, 3), np.uint8))
+        rows.append(f"f{i}.jpg,{e[0]},0,0,120,120," + ",".join(fmt(p) for p in p21))
+        if w:
+            rows68.append(f"f{i}.jpg,1.0," + ",".join(f"{fmt(p)},1" for p in p68))
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    (root / "landmarks68.csv").write_text("\n".join(rows68) + "\n")
+
+
+def test_choose_points_prefers_68_where_present(bfm):
+    from openheadpose.synth.build import choose_points
+
+    p21, p68 = np.zeros((21, 2)), np.ones((68, 2))
+    both = PoseSample(name="a", rotation=None, euler=np.full(3, np.nan), box=np.zeros(4), landmarks=p21, landmarks68=p68)
+    only21 = PoseSample(name="b", rotation=None, euler=np.full(3, np.nan), box=np.zeros(4), landmarks=p21)
+    assert choose_points(both)[1] == "68" and choose_points(both, "68")[0] is p68
+    assert choose_points(both, "21") == (p21, "aflw21")
+    assert choose_points(only21) == (p21, "aflw21")
+    with pytest.raises(ValueError, match="no 68-point landmarks"):
+        choose_points(only21, "68")
+    with pytest.raises(ValueError, match="expected one of auto, 21, 68"):
+        choose_points(both, "98")
+
+
+def test_synth_fits_the_68_points_and_records_the_layout(bfm, tmp_path):
+    """aflw-yaw folder -> run(): faces with a landmarks68.csv row are fitted to those 68 points (layout 68,
+    68 points used), the others to AFLW's 21; an older fits.csv (no layout column) is resumed and rewritten."""
+    import csv
+
+    from openheadpose.synth.build import FITS_COLUMNS, SynthConfig, run
+
+    src = tmp_path / "aflw"
+    eulers = [(40.0, 5.0, 0.0), (-25.0, -5.0, 3.0), (10.0, 0.0, 0.0)]
+    _aflw_folder(src, bfm, eulers, [True, False, True])
+    out = tmp_path / "out"
+    out.mkdir()
+    old = ["source", "split", "status", "label_yaw", "yaw", "pitch", "roll", "rms_px", "rms_mm", "points", "views"]
+    (out / "fits.csv").write_text(",".join(old) + "\nimages/f2.jpg,train,rejected: by an older run,10,,,,,,,0\n")
+    cfg = SynthConfig(source=f"aflw-yaw:{src}", out=str(out), views=0, val_fraction=0.0)
+    summary = run(cfg, progress=False)
+    assert summary["layouts"] == {"68": 1, "aflw21": 1}, summary
+    with open(out / "fits.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = {r["source"]: r for r in reader}
+        assert reader.fieldnames == FITS_COLUMNS
+    assert rows["images/f0.jpg"]["layout"] == "68" and int(rows["images/f0.jpg"]["points"]) == 68
+    assert rows["images/f1.jpg"]["layout"] == "aflw21" and int(rows["images/f1.jpg"]["points"]) == 19  # 21 minus the ears
+    assert rows["images/f2.jpg"]["status"] == "rejected: by an older run" and rows["images/f2.jpg"]["layout"] == ""
+    for name, e in (("images/f0.jpg", eulers[0]), ("images/f1.jpg", eulers[1])):
+        assert abs(float(rows[name]["yaw"]) - e[0]) < 2.0 and abs(float(rows[name]["pitch"]) - e[1]) < 3.0  # clean points
+    # --points 21 on the same folder: AFLW's points for every face
+    again = run(SynthConfig(source=f"aflw-yaw:{src}", out=str(tmp_path / "o21"), views=0, val_fraction=0.0, points="21"), progress=False)
+    assert again["layouts"] == {"aflw21": 3}
+    # --points 68: the face without 68 points is failed and named
+    only = run(SynthConfig(source=f"aflw-yaw:{src}", out=str(tmp_path / "o68"), views=0, val_fraction=0.0, points="68"), progress=False)
+    assert (only["ok"], only["failed"], only["layouts"]) == (2, 1, {"68": 2})

@@ -1,6 +1,7 @@
 """``headpose synth``: a pose-labelled training set from real faces with landmarks.
 
-For every source face: fit the morphable model to its landmarks
+For every source face: fit the morphable model to its landmarks -- the 68-point
+ones where the face has them, else the dataset's own (``SynthConfig.points``) --
 (:func:`~openheadpose.synth.fit.fit_landmarks`, the dataset's yaw label as a
 prior where it has one, a weak N(0, 20 deg) prior on pitch and roll that settles
 their ambiguity near profile), keep the photo itself with the fitted pose as view 0,
@@ -24,7 +25,9 @@ ty measured upwards from the bottom row as 3DDFA does --, tz = 0, scale in
 pixels per mm), ``pt2d`` (2 x 68, the 68 model landmarks projected, hidden
 ones included), ``pt3d_68`` (3 x 68: u, v, depth in pixels), ``Shape_Para``
 (40) and ``Exp_Para`` (10) in units of the 3DDFA fits' standard deviation.
-``OUT/fits.csv`` has one row per source (fitted pose, label, residual, status);
+``OUT/fits.csv`` has one row per source (fitted pose, label, residual, points
+used, their ``layout``: ``aflw21``, ``68`` or ``facemesh``, status; a ``fits.csv``
+from before the ``layout`` column is rewritten with it, empty, when a run resumes);
 ``OUT/synth.json`` the recipe and the quality summary.
 
 Seeded per source (same seed, same output whatever the number of processes),
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import time
@@ -50,12 +54,23 @@ from openheadpose.io.writers import atomic_write_bytes
 
 __all__ = ["SynthConfig", "plan_views", "synthesize_one", "run"]
 
-FITS_COLUMNS = ["source", "split", "status", "label_yaw", "yaw", "pitch", "roll", "rms_px", "rms_mm", "points", "views"]
+FITS_COLUMNS = ["source", "split", "status", "label_yaw", "yaw", "pitch", "roll", "rms_px", "rms_mm", "points", "views", "layout"]
+
+#: ``SynthConfig.points``: which landmarks a source face is fitted to.
+POINTS_CHOICES = ("auto", "21", "68")
 
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """What ``headpose synth`` does (all of it goes into ``synth.json``)."""
+    """What ``headpose synth`` does (all of it goes into ``synth.json``).
+
+    ``points``: ``auto`` fits a face to its 68-point landmarks where it has them
+    (``PoseSample.landmarks68``: aflw-yaw / aflw-extra faces with a
+    ``landmarks68.csv`` row), else to the dataset's own points (AFLW's 21,
+    FaceMesh's 468 for photos, 68 for 300W-LP); ``21``: always the dataset's own
+    points; ``68``: only faces with 68-point landmarks (the others are recorded
+    as failed).
+    """
 
     source: str
     out: str
@@ -70,6 +85,7 @@ class SynthConfig:
     jpeg_quality: int = 95
     bfm: str | None = None
     limit: int | None = None
+    points: str = "auto"
 
 
 def _split_of(name: str, val_fraction: float) -> str:
@@ -118,8 +134,6 @@ def _write_pair(base: Path, image_bgr: np.ndarray, labels: dict, quality: int) -
     if not ok:
         raise OSError(f"{base}.jpg: JPEG encoding failed")
     atomic_write_bytes(base.with_suffix(".jpg"), jpg.tobytes(), durable=False)  # a rerun regenerates it
-    import io
-
     buf = io.BytesIO()
     scipy.io.savemat(buf, labels)
     atomic_write_bytes(base.with_suffix(".mat"), buf.getvalue(), durable=False)  # last: its presence marks the view done
@@ -128,6 +142,28 @@ def _write_pair(base: Path, image_bgr: np.ndarray, labels: dict, quality: int) -
 def _stem(name: str) -> str:
     base, _, face = name.partition("#")  # photos: sources name faces "<file>#<k>"
     return Path(base).with_suffix("").as_posix().replace("/", "__") + (f"_face{face}" if face else "")
+
+
+def choose_points(sample, points: str = "auto") -> tuple[np.ndarray, str]:
+    """The landmarks ``(P, 2)`` to fit and their layout name (``aflw21``, ``68``, ``facemesh``).
+
+    Raises:
+        ValueError: ``points`` is unknown, or the sample has none of the points asked for.
+    """
+    if points not in POINTS_CHOICES:
+        raise ValueError(f"points={points!r}; expected one of {', '.join(POINTS_CHOICES)}")
+    if points != "21" and sample.landmarks68 is not None:
+        return sample.landmarks68, "68"
+    if points == "68":
+        raise ValueError("no 68-point landmarks (points=68)")
+    n = 0 if sample.landmarks is None else len(sample.landmarks)
+    if n in (21, 468):  # AFLW's points, FaceMesh's (photos: sources)
+        return sample.landmarks, ("aflw21" if n == 21 else "facemesh")
+    if n == 68:
+        return sample.landmarks, "68"
+    if sample.landmarks68 is not None:  # points=21 on a dataset that has only 68 points
+        return sample.landmarks68, "68"
+    raise ValueError("no landmarks" if n == 0 else f"{n} landmarks: not a layout the fitter knows (21, 68, 468)")
 
 
 def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
@@ -139,18 +175,13 @@ def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
     stem = _stem(sample.name)
     split = _split_of(sample.name, cfg.val_fraction)
     row = {"source": sample.name, "split": split, "status": "ok", "label_yaw": "", "yaw": "", "pitch": "", "roll": "",
-           "rms_px": "", "rms_mm": "", "points": "", "views": 0}
+           "rms_px": "", "rms_mm": "", "points": "", "views": 0, "layout": ""}
     label_yaw = float(sample.euler[0]) if sample.euler is not None and np.isfinite(sample.euler[0]) else None
     row["label_yaw"] = "" if label_yaw is None else round(label_yaw, 3)
     try:
         model = load_bfm(cfg.bfm)
-        n = 0 if sample.landmarks is None else len(sample.landmarks)
-        if n in (21, 468):  # AFLW's points, FaceMesh's (photos: sources)
-            pts, layout = sample.landmarks, ("aflw21" if n == 21 else "facemesh")
-        else:
-            pts, layout = (sample.landmarks68, "68") if sample.landmarks68 is not None else (sample.landmarks, "68")
-        if pts is None:
-            raise ValueError("no landmarks")
+        pts, layout = choose_points(sample, cfg.points)
+        row["layout"] = layout
         fit = fit_landmarks(pts, model, layout, yaw_prior=label_yaw, yaw_sigma=cfg.yaw_sigma, tilt_sigma=cfg.tilt_sigma)
         row.update(yaw=round(float(fit.euler[0]), 3), pitch=round(float(fit.euler[1]), 3), roll=round(float(fit.euler[2]), 3),
                    rms_px=round(fit.rms_px, 3), rms_mm=round(fit.rms_mm, 3), points=fit.num_points)
@@ -224,7 +255,15 @@ def run(cfg: SynthConfig, jobs: int = 1, progress: bool = True) -> dict:
     previous: dict[str, dict] = {}
     if fits_path.is_file():
         with open(fits_path, newline="") as f:
-            previous = {r["source"]: r for r in csv.DictReader(f)}
+            reader = csv.DictReader(f)
+            previous = {r["source"]: r for r in reader}
+            header = reader.fieldnames or []
+        if previous and header != FITS_COLUMNS:  # an older fits.csv (no layout column): same rows, today's header
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, FITS_COLUMNS, restval="", extrasaction="ignore")
+            w.writeheader()
+            w.writerows(previous.values())
+            atomic_write_bytes(fits_path, buf.getvalue().encode())
     todo, rows = [], []
     t0 = time.time()
     for i, s in enumerate(ds):
@@ -276,6 +315,7 @@ def summarize(rows: list[dict]) -> dict:
         "rejected": sum(str(r["status"]).startswith("rejected") for r in rows),
         "failed": sum(str(r["status"]).startswith("failed") for r in rows),
         "images": {s: sum(int(r["views"] or 0) for r in ok if r["split"] == s) for s in ("train", "val")},
+        "layouts": {k: sum((r.get("layout") or "unrecorded") == k for r in ok) for k in sorted({r.get("layout") or "unrecorded" for r in ok})},
     }
     lab = [(float(r["yaw"]), float(r["label_yaw"])) for r in ok if r["label_yaw"] not in ("", None)]
     if lab:
