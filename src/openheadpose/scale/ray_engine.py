@@ -196,6 +196,7 @@ class RayRun:
         errors, warnings: what the local engine prints on stderr, in its order.
         startup_seconds: Ray start-up (``ray.init``) and actor pool until the first unit came back.
         seconds: the whole run.
+        work_seconds: the units' own time in their actors (this run's units), summed.
         workers: actors in the pool.
         interrupted: Ctrl-C stopped the run (the folder holds only whole shards).
     """
@@ -211,6 +212,7 @@ class RayRun:
     warnings: list[str] = field(default_factory=list)
     startup_seconds: float = 0.0
     seconds: float = 0.0
+    work_seconds: float = 0.0
     workers: int = 0
     interrupted: bool = False
 
@@ -321,7 +323,8 @@ def _map_units(run: RayRun, pending: list[WorkUnit], options: dict, address, num
     )  # Ray Data gives its actors max_restarts=-1, max_task_retries=-1: a killed actor is restarted, its unit re-run
     try:
         with tqdm(total=len(pending), unit="unit", disable=not progress, dynamic_ncols=True) as bar:
-            for _ in ds.iter_rows():
+            for row in ds.iter_rows():
+                run.work_seconds += json.loads(row["summary"])["seconds"]
                 if not run.ran:
                     run.startup_seconds = time.perf_counter() - t0
                 run.ran += 1
