@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_header, write_result  # noqa: E402
+from common import run_header, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEO = "WolfgangLanger_Pexels.mp4"
@@ -97,7 +97,7 @@ def compare(ours: list[dict], theirs: list[dict]) -> dict:
                     break
         out["mismatches"] += bad
     d = np.array(out.pop("angle_diffs") or [0.0])
-    out.update(heads=int(len(d)), angle_diff_max=float(d.max()), angle_diff_p95=float(np.percentile(d, 95)), angle_diff_median=float(np.median(d)))
+    out.update(heads=len(d), angle_diff_max=float(d.max()), angle_diff_p95=float(np.percentile(d, 95)), angle_diff_median=float(np.median(d)))
     out.setdefault("beyond_rounding", 0)
     return out
 

@@ -26,7 +26,7 @@ import pytest
 
 pytest.importorskip("pyarrow")
 
-from openheadpose.scale.units import RangeSource, WorkUnit, plan_units, stitch_track_ids  # noqa: E402
+from openheadpose.scale.units import RangeSource, WorkUnit, plan_units, stitch_track_ids
 
 SHARD_ROUNDING = {"box": 0.0101, "score": 0.00011, "yaw": 0.0011, "pitch": 0.0011, "roll": 0.0011, "rotation": 2.1e-6, "sigma": 0.0011}
 VIDEO_MAX_DEG, VIDEO_MEDIAN_DEG = 3.0, 0.25

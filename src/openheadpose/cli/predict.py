@@ -41,7 +41,15 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
     import shutil
     import tempfile
 
-    from openheadpose.cli._common import EXIT_ALL_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, err, message, onnx_weights
+    from openheadpose.cli._common import (
+        EXIT_ALL_FAILED,
+        EXIT_INTERRUPTED,
+        EXIT_OK,
+        EXIT_SOME_FAILED,
+        err,
+        message,
+        onnx_weights,
+    )
     from openheadpose.io import CsvWriter, JsonLinesWriter
     from openheadpose.scale.ray_engine import have_ray, iter_records, run_ray
 
@@ -129,8 +137,8 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
       headpose predict group.jpg --model hhpnet --keypoints pose --json -
       headpose predict photos/ videos/ --engine ray --ray-address auto --parquet heads/
     """
-    est_kwargs = dict(model_name=model_name, weights=weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker,
-                      pose_name=pose_name, min_score=min_score, fov=fov, track=track, smooth=smooth)
+    est_kwargs = {"model_name": model_name, "weights": weights, "keypoint_source": keypoint_source, "detector": detector, "landmarker": landmarker,
+                  "pose_name": pose_name, "min_score": min_score, "fov": fov, "track": track, "smooth": smooth}
     if engine == "ray":
         if save_dir or show:
             fail("--save and --show need --engine local (annotated frames are drawn where they are decoded); --engine ray writes --json, --csv or --parquet")
