@@ -69,12 +69,15 @@ def estimator_options(keypoints_help: str) -> Callable:
             click.option("--model", "model_name", default="default", show_default=True,
                          help="'default' (detector + FaceMesh + the --pose stage); an image network: hopenet-synth or fsanet-synth "
                               "(shipped), or any given by --weights (fsanet, hopenet, onnx...), cropped from the detector's box "
-                              "(or placed by FaceMesh with --landmarker facemesh); a keypoint network: hhpnet (shipped), heatmap-cnn."),
+                              "(or placed by FaceMesh with --landmarker facemesh); realheponet (shipped; pan and tilt, roll 0; try --detector heads); "
+                              "a keypoint network: hhpnet (shipped), heatmap-cnn."),
             click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                          help="An .onnx file from `headpose convert` / `headpose export`, or a training checkpoint (.pt, needs PyTorch), for --model (hhpnet, hopenet-synth, fsanet-synth: "
                               "our shipped weights when omitted)."),
             click.option("--keypoints", "keypoint_source", default=None, metavar="SOURCE", help=keypoints_help),
-            click.option("--detector", default=None, help="Face detector (see `headpose models`). [default: blazeface, or haar without MediaPipe]"),
+            click.option("--detector", default=None, help="Face detector (see `headpose models`); heads: head boxes from MediaPipe Pose's body "
+                                                          "keypoints, so people seen from the side or behind count (needs mediapipe). "
+                                                          "[default: blazeface, or haar without MediaPipe]"),
             click.option("--landmarker", default=None, help="Landmarker (see `headpose models`). [default: facemesh for the default model "
                                                             "and the facemesh keypoint source; none for an image network]"),
             click.option("--pose", "pose_name", default=None, help="Pose stage of the default model (see `headpose models`). [default: "

@@ -47,6 +47,7 @@ from __future__ import annotations
 import numpy as np
 
 from openheadpose.core.geometry import nms_indices
+from openheadpose.inference.backends.litert import MissingBackendError
 from openheadpose.inference.detectors import DETECTORS
 from openheadpose.inference.keypoint_sources import BODY_HEAD_LANDMARKS, MediaPipeBody, _alignment_roi, keypoint_boxes
 from openheadpose.inference.results import Detections
@@ -63,6 +64,33 @@ MOUTH = np.array([9, 10])
 #: BlazeFace's keypoint order (right eye, left eye, nose, mouth centre, right ear, left ear)
 #: from (nose, left eye, right eye, left ear, right ear) of :data:`BODY_HEAD_LANDMARKS`, then the mouth centre.
 _TO_BLAZEFACE = np.array([2, 1, 0, 5, 4, 3])
+
+
+def head_boxes(
+    landmarks: np.ndarray, scale: float, shift_y: float, shoulder_scale: float, shoulder_up: float, min_spread: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Face-sized head boxes ``(P, 4)`` from BlazePose landmarks ``(P, >= 13, 2)``, and whether each came from the shoulders ``(P,)``.
+
+    From the five head points (:func:`~openheadpose.inference.keypoint_sources.keypoint_boxes`
+    with ``scale`` and ``shift_y``), unless their spread is under ``min_spread`` x the
+    shoulder width: then a square of ``shoulder_scale`` x that width whose centre is
+    ``shoulder_up`` x that width above the shoulders' middle (image up).
+    """
+    lm = np.asarray(landmarks, np.float64)
+    lm = lm.reshape((-1,) + lm.shape[-2:])
+    head = lm[:, BODY_HEAD_LANDMARKS]
+    boxes = keypoint_boxes(head, scale, shift_y)
+    spread = np.linalg.norm(head[:, :, None] - head[:, None, :], axis=-1).max(axis=(1, 2)) if len(lm) else np.zeros(0)
+    sh = lm[:, SHOULDERS]
+    width = np.linalg.norm(sh[:, 0] - sh[:, 1], axis=-1)
+    collapsed = spread < min_spread * width
+    if collapsed.any():
+        mid = sh[collapsed].mean(1)
+        w = width[collapsed]
+        centre = mid - np.stack([np.zeros_like(w), shoulder_up * w], 1)
+        half = (shoulder_scale * w / 2)[:, None]
+        boxes[collapsed] = np.concatenate([centre - half, centre + half], 1)
+    return boxes, collapsed
 
 
 class HeadDetector:
@@ -95,7 +123,10 @@ class HeadDetector:
         min_tile: int = 320,
         max_people: int = 30,
     ):
-        self.body = MediaPipeBody(min_score=min_score, tiles=tiles, min_tile=min_tile, max_people=max_people)
+        try:
+            self.body = MediaPipeBody(min_score=min_score, tiles=tiles, min_tile=min_tile, max_people=max_people)
+        except MissingBackendError as exc:
+            raise MissingBackendError(f"the heads detector finds people with MediaPipe Pose: {exc}; or choose a face detector (--detector blazeface)") from None
         self.min_score = min_score
         self.scale, self.shift_y = scale, shift_y
         self.shoulder_scale, self.shoulder_up, self.min_spread = shoulder_scale, shoulder_up, min_spread
@@ -116,21 +147,8 @@ class HeadDetector:
         return np.stack(lms), np.array(scores)
 
     def boxes(self, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Face boxes ``(P, 4)`` from landmarks ``(P, 39, 2)``, and whether each came from the shoulders ``(P,)``."""
-        lm = np.asarray(landmarks, np.float64).reshape(-1, 39, 2)
-        head = lm[:, BODY_HEAD_LANDMARKS]
-        boxes = keypoint_boxes(head, self.scale, self.shift_y)
-        spread = np.linalg.norm(head[:, :, None] - head[:, None, :], axis=-1).max(axis=(1, 2))
-        sh = lm[:, SHOULDERS]
-        width = np.linalg.norm(sh[:, 0] - sh[:, 1], axis=-1)
-        collapsed = spread < self.min_spread * width
-        if collapsed.any():
-            mid = sh[collapsed].mean(1)
-            w = width[collapsed]
-            centre = mid - np.stack([np.zeros_like(w), self.shoulder_up * w], 1)
-            half = (self.shoulder_scale * w / 2)[:, None]
-            boxes[collapsed] = np.concatenate([centre - half, centre + half], 1)
-        return boxes, collapsed
+        """Face boxes ``(P, 4)`` from landmarks ``(P, 39, 2)`` (:func:`head_boxes` with this detector's constants)."""
+        return head_boxes(landmarks, self.scale, self.shift_y, self.shoulder_scale, self.shoulder_up, self.min_spread)
 
     def __call__(self, image: np.ndarray) -> Detections:
         lm, scores = self.people(image)

