@@ -56,7 +56,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benchmarks package
 
-from benchmarks.common import run_header, write_result  # noqa: E402
+from benchmarks.common import run_header, write_result
 
 
 def _jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
@@ -124,7 +124,7 @@ class Server:
                     "--queue", str(queue), "--no-access-log", "--timeout", "60"]  # fmt: skip
         self.lines: list[str] = []
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         # --no-access-log: a line per request would be read by this process, on the cores being measured
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         threading.Thread(target=lambda: self.lines.extend(iter(self.proc.stderr.readline, "")), daemon=True).start()

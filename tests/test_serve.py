@@ -16,6 +16,7 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -24,13 +25,13 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from click.testing import CliRunner  # noqa: E402
-from conftest import needs_face_models  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
+from click.testing import CliRunner
+from conftest import needs_face_models
+from fastapi.testclient import TestClient
 
-from openheadpose.inference.results import Faces, Heads  # noqa: E402
-from openheadpose.serve.app import create_app  # noqa: E402
-from openheadpose.serve.config import ServeConfig  # noqa: E402
+from openheadpose.inference.results import Faces, Heads
+from openheadpose.serve.app import create_app
+from openheadpose.serve.config import ServeConfig
 
 STATIC = Path(__file__).resolve().parents[1] / "src" / "openheadpose" / "serve" / "static"
 
@@ -152,7 +153,11 @@ def test_predict_options(client, astronaut):
 
 @needs_face_models
 def test_interact_is_the_cli_record(client, astronaut, tmp_path):
-    from openheadpose.apps.interaction import InteractionConfig, find_interactions, interaction_record
+    from openheadpose.apps.interaction import (
+        InteractionConfig,
+        find_interactions,
+        interaction_record,
+    )
     from openheadpose.inference.builder import build_estimator
 
     data = jpeg(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1))  # two heads, facing each other
@@ -309,7 +314,7 @@ class Gate:
 
     landmarker = None
     pose = None
-    names = {"detector": "gate"}
+    names: ClassVar[dict] = {"detector": "gate"}
 
     def __init__(self):
         self.release = threading.Event()
@@ -428,7 +433,7 @@ def server():
     reader.start()
 
     def port():
-        for line in list(lines):
+        for line in lines:
             m = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
             if m:
                 return int(m.group(1))
@@ -451,7 +456,7 @@ def server():
 def test_real_server_concurrent_clients(server, astronaut):
     import httpx
 
-    url, lines, proc = server
+    url, lines, _ = server
     data = jpeg(astronaut)
 
     def one(i: int):
@@ -472,7 +477,7 @@ def test_real_server_concurrent_clients(server, astronaut):
 def test_real_server_websocket_and_shutdown(server, astronaut):
     from websockets.sync.client import connect
 
-    url, lines, proc = server
+    url, _, proc = server
     with connect(url.replace("http", "ws") + "/v1/stream") as ws:
         answers = []
         for dx in (0, 3):

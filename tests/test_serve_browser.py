@@ -20,7 +20,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("selenium")
 
-from conftest import needs_face_models  # noqa: E402
+from conftest import needs_face_models
 
 CHROMIUM = os.environ.get("OPENHEADPOSE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("OPENHEADPOSE_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -36,8 +36,7 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 15) -> Path:
     h, w = frames[0].shape[:2]
     with open(path, "wb") as f:
         f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for rgb in frames:
-            f.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
+        f.writelines(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes() for rgb in frames)
     return path
 
 

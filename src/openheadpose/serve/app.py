@@ -372,7 +372,11 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
         smooth: bool = Query(True),
     ) -> dict:
         """The record `headpose interact --json` writes for this image: the heads, then `pairs`, `groups` and `camera`."""
-        from openheadpose.apps.interaction import InteractionConfig, find_interactions, interaction_record
+        from openheadpose.apps.interaction import (
+            InteractionConfig,
+            find_interactions,
+            interaction_record,
+        )
 
         _check_params(request.query_params, INTERACT_PARAMS)
         key = _estimator_key(model=model, detector=detector, landmarker=landmarker, pose=pose, keypoints=keypoints, min_score=min_score)

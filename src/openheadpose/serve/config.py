@@ -80,5 +80,5 @@ class ServeConfig:
         return json.dumps(dataclasses.asdict(self))
 
     @staticmethod
-    def from_json(text: str) -> "ServeConfig":
+    def from_json(text: str) -> ServeConfig:
         return ServeConfig(**json.loads(text))

@@ -100,10 +100,13 @@ class EstimatorCache:
             with self._lock:
                 if key in self._items:
                     return self._items[key]
-            est = self._build(key)
+            try:
+                est = self._build(key)
+            finally:  # refused option sets leave nothing behind (their number is the client's choice)
+                with self._lock:
+                    self._building.pop(key, None)
             with self._lock:
                 self._items[key] = est
-                self._building.pop(key, None)
                 self._trim()
             return est
 
