@@ -291,35 +291,83 @@ def hhpnet_section(lines: list[str]) -> None:
 
 def synth_section(lines: list[str]) -> None:
     p = RESULTS / "synth_quality.json"
-    if not p.is_file():
+    if p.is_file():
+        d = json.loads(p.read_text())
+        c, n = d["config"], d["synth"]
+        wp, wo, ph = d["with_prior"], d["without_prior"], d["photometric"]
+        band = lambda b: " / ".join(f"{_f(v['mae'])} ({v['n']})" for v in b.values())  # noqa: E731
+        lines += [
+            "## Our training set: `headpose synth` (face profiling of aflw-yaw)",
+            "",
+            f"Source `{c['source'].split(':')[0]}` (real AFLW photos, disjoint from AFLW2000), {c['views']} re-rendered views per face",
+            f"plus the photo, seed {c['seed']}, fits with a landmark residual above {c['max_rms_mm']} mm rejected. Quality command:",
+            f"`{d['command']}`.",
+            "",
+            "| what | value |",
+            "|---|---|",
+            f"| source faces / synthesized / rejected / failed | {n['sources']} / {n['ok']} / {n['rejected']} / {n['failed']} |",
+            f"| images (train / held-out val) | {n['images']['train']} / {n['images']['val']} |",
+            f"| fitted yaw vs AFLW label, label as prior (σ {c['yaw_sigma']}°) | MAE {_f(wp['yaw_mae'])}° over {wp['n']} faces |",
+            f"| … per \|yaw\| 0–30 / 30–60 / 60–99 (faces) | {band(wp['by_abs_yaw'])} |",
+            f"| fitted yaw vs AFLW label, **no prior** | MAE {_f(wo['yaw_mae'])}° (median {_f(wo['median_abs'])}°) over {wo['n']} faces |",
+            f"| … per \|yaw\| 0–30 / 30–60 / 60–99 (faces) | {band(wo['by_abs_yaw'])} |",
+            f"| landmark residual of the fits (median) | {_f(d['landmark_residual']['rms_mm_median'])} mm, {_f(d['landmark_residual']['rms_px_median'])} px |",
+            f"| re-render at the photo's own pose, max difference | {ph['own_pose_max_abs_diff']} grey levels ({ph['n']} faces) |",
+            f"| round trip +20° and back, face pixels, mean abs difference | {_f(ph['round_trip_20deg_face_mae'])} (median {_f(ph['round_trip_20deg_face_mae_median'])}) grey levels |",
+            "",
+            "AFLW's yaw labels are themselves fits of a mean 3D face to the same landmarks; they agree with AFLW2000-style",
+            "labels only to a median 3.8° (`../shared/README.md`), so the no-prior row bounds the fitter's error from above.",
+            "",
+        ]
+    q = RESULTS / "synth_points.json"
+    if not q.is_file():
         return
-    d = json.loads(p.read_text())
-    c, n = d["config"], d["synth"]
-    wp, wo, ph = d["with_prior"], d["without_prior"], d["photometric"]
-    band = lambda b: " / ".join(f"{_f(v['mae'])} ({v['n']})" for v in b.values())  # noqa: E731
+    d = json.loads(q.read_text())
+    a = d["all"]
+    names = {"21": "AFLW's 21", "68": "68 (MERL-RAV), occluded placed", "68v": "68, visible only"}
+    per_folder = ", ".join(f"{v['n']} of {k}" for k, v in d["sources"].items())
     lines += [
-        "## Our training set: `headpose synth` (face profiling of aflw-yaw)",
+        "### Which landmarks to fit: AFLW's 21 points or the 68-point ones",
         "",
-        f"Source `{c['source'].split(':')[0]}` (real AFLW photos, disjoint from AFLW2000), {c['views']} re-rendered views per face",
-        f"plus the photo, seed {c['seed']}, fits with a landmark residual above {c['max_rms_mm']} mm rejected. Quality command:",
-        f"`{d['command']}`.",
+        f"The same {a['n']} faces ({per_folder}) that have both AFLW's 21 points",
+        f"and a `landmarks68.csv` row, fitted as `headpose synth` fits (tilt prior σ {d['tilt_sigma']}°), with and without the",
+        f"yaw label as a prior (σ {d['yaw_sigma']}°). Command: `{d['command']}`.",
         "",
-        "| what | value |",
-        "|---|---|",
-        f"| source faces / synthesized / rejected / failed | {n['sources']} / {n['ok']} / {n['rejected']} / {n['failed']} |",
-        f"| images (train / held-out val) | {n['images']['train']} / {n['images']['val']} |",
-        f"| fitted yaw vs AFLW label, label as prior (σ {c['yaw_sigma']}°) | MAE {_f(wp['yaw_mae'])}° over {wp['n']} faces |",
-        f"| … per \|yaw\| 0–30 / 30–60 / 60–99 (faces) | {band(wp['by_abs_yaw'])} |",
-        f"| fitted yaw vs AFLW label, **no prior** | MAE {_f(wo['yaw_mae'])}° (median {_f(wo['median_abs'])}°) over {wo['n']} faces |",
-        f"| … per \|yaw\| 0–30 / 30–60 / 60–99 (faces) | {band(wo['by_abs_yaw'])} |",
-        f"| landmark residual of the fits (median) | {_f(d['landmark_residual']['rms_mm_median'])} mm, {_f(d['landmark_residual']['rms_px_median'])} px |",
-        f"| re-render at the photo's own pose, max difference | {ph['own_pose_max_abs_diff']} grey levels ({ph['n']} faces) |",
-        f"| round trip +20° and back, face pixels, mean abs difference | {_f(ph['round_trip_20deg_face_mae'])} (median {_f(ph['round_trip_20deg_face_mae_median'])}) grey levels |",
-        "",
-        "AFLW's yaw labels are themselves fits of a mean 3D face to the same landmarks; they agree with AFLW2000-style",
-        "labels only to a median 3.8° (`../shared/README.md`), so the no-prior row bounds the fitter's error from above.",
-        "",
+        "| landmarks | yaw prior | yaw vs AFLW label: MAE (median) | … per \\|yaw\\| 0–30 / 30–60 / 60–99 (faces) | residual, median | over the "
+        f"{d['max_rms_mm']:g} mm bar |",
+        "|---|---|---|---|---|---|",
     ]
+    for key, v in a["fits"].items():
+        var, _, pr = key.partition("+")
+        band = " / ".join(f"{_f(b['mae'])} ({b['n']})" for b in v["by_abs_yaw"].values())
+        lines.append(f"| {names.get(var, var)} | {'yes' if pr else 'no'} | {_f(v['yaw_mae'])}° ({_f(v['yaw_median_abs'])}°) | {band} | "
+                     f"{_f(v['rms_mm_median'])} mm | {100 * v['over_max_rms']:.1f} % |")
+    hat = a.get("three_cornered_hat_yaw_sd")
+    if hat:
+        dis = a["free_21_vs_68_mae"]
+        lines += [
+            "",
+            f"Free fits, 21 vs 68 points, mean disagreement: yaw {_f(dis['yaw'])}°, pitch {_f(dis['pitch'])}°, roll {_f(dis['roll'])}°.",
+            "Three-cornered hat on (label, free 21-point fit, free 68-point fit), robust SD of each one's yaw error assuming",
+            f"independent errors: label {_f(hat['label'])}°, 21-point fit {_f(hat['fit21'])}°, 68-point fit {_f(hat['fit68'])}° (the",
+            "label is AFLW's own fit to the 21 points, so its and the 21-point fit's errors correlate: those two come out too",
+            "small, the 68-point one too large).",
+        ]
+        for v in ("21", "68"):
+            pp = a.get(f"prior_pull_{v}")
+            if pp:
+                lines.append(f"Prior on the {v}-point fit: it moves the yaw {_f(pp['w'])} of the way to the label (best for the SDs above: "
+                             f"{_f(pp['w_best'])}); expected yaw SD {_f(pp['sd_with_prior'])}° with it, {_f(pp['sd_free'])}° without.")
+    trips = {k: v.get("photometric_prior_fit", {}) for k, v in d["sources"].items()}
+    cells = []
+    for var in d["variants"]:
+        t = [trips[k][var] for k in trips if trips[k].get(var, {}).get("n")]
+        if t:
+            n = sum(x["n"] for x in t)
+            cells.append(f"{names.get(var, var)}: {_f(sum(x['round_trip_20deg_face_mae'] * x['n'] for x in t) / n)} ({n} faces)")
+    if cells:
+        lines += ["", "Round trip +20° and back on prior fits, face pixels, mean abs difference (grey levels): " + "; ".join(cells) + "."]
+    lines.append("")
 
 
 def candidates_section(lines: list[str]) -> None:
