@@ -306,7 +306,11 @@ def _map_units(run: RayRun, pending: list[WorkUnit], options: dict, address, num
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # our own bar says how far it is
+    import ray.data
+
+    for handler in logging.getLogger("ray.data").handlers:  # Ray Data's console chatter (its log file keeps all)
+        if handler.get_name() == "console":
+            handler.setLevel(logging.ERROR)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
