@@ -69,6 +69,7 @@ def main(argv=None) -> None:
     ap.add_argument("--shared", type=Path, default=SHARED)
     ap.add_argument("--sources", nargs="+", default=["labels", "facemesh", "blazeface", "body"])
     ap.add_argument("--cache", type=Path, default=None, help="cache the sources' keypoints here (re-runs are instant)")
+    ap.add_argument("--heatmap", type=Path, default=ASSETS / MODELS["heatmap-cnn-synth (ours)"], help="the heatmap CNN's .onnx (default: the shipped one)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "heatmap_cnn_aflw2000-dev.json")
     args = ap.parse_args(argv)
 
@@ -80,7 +81,8 @@ def main(argv=None) -> None:
 
     reader = AFLW2000(args.shared / "data" / "aflw2000-dev")
     log(reader.summary())
-    nets = {name: OnnxPoseModel(ASSETS / f) for name, f in MODELS.items()}
+    files = {**{name: ASSETS / f for name, f in MODELS.items()}, "heatmap-cnn-synth (ours)": args.heatmap}
+    nets = {name: OnnxPoseModel(f) for name, f in files.items()}
     results: dict = {name: {} for name in nets}
     speed: dict = {name: {} for name in nets}
     n_images = 0
@@ -101,7 +103,8 @@ def main(argv=None) -> None:
             if source == "labels":
                 speed[name] = {f"batch_{b}": round(faces_per_second(net, kps, b), 1) for b in (1, 32)}
                 log(f"  {name:26s} pose stage faces/s: {speed[name]}")
-    meta = json.loads((ASSETS / "heatmap-cnn-synth.json").read_text())
+    sidecar = args.heatmap.with_suffix(".json")
+    meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
     out = {
         "command": "python benchmarks/eval_heatmap_cnn.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "dataset": {"name": "aflw2000-dev", "images": n_images, "filter": "all angles within +-99 deg"},
@@ -111,11 +114,11 @@ def main(argv=None) -> None:
         },
         "models": {
             name: {
-                "file": f"src/openheadpose/assets/{f}",
-                "bytes": (ASSETS / f).stat().st_size,
+                "file": f.resolve().relative_to(ROOT).as_posix() if f.resolve().is_relative_to(ROOT) else str(f),
+                "bytes": f.stat().st_size,
                 "faces_per_s": speed[name],
             }
-            for name, f in MODELS.items()
+            for name, f in files.items()
         },
         "heatmap_cnn": {
             "parameters": meta.get("parameters"),

@@ -341,6 +341,8 @@ def cmd_train(args) -> None:
         loss.backward()
         opt.step()
         sched.step()
+        if (step + 1) % 25 == 0:
+            log(f"  step {step + 1}: train L1 {loss.item():.2f} ({time.time() - t_start:.0f} s)")
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             mae = np.abs(predict(model, val, size) - val.euler).mean(0)
             history.append({"step": step + 1, "samples": (step + 1) * args.batch, "train_l1": round(float(loss.item()), 3), "val_mae": mae.round(3).tolist(), "seconds": round(time.time() - t_start)})
@@ -376,7 +378,7 @@ def cmd_train(args) -> None:
         source="openheadpose tools/train_heatmap_cnn_synth.py (architecture of github.com/Arnav0400/Headpose_Estimation)",
         trained_on="synthetic keypoints only (3DDFA BFM nose/eyes/tragions under random poses, keypoint noise and face boxes measured per source on aflw-yaw); no pose labels",
         notes={
-            **HEATMAP_SPEC.notes,
+            **{k: HEATMAP_SPEC.notes[k] for k in ("paper", "output", "map_sigma")},
             "input": (
                 f"render_heatmaps(to_map_coordinates(keypoints, the face box widened by the {HEATMAP_CROP} crop recipe), confidence), "
                 f"Gaussian sigma {OPENPOSE_SIGMA:.4f} map pixels; channels nose, left_eye, right_eye, left_ear, right_ear (COCO, the person's left), background; "
@@ -424,8 +426,27 @@ def cmd_train(args) -> None:
         "history": history,
         "seconds": round(time.time() - t_start, 1),
     }
-    Path(args.json).write_text(json.dumps(summary, indent=1) + "\n")
+    Path(args.json).write_text(json.dumps(with_spec(summary, out), indent=1) + "\n")
     log(f"wrote {out} and {args.json}; total {time.time() - t_start:.0f} s")
+
+
+def with_spec(summary: dict, onnx_path: Path) -> dict:
+    """``summary`` with the input recipe and spec the ONNX file's metadata declares (what the runtime reads)."""
+    import onnx
+
+    from openheadpose.specs.spec import ModelSpec
+
+    meta = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
+    spec = ModelSpec.from_metadata(meta, str(onnx_path)).to_dict()
+    notes = spec.pop("notes")
+    return {**summary, "spec": {**spec, "input": notes.get("input"), "output": notes.get("output")}}
+
+
+def cmd_spec(args) -> None:
+    """Rewrite the sidecar's ``spec`` entry from the ONNX file's metadata (the weights are not touched)."""
+    p = Path(args.json)
+    p.write_text(json.dumps(with_spec(json.loads(p.read_text()), Path(args.out)), indent=1) + "\n")
+    log(f"wrote {p}")
 
 
 def main(argv=None) -> None:
@@ -447,12 +468,17 @@ def main(argv=None) -> None:
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--out", default=str(DATA / "heatmap-cnn-synth.onnx"))
     t.add_argument("--json", default=str(DATA / "heatmap-cnn-synth.json"))
+    sp = sub.add_parser("spec", help="write the input recipe of the ONNX file's metadata into its .json")
+    sp.add_argument("--out", default=str(DATA / "heatmap-cnn-synth.onnx"))
+    sp.add_argument("--json", default=str(DATA / "heatmap-cnn-synth.json"))
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("boxes", "train", "-h", "--help"):
+    if not argv or argv[0] not in ("boxes", "train", "spec", "-h", "--help"):
         argv = ["train", *argv]
     args = ap.parse_args(argv)
     if args.cmd == "boxes":
         cmd_boxes(args)
+    elif args.cmd == "spec":
+        cmd_spec(args)
     else:
         cmd_train(args)
 

@@ -9,6 +9,10 @@ over a face crop, resized to 96 x 96, are stacked and regressed to three angles.
 Here the maps are rendered from keypoints (:func:`render_heatmaps`), so any
 keypoint source (a landmarker, a body-pose model, labels) can feed the network.
 
+Shipped weights: ``heatmap-cnn-synth`` (``openheadpose/assets/heatmap-cnn-synth.onnx``, what
+``--model heatmap-cnn`` runs without ``--weights``), trained on synthetic keypoints only by
+``tools/train_heatmap_cnn_synth.py``; its dense layers' weights are int8 to fit 5 MB.
+
 Dimension legend: B faces, K = 5 keypoints, C = K + 1 = 6 channels (the five
 maps, then the background), S = 96 map side.
 
@@ -124,7 +128,8 @@ HEATMAP_SPEC = ModelSpec(
     notes={
         "paper": "Gupta et al., Nose, eyes and ears: head pose estimation by locating facial keypoints, ICASSP 2019, arXiv:1812.00739",
         "input": "render_heatmaps(keypoints in 96x96 map pixels, confidence): channels " + ", ".join(KEYPOINTS) + ", background",
-        "sigma": f"{OPENPOSE_SIGMA:.4f} map pixels (OpenPose's 7 px at 368 px, scaled to 96)",
+        # not "sigma": that key holds a file's pose-sigma calibration (OnnxPoseModel.spread_calibration)
+        "map_sigma": f"{OPENPOSE_SIGMA:.4f} map pixels (OpenPose's 7 px at 368 px, scaled to 96)",
         "output": "tanh x 90 degrees: (yaw, pitch, roll)",
     },
 )
