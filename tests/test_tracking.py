@@ -241,3 +241,37 @@ def test_cli_tracks_a_video_and_interact_names_pairs_by_track(faces, tmp_path):
     assert pairs and all({p["track_a"], p["track_b"]} == {0, 1} for p in pairs)
     untracked = subprocess.run([*cli, "predict", str(path), "--json", "-", "--no-track", "-q"], capture_output=True, text=True)
     assert all(h["track_id"] is None for line in untracked.stdout.splitlines() for h in json.loads(line)["heads"])
+
+
+def test_a_weak_detection_in_one_frame_never_becomes_a_head():
+    """A head first seen below ``confirm_score`` is reported only once detected again on the next
+    frame (then with id 0: a dropped tentative head takes no id); a sure head is reported at once."""
+    from openheadpose.inference.pipeline import HeadPoseEstimator
+    from openheadpose.inference.results import Detections
+    from openheadpose.specs.spec import PosePrediction
+
+    class Stage:  # an image network answering frontal for every face
+        needs = "mesh or detector box"
+
+        def __call__(self, image, faces):
+            return PosePrediction(np.repeat(np.eye(3)[None], len(faces), 0))
+
+    plan = {}  # frame -> score of the one detection in it
+
+    class Detector:
+        frame = 0
+
+        def __call__(self, image):
+            s = plan.get(int(image[0, 0, 0]))
+            return Detections(np.array([[100.0, 100.0, 160.0, 160.0]]) if s else np.zeros((0, 4)), np.array([s] if s else []))
+
+    def run(frames_scores):
+        plan.clear()
+        plan.update(frames_scores)
+        est = HeadPoseEstimator(Detector(), None, Stage(), min_score=0.3, tracker=HeadTracker())
+        frames = [np.full((240, 320, 3), i, np.uint8) for i in range(8)]
+        return [None if not len(r.heads) else r.heads.track_ids.tolist() for r in est.stream(frames)]
+
+    assert run({3: 0.5}) == [None] * 8  # one weak frame: nothing
+    assert run({3: 0.5, 4: 0.5, 5: 0.5}) == [None] * 4 + [[0], [0]] + [None] * 2
+    assert run({3: 0.9}) == [None] * 3 + [[0]] + [None] * 4  # sure at once

@@ -124,6 +124,7 @@ class Track:
     missed: int = 0
     hits: int = 0
     score: float = 1.0
+    tentative: bool = False  # first seen scoring below confirm_score: not reported until detected again
     rotation_filter: RotationFilter = field(default_factory=RotationFilter)
     box_filter: OneEuro = field(default_factory=lambda: OneEuro(min_cutoff=1.0, beta=0.02))
 
@@ -207,6 +208,11 @@ class HeadTracker:
         min_presence: FaceMesh's face presence needed to follow a head by its landmarks.
         min_patch_score: correlation with the head's last patch needed to follow it without landmarks.
         min_iou: IoU a detection needs with a track's predicted box to continue it.
+        confirm_score: a head first seen scoring below this is tentative: the detector runs
+            again on the next frame, and the head is reported (and gets its id) only if it is
+            detected there too -- a false detection in a single frame never becomes a track
+            that the patch would then follow (lettering in ``../shared/media/no_face.mp4``
+            scores 0.52 in one frame). Heads scoring this much are reported at once.
         smooth: filter rotations and boxes over time (the raw estimate stays in ``Heads.raw_rotations``).
         fps: frame rate used for the filters when the stream does not say.
     """
@@ -218,6 +224,7 @@ class HeadTracker:
         min_presence: float = 0.5,
         min_patch_score: float = 0.7,
         min_iou: float = 0.2,
+        confirm_score: float = 0.75,
         smooth: bool = True,
         fps: float = 30.0,
     ):
@@ -226,6 +233,7 @@ class HeadTracker:
         self.min_presence = min_presence
         self.min_patch_score = min_patch_score
         self.min_iou = min_iou
+        self.confirm_score = confirm_score
         self.smooth = smooth
         self.fps = fps
         self.reset()
@@ -246,7 +254,8 @@ class HeadTracker:
         timings: dict[str, float] = {}
         dt = 1.0 / (fps or self.fps)
         can_follow = getattr(estimator.landmarker, "follow", None) is not None and getattr(estimator.pose, "needs", "") != "keypoints"
-        detect = (not can_follow) or not self.tracks or self.lost_last_frame or self.frame - self.last_detect >= self.detect_every
+        tentative = any(t.tentative for t in self.tracks)
+        detect = (not can_follow) or not self.tracks or self.lost_last_frame or tentative or self.frame - self.last_detect >= self.detect_every
         seen: dict[int, _Seen] = {}
         new: list[_Seen] = []
         faces = None
@@ -259,7 +268,7 @@ class HeadTracker:
             detected = [v.box for v in seen.values()]  # heads the detector placed this frame
             followed: dict[int, _Seen] = {}
             for k in range(len(self.tracks)):
-                if k not in seen:
+                if k not in seen and not self.tracks[k].tentative:  # a tentative head must be detected again
                     others = [t.predicted() for j, t in enumerate(self.tracks) if j != k]
                     s = self._follow(estimator, image, self.tracks[k], detected, others)
                     if s is not None:
@@ -270,16 +279,17 @@ class HeadTracker:
             new = [s for s in new if not any(box_iou(s.box[None], v.box[None])[0, 0] > 0.3 for v in seen.values())]
         # new tracks, numbered left to right
         for s in sorted(new, key=lambda s: s.box[0]):
-            self.tracks.append(Track(self.next_id, s.box.copy()))
+            sure = s.score >= self.confirm_score
+            self.tracks.append(Track(self.next_id if sure else -1, s.box.copy(), tentative=not sure))
             seen[len(self.tracks) - 1] = s
-            self.next_id += 1
+            self.next_id += int(sure)
         t0 = time.perf_counter()
         order = sorted(seen, key=lambda k: seen[k].box[0])  # left to right
         rotations, sigma = self._poses(estimator, image, [seen[k] for k in order], faces)
         timings["pose"] = time.perf_counter() - t0
         # update tracks
         self.lost_last_frame = False
-        out_boxes, out_R, out_ids, out_scores, out_mesh = [], [], [], [], []
+        out_boxes, out_R, out_ids, out_scores, out_mesh, out_raw, out_rows = [], [], [], [], [], [], []
         keep = np.ones(len(order), bool)
         for j, k in enumerate(order):
             tr, s = self.tracks[k], seen[k]
@@ -294,6 +304,9 @@ class HeadTracker:
                 tr.steps = (tr.steps + [np.concatenate([c, c])])[-5:]
                 tr.velocity = np.median(np.stack(tr.steps), axis=0)
             tr.box, tr.missed, tr.hits, tr.score = s.box.copy(), 0, tr.hits + 1, s.score
+            if tr.tentative and tr.hits >= 2 and s.detected:  # detected again: a head after all
+                tr.tentative, tr.id = False, self.next_id
+                self.next_id += 1
             covered = any(_cover(s.box, seen[o].box) > 0.05 for o in seen if o != k)
             if s.mesh is not None:
                 tr.mesh = s.mesh
@@ -307,6 +320,10 @@ class HeadTracker:
             sg = None if sigma is None else sigma[j]
             R = tr.rotation_filter(rotations[j], dt, sg) if self.smooth else rotations[j]
             box = tr.box_filter(s.box, dt) if self.smooth else s.box
+            if tr.tentative:
+                continue
+            out_rows.append(j)
+            out_raw.append(rotations[j])
             out_boxes.append(box)
             out_R.append(R)
             out_ids.append(tr.id)
@@ -316,10 +333,11 @@ class HeadTracker:
             if k not in seen or not keep[order.index(k)]:
                 tr.missed += 1
                 self.lost_last_frame = True
-        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        # a tentative head not detected again is dropped (it never had an id)
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed and not (t.tentative and t.missed)]
         self.frame += 1
-        raw = np.array([r for r in rotations if r is not None]).reshape(-1, 3, 3)
-        sig = None if sigma is None else np.asarray(sigma)[keep]
+        raw = np.array(out_raw).reshape(-1, 3, 3)
+        sig = None if sigma is None else np.asarray(sigma)[out_rows].reshape(-1, 3)
         mesh = np.stack(out_mesh) if out_mesh and all(m is not None for m in out_mesh) else None
         heads = Heads(
             np.array(out_boxes).reshape(-1, 4),
