@@ -135,15 +135,26 @@ def test_a_folder_holding_another_runs_plan_is_refused(tmp_path):
         prepare_folder(tmp_path, units, {"model": "hhpnet"})
 
 
-def test_a_chunk_decodes_exactly_the_frames_of_the_whole_video(media):
-    """face_noface.mov is the shared file where OpenCV's seeking lands up to seven frames late."""
-    from openheadpose.io import expand_sources
+def test_a_chunk_decodes_exactly_the_frames_of_the_whole_video(media, tmp_path):
+    """face_noface.mov is the shared file where OpenCV's seeking by frame number lands up to seven frames late."""
+    import cv2
 
-    whole = {f.index: f.image for f in expand_sources(str(media / "face_noface.mov"))[0].frames() if f.image is not None}
-    chunk = RangeSource(str(media / "face_noface.mov"), "video", path=media / "face_noface.mov", start=60, stop=90, warmup=20)
-    frames = list(chunk.frames())
-    assert [f.index for f in frames] == list(range(40, 90))
-    assert all(np.array_equal(f.image, whole[f.index]) for f in frames)
+    from openheadpose.io import expand_sources
+    from openheadpose.scale.units import _seek, read_index, write_index
+
+    video = media / "face_noface.mov"
+    whole = {f.index: f.image for f in expand_sources(str(video))[0].frames() if f.image is not None}
+    write_index(tmp_path, video)
+    times = read_index(tmp_path, video)
+    assert len(times) == len(whole)
+    cap = cv2.VideoCapture(str(video))
+    assert 64 <= _seek(cap, 80, times) <= 80  # placed by seeking, not by decoding from the start
+    cap.release()
+    for index_dir in (tmp_path, None):  # seeking by the index, and decoding from the start
+        chunk = RangeSource(str(video), "video", path=video, start=100, stop=130, warmup=20, index_dir=index_dir and str(index_dir))
+        frames = list(chunk.frames())
+        assert [f.index for f in frames] == list(range(80, 130))
+        assert all(np.array_equal(f.image, whole[f.index]) for f in frames)
     tail = list(RangeSource("v", "video", path=media / "face_noface.mov", start=150, warmup=0).frames())
     assert tail[-1].index == max(whole) and not any(f.warning or f.error for f in tail)
 

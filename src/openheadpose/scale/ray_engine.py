@@ -19,6 +19,7 @@ Output folder::
     OUT/_plan.json            sources, options and units of the run (a re-run must match it)
     OUT/part-000000.parquet   one shard per unit, in the local engine's order
     OUT/_work/part-….parquet  a video chunk's records before its ids are stitched
+    OUT/_index/….json         a split video's frame times, by which its chunks seek
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from openheadpose.scale.units import (
     stitch_track_ids,
 )
 
-PLAN, WORK = "_plan.json", "_work"
+PLAN, WORK, INDEX = "_plan.json", "_work", "_index"
 INSTALL = 'pip install "openheadpose[ray]"'
 #: Test hook: a folder where a file ``crash-part-NNNNNN`` makes the worker that takes that unit
 #: kill itself (SIGKILL) half-way through it, once -- a worker lost mid-run, deterministically.
@@ -123,7 +124,7 @@ def process_unit(estimator, unit: WorkUnit, out_dir: str | Path) -> dict[str, An
     warnings: list[str] = []
     status: dict[str, str] = {}
     crash_at = _crash_request(unit)
-    for src in unit.iter_sources():
+    for src in unit.iter_sources(Path(out_dir) / INDEX):
         n_frames, failed = 0, False
         try:
             for res in estimator.stream(src):
@@ -317,6 +318,7 @@ def _map_units(run: RayRun, pending: list[WorkUnit], options: dict, address, num
     if num_workers is None:
         num_workers = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_worker))
     run.workers = min(num_workers, len(pending))
+    _index_videos(ray, run.out_dir / INDEX, pending)
     ds = ray.data.from_items([{"unit": json.dumps(u.to_dict())} for u in pending], override_num_blocks=len(pending))
     ds = ds.map_batches(
         UnitWorker,
@@ -339,6 +341,17 @@ def _map_units(run: RayRun, pending: list[WorkUnit], options: dict, address, num
         if started:
             ray.shutdown()
     return False
+
+
+def _index_videos(ray, folder: Path, pending: list[WorkUnit]) -> None:
+    """Index the frame times of every video a pending chunk seeks in (one Ray task per video, skipped when stored)."""
+    from openheadpose.scale.units import read_index, write_index
+
+    videos = sorted({u.sources[0][2] for u in pending if u.stitched})
+    missing = [v for v in videos if read_index(folder, v) is None]
+    if missing:
+        task = ray.remote(num_cpus=1)(write_index)
+        ray.get([task.remote(str(folder), v) for v in missing])
 
 
 def prepare_folder(out: Path, units: list[WorkUnit], options: dict[str, Any]) -> list[WorkUnit]:

@@ -10,9 +10,10 @@ engine's order (sources as expanded, then frames):
   kept aside only to **stitch** the chunk's track ids onto the previous chunk's
   (:func:`stitch_track_ids`), so ids run 0, 1, ... through the whole video as on one machine.
 
-Frames are decoded from the start of the file (skipped ones are only ``grab``-bed): seeking
-by frame number is not exact in OpenCV on every file (on ``face_noface.mov`` of the shared
-media it lands up to seven frames late), and a record's frame number must be the local engine's.
+A record's frame number must be the local engine's, and OpenCV's seeking by frame number is
+not exact on every file (on ``face_noface.mov`` of the shared media it lands up to seven
+frames late): a chunk seeks by an index of the video's frame times, made once per video
+(:func:`write_index`), and checks every frame against it (:class:`RangeSource`).
 """
 
 from __future__ import annotations
@@ -78,12 +79,13 @@ class WorkUnit:
     def from_dict(cls, d: dict[str, Any]) -> WorkUnit:
         return cls(**{**d, "sources": tuple(tuple(s) for s in d["sources"])})
 
-    def iter_sources(self) -> Iterator[Source]:
-        """The sources to stream, a video chunk as a :class:`RangeSource`."""
+    def iter_sources(self, index_dir: str | Path | None = None) -> Iterator[Source]:
+        """The sources to stream, a video chunk as a :class:`RangeSource` (seeking by the index in ``index_dir``)."""
         for name, kind, path in self.sources:
             p = None if path is None else Path(path)
             if self.kind == "video" and (self.chunks > 1):
-                yield RangeSource(name, "video", path=p, start=self.start, stop=self.stop, warmup=self.warmup)
+                yield RangeSource(name, "video", path=p, start=self.start, stop=self.stop, warmup=self.warmup,
+                                  index_dir=None if index_dir is None else str(index_dir))
             else:
                 yield Source(name, kind, path=p)
 
@@ -114,7 +116,7 @@ def plan_units(
             block.clear()
 
     for src in sources:
-        entry = (src.name, src.kind, None if src.path is None else str(src.path))
+        entry = (src.name, src.kind, None if src.path is None else str(Path(src.path).resolve()))  # workers may run elsewhere
         if src.kind in ("image", "example"):
             block.append(entry)
             if len(block) >= images_per_unit:
@@ -134,62 +136,158 @@ def plan_units(
     return units
 
 
+def frame_times(path: str | Path) -> list[float]:
+    """Presentation time (ms, OpenCV's ``CAP_PROP_POS_MSEC``) of every frame of a video, in order.
+
+    One decoding pass (``grab``: no colour conversion), the index that lets a chunk seek to
+    its first frame exactly (:class:`RangeSource`).
+    """
+    cap = cv2.VideoCapture(str(path))
+    times = []
+    try:
+        while True:
+            try:
+                if not cap.grab():
+                    break
+            except cv2.error:
+                break
+            times.append(round(cap.get(cv2.CAP_PROP_POS_MSEC), 3))
+    finally:
+        cap.release()
+    return times
+
+
+def index_path(folder: str | Path, video: str | Path) -> Path:
+    """Where a run keeps a video's :func:`frame_times` (named by the video's absolute path)."""
+    import hashlib
+
+    return Path(folder) / f"{hashlib.sha1(str(Path(video).resolve()).encode()).hexdigest()[:16]}.json"
+
+
+def write_index(folder: str | Path, video: str | Path) -> Path:
+    """Compute and store a video's frame times (atomically), with its size and mtime to check it by."""
+    import json
+
+    from openheadpose.io import atomic_write_bytes
+
+    st = Path(video).stat()
+    doc = {"video": str(Path(video).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "times": frame_times(video)}
+    path = index_path(folder, video)
+    atomic_write_bytes(path, json.dumps(doc).encode(), durable=False)
+    return path
+
+
+def read_index(folder: str | Path | None, video: str | Path) -> list[float] | None:
+    """A stored index of ``video`` that still matches the file, else None."""
+    import json
+
+    if folder is None:
+        return None
+    try:
+        doc = json.loads(index_path(folder, video).read_text())
+        st = Path(video).stat()
+    except (OSError, ValueError):
+        return None
+    return doc["times"] if (doc.get("size"), doc.get("mtime_ns")) == (st.st_size, st.st_mtime_ns) else None
+
+
 @dataclass(frozen=True)
 class RangeSource(Source):
     """A video's frames ``[start - warmup, stop)`` with their frame numbers in the whole file.
 
     Frames come out exactly as :meth:`Source.frames` gives them (same decoder, same colour
-    conversion, same error and warning texts); frames before the range are decoded and
-    dropped (``grab``), because seeking is not frame-exact on every file.
+    conversion, same error and warning texts). To reach the first, it seeks when an index
+    of the video's frame times is in ``index_dir`` (:func:`write_index`): OpenCV's seek by
+    frame number can land late (seven frames on the shared ``face_noface.mov``), but the
+    time of the frame it lands on names its true number, so it seeks a little early, reads
+    where it landed and steps forward; every frame read after is checked against the index.
+    Without an index, or when a check fails, frames are decoded from the file's start and
+    dropped until the range (``grab``).
     """
 
     start: int = 0
     stop: int | None = None
     warmup: int = 0
+    index_dir: str | None = None
 
     def frames(self) -> Iterator[Frame]:
-        name, first = self.name, max(0, self.start - self.warmup)
+        times = read_index(self.index_dir, self.path) if self.start - self.warmup > 0 else None
         cap = cv2.VideoCapture(str(self.path))
         try:
-            if not cap.isOpened():
-                yield Frame(name, 0, None, error=f"{name}: cannot open video")
-                return
-            fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
-            total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-            if total is not None and total < 0:
-                total = None
-            index, ended = 0, False
-            while index < first:
-                try:
-                    ok = cap.grab()
-                except cv2.error:
-                    ok = False
-                if not ok:
-                    ended = True
-                    break
-                index += 1
-            while not ended and (self.stop is None or index < self.stop):
-                try:
-                    ok, bgr = cap.read()
-                except cv2.error:  # a corrupt packet can raise instead of returning False
-                    ok, bgr = False, None
-                if not ok or bgr is None:
-                    ended = True
-                    break
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
-                yield Frame(name, index, rgb, fps=fps, total=total)
-                index += 1
-            if not ended:
-                return
-            if index == 0:
-                yield Frame(name, 0, None, error=f"{name}: no decodable frames", fps=fps, total=total)
-            elif total is not None and index < total:
-                yield Frame(
-                    name, index, None, fps=fps, total=total,
-                    warning=f"{name}: read {index} of the {total} frames its header promises; the rest did not decode (a truncated or damaged file?)",
-                )
+            yield from self._frames(cap, times)
         finally:
             cap.release()
+
+    def _frames(self, cap, times: list[float] | None) -> Iterator[Frame]:
+        name, first = self.name, max(0, self.start - self.warmup)
+        if not cap.isOpened():
+            yield Frame(name, 0, None, error=f"{name}: cannot open video")
+            return
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        if total is not None and total < 0:
+            total = None
+        index = _seek(cap, first, times) if times else None
+        if index is None:  # no index, or the seek could not be placed: from the start
+            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            index, times = 0, None
+        ended = False
+        while index < first:
+            try:
+                ok = cap.grab()
+            except cv2.error:
+                ok = False
+            if not ok:
+                ended = True
+                break
+            index += 1
+        while not ended and (self.stop is None or index < self.stop):
+            try:
+                ok, bgr = cap.read()
+            except cv2.error:  # a corrupt packet can raise instead of returning False
+                ok, bgr = False, None
+            if not ok or bgr is None:
+                ended = True
+                break
+            if times is not None and (index >= len(times) or round(cap.get(cv2.CAP_PROP_POS_MSEC), 3) != times[index]):
+                yield Frame(name, index, None, error=f"{name}: frame {index} is not where the video's index puts it (changed while running?)")
+                return
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
+            yield Frame(name, index, rgb, fps=fps, total=total)
+            index += 1
+        if not ended:
+            return
+        if index == 0:
+            yield Frame(name, 0, None, error=f"{name}: no decodable frames", fps=fps, total=total)
+        elif total is not None and index < total:
+            yield Frame(
+                name, index, None, fps=fps, total=total,
+                warning=f"{name}: read {index} of the {total} frames its header promises; the rest did not decode (a truncated or damaged file?)",
+            )
+
+
+def _seek(cap, target: int, times: list[float]) -> int | None:
+    """Place ``cap`` just before frame ``target`` (the next ``grab`` gives frame ``index``); returns that index, or None.
+
+    Seeks ahead of the target by a growing margin until the frame it lands on is found in
+    ``times`` at or before the target.
+    """
+    if target >= len(times):
+        return None
+    where = {t: i for i, t in enumerate(times)}
+    for margin in (16, 64, 256, 1024):
+        guess = target - margin
+        if guess <= 0:
+            return None
+        cap.set(cv2.CAP_PROP_POS_FRAMES, guess)
+        try:
+            ok = cap.grab()
+        except cv2.error:
+            ok = False
+        landed = where.get(round(cap.get(cv2.CAP_PROP_POS_MSEC), 3)) if ok else None
+        if landed is not None and landed < target:
+            return landed + 1
+    return None
 
 
 # --------------------------------------------------------------------------- track ids across chunks
