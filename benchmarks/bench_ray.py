@@ -9,7 +9,7 @@ this machine, against the local engine in the same run.
 (2) throughput: ``--images`` AFLW2000-dev photos (images/s) and ``WolfgangLanger_Pexels.mp4``
     (472 frames, frames/s) through the local engine (``estimator.stream``, as ``headpose
     predict`` runs it) and through :func:`openheadpose.scale.run_ray` with 1 and 2 workers
-    (the video whole with 1 worker, in two chunks with 2), each run into a fresh folder,
+    (the video whole with 1 worker, in two chunks with 2: the second seeks by the video's index), each run into a fresh folder,
     times from the call to its return (Ray already up; shards written and ids stitched).
 (3) ``--check-equality``: the Ray engine (2 workers, 32 images per unit, videos cut into
     120-frame chunks with the default 60-frame warm-up) against the local engine on the whole
@@ -55,6 +55,16 @@ def shared_root() -> Path:
     if not root.is_dir():
         sys.exit(f"no shared data at {root} (set OPENHEADPOSE_SHARED)")
     return root
+
+
+def assets_digest() -> str:
+    """A digest of the shipped model files (to tell whether one changed during the run)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for p in sorted((ROOT / "src" / "openheadpose" / "assets").glob("*.onnx")):
+        h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 def local_run(estimator, specs) -> tuple[list[dict], float]:
@@ -120,6 +130,7 @@ def main() -> None:
 
     doc = run_header("bench_ray", 1, started)
     doc["load_average_before"] = os.getloadavg()
+    assets = assets_digest()
     t0 = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              _temp_dir=tempfile.mkdtemp(prefix="r", dir="/tmp"))
@@ -172,12 +183,13 @@ def main() -> None:
                 c["per_video"] = {}
                 for v in videos:
                     pv = compare([r for r in ours if r["source"] == v], [r for r in theirs if r["source"] == v])
-                    c["per_video"][Path(v).name] = {k: pv[k] for k in ("records", "mismatches", "angle_diff_max", "angle_diff_median")}
+                    c["per_video"][Path(v).name] = {k: pv[k] for k in ("records", "mismatches", "beyond_rounding", "angle_diff_max", "angle_diff_median")}
             checks[name] = c
             print(name, c, flush=True)
         doc["equality"] = checks
     ray.shutdown()
     doc["load_average_after"] = os.getloadavg()
+    doc["models_unchanged"] = assets_digest() == assets  # the working tree is shared: a model rewritten mid-run spoils a comparison
     write_result(args.out, doc)
 
 
