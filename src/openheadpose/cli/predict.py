@@ -63,14 +63,14 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
     kwargs = dict(est_kwargs)
     model, weights = kwargs.pop("model_name"), onnx_weights(kwargs.pop("weights"))
     kwargs["keypoints"], kwargs["pose"] = kwargs.pop("keypoint_source"), kwargs.pop("pose_name")
-    own = parquet_dir is None
+    own, temporary = parquet_dir is None, False
     if parquet_dir is not None:
         shards = Path(parquet_dir)
     elif json_path and json_path != "-" or csv_path and str(csv_path) != "-":
         target = json_path if json_path and json_path != "-" else csv_path
         shards = Path(f"{target}.parts")
     else:
-        shards = Path(tempfile.mkdtemp(prefix="headpose-ray-"))
+        shards, temporary = Path(tempfile.mkdtemp(prefix="headpose-ray-")), True
     try:
         run = run_ray(expanded, shards, address=address, num_workers=num_workers, progress=not quiet, model=model, weights=weights, **kwargs)
     except (ValueError, RuntimeError, OSError) as exc:
@@ -80,7 +80,11 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
     for w in run.warnings:
         err(f"warning: {w}")
     if run.interrupted:
-        err(f"interrupted; {shards} holds every finished unit: the same command resumes from there")
+        if temporary:
+            shutil.rmtree(shards, ignore_errors=True)
+            err("interrupted")
+        else:
+            err(f"interrupted; {shards} holds every finished unit: the same command resumes from there")
         return EXIT_INTERRUPTED
     with contextlib.ExitStack() as stack:
         json_w = stack.enter_context(JsonLinesWriter(json_path)) if json_path else None

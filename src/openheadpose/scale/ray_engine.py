@@ -337,6 +337,9 @@ def _map_units(run: RayRun, pending: list[WorkUnit], options: dict, address, num
                 bar.update(1)
     except KeyboardInterrupt:
         return True
+    except ray.exceptions.RayError as exc:  # an actor that cannot start (a model missing on a node ...) or keeps dying
+        lines = [x.strip() for x in str(exc).splitlines() if x.strip()]  # a remote traceback: its last line says why
+        raise RuntimeError(f"Ray gave up on the run ({type(exc).__name__}): {lines[-1] if lines else exc}") from None
     finally:
         if started:
             ray.shutdown()
