@@ -259,6 +259,9 @@ def main(argv=None) -> int:
     hd["false_heads"] = {"free-mountain-vector-01.jpg": int((m.scores >= 0.5).sum())}
     per_frame = [int((heads(im).scores >= 0.5).sum()) for im in frames]
     hd["false_heads"]["no_face.mp4"] = {"frames": len(frames), "heads": int(sum(per_frame)), "frames_with_a_head": int(sum(1 for k in per_frame if k))}
+    fd = [int((faces(im).scores >= FACE_SCORE).sum()) for im in frames]
+    hd["false_heads"]["face_detector"] = {"free-mountain-vector-01.jpg": int((faces(mountain).scores >= FACE_SCORE).sum()),
+                                          "no_face.mp4": {"frames": len(frames), "faces": int(sum(fd)), "frames_with_a_face": int(sum(1 for k in fd if k))}}
     log(f"false heads: {hd['false_heads']}")
 
     # ---------------------------------------------------------------- faces hidden (stand-in for people turned away)
@@ -290,7 +293,6 @@ def main(argv=None) -> int:
     result["sigma"] = sig
     log(f"sigma: {json.dumps(sig)}")
     write_result(args.out, result)
-    log(f"wrote {args.out}")
     return 0
 
 

@@ -722,7 +722,81 @@ def ray_section(lines: list[str]) -> None:
 
 # ---------------------------------------------------------------- RealHePoNet and the head detector (issue 19)
 def realheponet_section(lines: list[str]) -> None:
-    pass
+    p = RESULTS / "realheponet.json"
+    if not p.is_file():
+        return
+    d = json.loads(p.read_text())
+    pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"  # noqa: E731
+    q = d.get("quantisation") or {}
+    lines += [
+        "## RealHePoNet with our weights, and the head detector",
+        "",
+        f"`--model realheponet`: RealHePoNet's grayscale 64-px ConvNet at half width ({d.get('parameters_m')} M weights) with a",
+        "log-variance layer for its two angles, pan (yaw) and tilt (pitch); roll is not predicted (0, with a constant sigma).",
+        "Trained here on `headpose synth` views of aflw-yaw photos only, chosen on the synthesized held-out part, shipped in",
+        f"int8 as `openheadpose/assets/{d['file']}` ({d['bytes'] / 1e6:.2f} MB). Crop: `square-1.5` of the detector's box.",
+        "",
+    ]
+    if q:
+        s32, s8 = q["synth_val_mae_float32"], q["synth_val_mae_int8"]
+        sp = q.get("crops_per_s_batch_32") or {}
+        lines += [
+            f"What int8 costs (synthesized held-out faces, {s8['n']} labelled crops): pan / tilt MAE {_f(s32['yaw'])} / {_f(s32['pitch'])} "
+            f"in float32 ({q['float32_bytes'] / 1e6:.1f} MB), {_f(s8['yaw'])} / {_f(s8['pitch'])} in int8 ({q['int8_bytes'] / 1e6:.2f} MB); "
+            f"angles move by {_f(q['mean_abs_angle_change_deg'], 3)}° on average, {_f(q['max_abs_angle_change_deg'], 2)}° at most"
+            + (f"; {_f(sp.get('float32'), 0)} vs {_f(sp.get('int8'), 0)} crops/s (batches of 32)." if sp else "."),
+            "",
+        ]
+    lines += [
+        "AFLW2000-dev (983 images after the ±99° filter; evaluation only); found: a box overlaps the labelled face by IoU ≥ 0.3.",
+        "",
+        "| detector | found | pan MAE | tilt MAE | mean of the two | pan MAE by \|yaw\| 0-30 / 30-60 / 60-99 | within ±1σ pan / tilt | mean σ pan / tilt | images/s | faces/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for det, r in d["aflw2000_dev"].items():
+        by = r.get("mae_pan_by_abs_yaw", {})
+        cov = r.get("sigma_coverage") or {}
+        w1, ms = cov.get("within_1sigma", {}), cov.get("mean_sigma", {})
+        lines.append(
+            f"| `{det}` | {r['found']} of {r['of']} | {_f(r['mae_pan'])} | {_f(r['mae_tilt'])} | **{_f(r['mae_pan_tilt'])}** "
+            f"| {' / '.join(_f(by.get(k)) for k in ('0-30', '30-60', '60-100'))} | {pct(w1.get('yaw'))} / {pct(w1.get('pitch'))} "
+            f"| {_f(ms.get('yaw'), 1)} / {_f(ms.get('pitch'), 1)} | {_f(r.get('pipeline_images_per_s'), 1)} | {_f(r.get('pipeline_faces_per_s'), 1)} |"
+        )
+    lines += [
+        "",
+        f"The network alone: {_f(d.get('network_crops_per_s'), 0)} crops/s (batches of 32). Its sigma on faces and on what is not one "
+        "(mean pan / tilt sigma, degrees):",
+        "",
+        "| crops | n | σ pan | σ tilt |",
+        "|---|---|---|---|",
+    ]
+    for k, v in (d.get("sigma") or {}).items():
+        if v:
+            lines.append(f"| {k} | {v['n']} | {_f(v['pan'], 1)} | {_f(v['tilt'], 1)} |")
+    hd = d["head_detector"]
+    g, a, fh, t = hd["group_t1"], hd["agreement_with_face_detector"], hd["false_heads"], hd["faces_hidden"]
+    nf, ff = fh["no_face.mp4"], fh.get("face_detector") or {}
+    lines += [
+        "",
+        "`--detector heads` (head boxes from MediaPipe Pose's body keypoints, face-sized; score = person detection × presence, kept from 0.5):",
+        "",
+        "| test | heads | face detector (BlazeFace + tiles, ≥ 0.75) |",
+        "|---|---|---|",
+        f"| `group-t1.jpg`: people found of {g['people']} (boxes labelled by hand, IoU ≥ 0.3) | {g['heads_found']} ({g['heads_boxes']} boxes) "
+        f"| {g['face_detector_found']} ({g['face_detector_boxes']} boxes) |",
+        f"| faces painted over with the person's own hair (stand-in for people turned away; {t['people']} people in "
+        f"{', '.join(t['per_photo'])}) | {t['heads_found']} | {t['face_detector_found']} |",
+        f"| false heads: `free-mountain-vector-01.jpg` | {fh['free-mountain-vector-01.jpg']} | {ff.get('free-mountain-vector-01.jpg', '–')} |",
+        f"| false heads: `no_face.mp4` ({nf['frames']} frames) | {nf['heads']} in {nf['frames_with_a_head']} frames "
+        f"| {ff['no_face.mp4']['faces'] if ff else '–'} in {ff['no_face.mp4']['frames_with_a_face'] if ff else '–'} frames |",
+        "",
+        f"Where a face is visible the head box agrees with the face detector's: median IoU {_f(a['median_iou'])} over {a['faces']} faces "
+        f"of {len(a['photos'])} photos; IoU ≥ 0.5 for {pct(a['share_iou_ge_0.5'])}, ≥ 0.3 for {pct(a['share_iou_ge_0.3'])} "
+        "(the box constants were fitted on video frames, `benchmarks/fit_head_boxes.py`, not on these photos).",
+        "",
+        f"Reproduce: `{d['command']}`",
+        "",
+    ]
 
 
 # ---------------------------------------------------------------- the keypoint-heatmap CNN (issue 19)

@@ -75,7 +75,8 @@ def test_onnx_forward_pass_pan_tilt_and_sigma():
     assert pred.rotations.shape == (2, 3, 3) and np.all(np.isfinite(pred.rotations))
     np.testing.assert_allclose(e.roll, 0.0, atol=1e-6)  # roll is not predicted
     assert pred.sigma.shape == (2, 3) and np.all(pred.sigma[:, :2] > 0)
-    np.testing.assert_allclose(pred.sigma[:, 2], ROLL_SIGMA_DEG, rtol=1e-3)
+    # roll's sigma is a constant; 2 %: the int8 file quantises its outputs too (8-bit steps of the log-variance's range)
+    np.testing.assert_allclose(pred.sigma[:, 2], ROLL_SIGMA_DEG, rtol=0.02)
     # a near-frontal face: pan within 30 deg, and the mirror image's pan is the opposite
     # (6 deg: the mirrored crop is not pixel-identical after rounding the box)
     assert abs(e.yaw[0]) < 30 and e.yaw[0] == pytest.approx(-e.yaw[1], abs=6.0)
