@@ -76,3 +76,36 @@ def test_accuracy_on_aflw2000_dev_subset(shared, name):
     ds = list(itertools.islice(iter(AFLW2000(shared / "data" / "aflw2000-dev")), 200))
     res = evaluate(load_network(name), ds, "gt", progress=False)
     assert res.to_dict()["mae"]["mean"] < rows["mae"]["mean"] + 1.5
+
+
+@pytest.mark.skipif(not (DATA / "hopenet-synth.onnx").is_file(), reason="hopenet-synth.onnx is not packaged")
+def test_default_network_gives_a_calibrated_sigma(media):
+    """The default network's sigma is its bins' spread times the file's per-angle factors
+    (fitted off AFLW2000: tools/calibrate_sigma.py), it reaches every output, and it is
+    larger on a crop with no face in it than on a face."""
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
+    from openheadpose.inference.builder import build_estimator
+    from openheadpose.io.images import read_image
+
+    model = OnnxPoseModel(DATA / "hopenet-synth.onnx")
+    cal = model.spread_calibration
+    assert cal is not None and len(cal.scale) == 3 and all(0.2 < k < 5 for k in cal.scale)
+    assert "Never AFLW2000" in cal.fitted_on
+    side = json.loads((DATA / "hopenet-synth.json").read_text())
+    assert side["sigma"]["scale"] == pytest.approx(list(cal.scale), abs=1e-4)
+
+    est = build_estimator(track=False)
+    heads = est(read_image(media / "single_face.jpg"))
+    assert len(heads) == 1 and heads.sigma is not None and heads.sigma.shape == (1, 3)
+    assert heads.to_list()[0]["sigma"] is not None
+
+    rng = np.random.default_rng(0)
+    face = est.pose.model  # the same network
+    size = face.input_size
+    box = est.pose.crop_boxes(read_image(media / "single_face.jpg").shape, est.find_faces(read_image(media / "single_face.jpg")))[0]
+    crop = est.pose.recipe(read_image(media / "single_face.jpg"), box, size)
+    noise = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    out = face.raw(np.stack([crop, noise]))
+    pred = face.predict(np.stack([crop, noise]))
+    np.testing.assert_allclose(pred.sigma, face.codec.spread(out) * np.asarray(cal.scale), rtol=1e-6)
+    assert (pred.sigma[1] > pred.sigma[0]).all(), pred.sigma
