@@ -66,8 +66,9 @@ def main(argv=None) -> int:
 
     est = build_estimator(track=False)
     model = est.pose.model
+    name = est.names.get("pose", model.name)
     if getattr(model, "spread_calibration", None) is None:
-        sys.exit(f"the default network ({model.name}) carries no sigma calibration: run tools/calibrate_sigma.py")
+        sys.exit(f"the default network ({est.names.get('pose')}) carries no sigma calibration: run tools/calibrate_sigma.py")
     recipe = CROPS[model.crop]
 
     rows = []  # per found face: error (3), sigma (3), true yaw, confirmed by FaceMesh
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
     }
     doc = run_header("sigma_default", 1, started)
     doc.update(
-        model=model.name,
+        model=name,
         pipeline="+".join(est.names.values()),
         dataset="aflw2000-dev",
         n_images=n,
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
         occlusion=occlusion,
         figure=str(args.figure.relative_to(ROOT)) if args.figure.is_relative_to(ROOT) else str(args.figure),
     )
-    _plot(levels, observed, args.figure, f"{model.name}, AFLW2000-dev end to end ({len(rows)} faces)")
+    _plot(levels, observed, args.figure, f"{name}, AFLW2000-dev end to end ({len(rows)} faces)")
     write_result(args.out, doc)
     return 0
 
