@@ -24,7 +24,6 @@ Output folder::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -65,32 +64,6 @@ def have_ray() -> str | None:
 
 
 # --------------------------------------------------------------------------- a worker
-@contextlib.contextmanager
-def _threads_per_model(n: int):
-    """Models built inside get ``n`` threads (ONNX Runtime intra-op, LiteRT) instead of every core.
-
-    Several actors share a node; each model taking all cores would oversubscribe it.
-    (The builder has no thread option, so its defaults are set here, in the actor's own process.)
-    """
-    import onnxruntime as ort
-
-    from openheadpose.inference.backends import litert
-
-    options, init = ort.SessionOptions, litert.TFLiteModel.__init__
-
-    def session_options():
-        opts = options()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = n, 1
-        return opts
-
-    def tflite_init(self, path, num_threads=None):
-        init(self, path, n if num_threads is None else num_threads)
-
-    ort.SessionOptions, litert.TFLiteModel.__init__ = session_options, tflite_init
-    try:
-        yield
-    finally:
-        ort.SessionOptions, litert.TFLiteModel.__init__ = options, init
 
 
 def build_worker_estimator(options: dict[str, Any], threads: int | None = None):
@@ -99,13 +72,14 @@ def build_worker_estimator(options: dict[str, Any], threads: int | None = None):
 
     opts = dict(options)
     model, weights = opts.pop("model", "default"), opts.pop("weights", None)
-    if not threads:
-        return build_estimator(model, weights, **opts)
-    import cv2
+    if threads:
+        import cv2
 
-    cv2.setNumThreads(threads)
-    with _threads_per_model(threads):
-        return build_estimator(model, weights, **opts)
+        from openheadpose.inference.backends import set_threads
+
+        cv2.setNumThreads(threads)
+        set_threads(threads)  # every model built in this (actor) process: its share of the cores
+    return build_estimator(model, weights, **opts)
 
 
 def process_unit(estimator, unit: WorkUnit, out_dir: str | Path) -> dict[str, Any]:

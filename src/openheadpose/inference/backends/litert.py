@@ -128,13 +128,16 @@ class TFLiteModel:
 
     Args:
         path: the ``.tflite`` file.
-        num_threads: CPU threads for the interpreter (default: all cores, at most 4).
+        num_threads: CPU threads for the interpreter (default: :func:`~openheadpose.inference.backends.threads`
+            when set, else all cores, at most 4).
     """
 
     def __init__(self, path: Path, num_threads: int | None = None):
         Interpreter = _interpreter_class()
         if num_threads is None:
-            num_threads = min(4, os.cpu_count() or 1)
+            from openheadpose.inference.backends import threads
+
+            num_threads = threads() or min(4, os.cpu_count() or 1)
         self.path = Path(path)
         with _quiet_native_stderr():
             self._interp = Interpreter(model_path=str(path), num_threads=num_threads)
