@@ -81,14 +81,15 @@ def test_convention_frontal_and_turned_heads(net):
     """A frontal mean head reads |yaw| small; a head turned by +-45 deg (core.rotation: positive yaw
     turns the nose towards the image's left) reads a yaw of the same sign, clearly off zero.
 
-    Tolerances: the network's synthetic validation MAE is ~5-10 deg (heatmap-cnn-synth.json), so a
-    frontal head within 10 deg and a 45-deg turn beyond 20 deg leave room for that error and none
-    for a flipped sign.
+    Tolerances: the network's synthetic validation MAE is ~9-15 deg per angle (heatmap-cnn-synth.json),
+    on noisy keypoints; these are clean ones. A frontal head within 10 deg and a 45-deg turn beyond
+    20 deg leave room for that error and none for a flipped sign.
     """
     euler = np.array([[0.0, 0.0, 0.0], [45.0, 0.0, 0.0], [-45.0, 0.0, 0.0], [0.0, 0.0, 30.0], [0.0, 0.0, -30.0]])
     d, boxes = synthetic(euler)
     # the synthetic head obeys core.rotation: positive yaw moves the nose towards the image's left
-    assert d.points[1, 0, 0] < d.points[0, 0, 0] < d.points[2, 0, 0]
+    nose_from_eyes = d.points[:, 0, 0] - d.points[:, 1:3, 0].mean(1)
+    assert nose_from_eyes[1] < 0 < nose_from_eyes[2]
     np.testing.assert_allclose(d.rotation, euler_to_matrix(euler[:, 0], euler[:, 1], euler[:, 2]), atol=1e-12)
     got = matrix_to_euler(net.predict_keypoints(d.points, d.conf, boxes).rotations).stack()
     assert abs(got[0, 0]) < 10.0 and abs(got[0, 2]) < 10.0

@@ -31,7 +31,7 @@ DEFAULT_POSE_NETWORK = "hopenet-synth"
 
 #: Weights shipped inside the package, used when a model is named without
 #: ``--weights``: name -> file.
-SHIPPED_WEIGHTS = {"hhpnet": "hhpnet-synth.onnx", "realheponet": "realheponet-synth.onnx", **{n: f"{n}.onnx" for n in SHIPPED_IMAGE_NETWORKS}}
+SHIPPED_WEIGHTS = {"hhpnet": "hhpnet-synth.onnx", "heatmap-cnn": "heatmap-cnn-synth.onnx", "realheponet": "realheponet-synth.onnx", **{n: f"{n}.onnx" for n in SHIPPED_IMAGE_NETWORKS}}
 
 
 def asset_path(file: str) -> Path:
