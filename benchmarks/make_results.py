@@ -587,8 +587,10 @@ def sigma_section(lines: list[str]) -> None:
     if cal:
         lines += [
             f"Calibration run (`{cal['command']}`): rendered views of {cal['synth']['faces']} aflw-extra faces, "
-            f"{cal['real']['faces']} real aflw-extra photos; on those real photos the yaw errors fall within ±1σ / ±2σ "
-            f"{pct(cal['real']['coverage_after']['1sigma'][0])} / {pct(cal['real']['coverage_after']['2sigma'][0])} of the time.",
+            f"{cal['real']['faces']} real aflw-extra photos; against those photos' own noisy yaw labels (σ widened by their "
+            f"noise, {_f(cal['label_noise_yaw'], 1)}°) the yaw errors fall within ±1σ / ±2σ "
+            f"{pct(cal['real']['coverage_after_with_label_noise']['1sigma'][0])} / {pct(cal['real']['coverage_after_with_label_noise']['2sigma'][0])} "
+            "of the time.",
             "",
         ]
     lines += [
@@ -815,7 +817,8 @@ def heatmap_cnn_section(lines: list[str]) -> None:
         "random poses, with each keypoint source's noise and face box measured on aflw-yaw; the step kept by the synthetic",
         "validation split) — beside our `hhpnet-synth` on the very same keypoints. *labels*: keypoints from the labelled `pt2d`.",
         f"Command: `{d['command']}` (per source: `headpose evaluate --root DIR --model heatmap-cnn --keypoints SOURCE`).",
-        "faces/s: the pose stage alone (input encoding + ONNX Runtime, keypoints given), one face per call / 32 per call.",
+        "faces/s: the pose stage alone (input encoding + ONNX Runtime, keypoints given), one face per call / 32 per call,",
+        f"on {d['speed']['machine'].get('cpu_count', '?')} CPU cores shared with whatever else ran (the JSON's `speed.machine`): compare the two models, not runs.",
         "",
         "| model | keypoints | found | yaw | pitch | roll | **MAE** | size | faces/s (1 / 32) |",
         "|---|---|---|---|---|---|---|---|---|",
