@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
-from benchmarks.common import write_result  # noqa: E402
-from benchmarks.eval_hhpnet import keypoints, row  # noqa: E402
+from benchmarks.common import write_result
+from benchmarks.eval_hhpnet import keypoints, row
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("OPENHEADPOSE_SHARED", ROOT.parent / "shared"))

@@ -62,6 +62,7 @@ import json
 import os
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -99,16 +100,16 @@ def box_geometry(boxes: np.ndarray, points: np.ndarray, yaw: np.ndarray) -> np.n
 
 def cmd_boxes(args) -> None:
     import cv2
+    from train_hhpnet_synth import SOURCE_PAD, aflw_yaw_arrays
 
     from openheadpose.inference.pipeline import keypoint_finder
     from openheadpose.io.images import read_image
-    from train_hhpnet_synth import SOURCE_PAD, aflw_yaw_arrays
 
-    L, yaw, paths, summary = aflw_yaw_arrays(SHARED / "data" / "aflw-yaw")
+    _, yaw, paths, summary = aflw_yaw_arrays(SHARED / "data" / "aflw-yaw")
     log(f"aflw-yaw: {summary}")
     rng = np.random.default_rng(args.seed)
     # the same number of faces in every |yaw| bin (aflw-yaw has few profiles)
-    idx = np.concatenate([rng.permutation(np.flatnonzero((np.abs(yaw) >= lo) & (np.abs(yaw) < hi)))[: args.n // 3] for lo, hi in zip(YAW_BINS[:-1], YAW_BINS[1:])])
+    idx = np.concatenate([rng.permutation(np.flatnonzero((np.abs(yaw) >= lo) & (np.abs(yaw) < hi)))[: args.n // 3] for lo, hi in pairwise(YAW_BINS)])
     out = {}
     for name in args.sources:
         finder = keypoint_finder(name)
@@ -117,7 +118,7 @@ def cmd_boxes(args) -> None:
         t0 = time.time()
         for i in idx:
             im = read_image(paths[i])
-            border = int(round(pad * im.shape[0]))
+            border = round(pad * im.shape[0])
             if border:
                 im = cv2.copyMakeBorder(im, border, border, border, border, cv2.BORDER_REPLICATE)
             kp = finder.find_keypoints(im)
@@ -129,7 +130,7 @@ def cmd_boxes(args) -> None:
             yw.append(yaw[i])
         geo, yw = np.array(geo), np.abs(np.array(yw))
         rows = []
-        for lo, hi in zip(YAW_BINS[:-1], YAW_BINS[1:]):
+        for lo, hi in pairwise(YAW_BINS):
             g = geo[(yw >= lo) & (yw < hi)]
             med = np.median(g, 0)
             sd = 1.4826 * np.median(np.abs(g - med), 0)
@@ -146,7 +147,7 @@ def cmd_boxes(args) -> None:
 #: box side), median dx, median dy, robust sd of each]`` (offsets in keypoint-box sides, dx towards the
 #: side the face turns to). Printed by ``python tools/train_heatmap_cnn_synth.py boxes`` (aflw-yaw).
 #: ``body`` uses the keypoint box itself; ``labels`` (a labelled face's extent) is modelled by facemesh's.
-BOX_MODELS: dict[str, list[list[float]]] = {  # fmt: skip
+BOX_MODELS: dict[str, list[list[float]]] = {
     # 506 of 600 faces found (200 per bin)
     "facemesh": [[0.004, 0.013, -0.048, 0.068, 0.018, 0.028], [0.061, 0.03, -0.027, 0.064, 0.027, 0.027], [-0.001, 0.007, -0.028, 0.066, 0.004, 0.025]],
     # 483 of 600
@@ -201,7 +202,11 @@ def synthetic_boxes(points: np.ndarray, conf: np.ndarray, yaw: np.ndarray, rng: 
 def render(points, conf, boxes, size: int) -> np.ndarray:
     """The network input ``(N, 6, S, S)``, built as ``OnnxPoseModel.keypoint_input`` builds it."""
     from openheadpose.specs.crops import CROPS
-    from openheadpose.specs.keypoint_input import HEATMAP_CROP, render_heatmaps, to_map_coordinates
+    from openheadpose.specs.keypoint_input import (
+        HEATMAP_CROP,
+        render_heatmaps,
+        to_map_coordinates,
+    )
 
     recipe = CROPS[HEATMAP_CROP]
     crop_boxes = np.array([recipe.from_detection(bb, (0, 0)) for bb in boxes]).reshape(-1, 4)
@@ -313,7 +318,11 @@ def cmd_train(args) -> None:
     from openheadpose.models.heatmap import HEATMAP_SPEC, HeatmapCNN
     from openheadpose.specs.keypoint_input import HEATMAP_CROP, OPENPOSE_SIGMA
     from openheadpose.specs.spec import ModelSpec
-    from openheadpose.synth.keypoints import DEFAULT_MIX, PoseDistribution, load_head_model
+    from openheadpose.synth.keypoints import (
+        DEFAULT_MIX,
+        PoseDistribution,
+        load_head_model,
+    )
 
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)

@@ -63,7 +63,7 @@ from openheadpose.specs.keypoint_input import (
 )
 from openheadpose.specs.spec import ModelSpec, Preprocessing
 
-__all__ = ["HeatmapCNN", "HEATMAP_SPEC", "KEYPOINTS", "MAP_SIZE", "OPENPOSE_SIGMA", "render_heatmaps", "to_map_coordinates", "heatmap_cnn"]
+__all__ = ["HEATMAP_SPEC", "KEYPOINTS", "MAP_SIZE", "OPENPOSE_SIGMA", "HeatmapCNN", "heatmap_cnn", "render_heatmaps", "to_map_coordinates"]
 
 
 class HeatmapCNN(nn.Module):
