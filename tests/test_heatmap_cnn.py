@@ -112,17 +112,10 @@ def test_mirrored_keypoints_mirror_yaw(net):
     assert np.corrcoef(a[:, 0], -b[:, 0])[0, 1] > 0.9
 
 
-#: ``headpose predict`` tracks by default; its tracker (inference/tracking.py, ``HeadTracker._poses``)
-#: hands a keypoint network the FaceMesh-confirmed heads as new ``Faces`` without their keypoints, so
-#: ``--keypoints facemesh`` fails there for every keypoint network (hhpnet too, since the tracker came
-#: in). Strict: this starts failing -- remove the mark -- once the tracker passes keypoints on.
-TRACKER_DROPS_KEYPOINTS = pytest.mark.xfail(strict=True, reason="HeadTracker._poses drops the facemesh source's keypoints")
-
-
 @needs_face_models
 @pytest.mark.parametrize(
     "source, track",
-    [pytest.param("facemesh", "--track", marks=TRACKER_DROPS_KEYPOINTS), ("facemesh", "--no-track"), ("blazeface", "--track")],
+    [("facemesh", "--track"), ("facemesh", "--no-track"), ("blazeface", "--track")],
 )
 def test_cli_predict_astronaut(source, track):
     r = run_cli("predict", "example:astronaut", "--model", "heatmap-cnn", "--keypoints", source, track, "--json", "-")

@@ -426,9 +426,14 @@ class HeadTracker:
         rotations: list = [None] * n
         sigma = np.full((n, 3), np.nan)
         have_sigma = False
-        with_mesh = [i for i, s in enumerate(items) if s.mesh is not None]
-        with_crop = [i for i, s in enumerate(items) if s.mesh is None and s.crop_box is not None]
-        plain = [i for i, s in enumerate(items) if s.mesh is None and s.crop_box is None]
+        if getattr(estimator.pose, "needs", "") == "keypoints" and faces is not None:
+            # a keypoint network reads what the keypoint source put on this frame's detections
+            # (it runs on every frame: nothing is followed), so every head goes as detected
+            with_mesh, with_crop, plain = [], [], list(range(n))
+        else:
+            with_mesh = [i for i, s in enumerate(items) if s.mesh is not None]
+            with_crop = [i for i, s in enumerate(items) if s.mesh is None and s.crop_box is not None]
+            plain = [i for i, s in enumerate(items) if s.mesh is None and s.crop_box is None]
         groups = []
         if with_mesh:
             m = np.stack([items[i].mesh for i in with_mesh])
