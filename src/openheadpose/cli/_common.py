@@ -70,10 +70,10 @@ def estimator_options(keypoints_help: str) -> Callable:
                          help="'default' (detector + FaceMesh + the --pose stage); an image network: hopenet-synth or fsanet-synth "
                               "(shipped), or any given by --weights (fsanet, hopenet, onnx...), cropped from the detector's box "
                               "(or placed by FaceMesh with --landmarker facemesh); realheponet (shipped; pan and tilt, roll 0; try --detector heads); "
-                              "a keypoint network: hhpnet (shipped), heatmap-cnn."),
+                              "a keypoint network: hhpnet or heatmap-cnn (both shipped)."),
             click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                         help="An .onnx file from `headpose convert` / `headpose export`, or a training checkpoint (.pt, needs PyTorch), for --model (hhpnet, hopenet-synth, fsanet-synth: "
-                              "our shipped weights when omitted)."),
+                         help="An .onnx file from `headpose convert` / `headpose export`, or a training checkpoint (.pt, needs PyTorch), for --model (hhpnet, heatmap-cnn, realheponet, "
+                              "hopenet-synth, fsanet-synth: our shipped weights when omitted)."),
             click.option("--keypoints", "keypoint_source", default=None, metavar="SOURCE", help=keypoints_help),
             click.option("--detector", default=None, help="Face detector (see `headpose models`); heads: head boxes from MediaPipe Pose's body "
                                                           "keypoints, so people seen from the side or behind count (needs mediapipe). "
