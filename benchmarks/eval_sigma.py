@@ -111,8 +111,8 @@ def main(argv=None) -> int:
             "within_1sigma": per_angle(coverage(E[sel], S[sel], 1.0)) if sel.any() else None,
         }
     split = {}
-    for name, sel in (("confirmed by FaceMesh", conf), ("read from the detector box", ~conf)):
-        split[name] = {"n": int(sel.sum()), "mean_sigma": per_angle(S[sel].mean(0)) if sel.any() else None,
+    for which, sel in (("confirmed by FaceMesh", conf), ("read from the detector box", ~conf)):
+        split[which] = {"n": int(sel.sum()), "mean_sigma": per_angle(S[sel].mean(0)) if sel.any() else None,
                        "mae": per_angle(np.abs(E[sel]).mean(0)) if sel.any() else None}
     O = [np.array([o[i] for o in occ]) for i in range(4)]
     occlusion = {
