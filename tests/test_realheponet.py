@@ -77,9 +77,49 @@ def test_onnx_forward_pass_pan_tilt_and_sigma():
     assert pred.sigma.shape == (2, 3) and np.all(pred.sigma[:, :2] > 0)
     # roll's sigma is a constant; 2 %: the int8 file quantises its outputs too (8-bit steps of the log-variance's range)
     np.testing.assert_allclose(pred.sigma[:, 2], ROLL_SIGMA_DEG, rtol=0.02)
-    # a near-frontal face: pan within 30 deg, and the mirror image's pan is the opposite
-    # (6 deg: the mirrored crop is not pixel-identical after rounding the box)
-    assert abs(e.yaw[0]) < 30 and e.yaw[0] == pytest.approx(-e.yaw[1], abs=6.0)
+    # a near-frontal face: pan within 30 deg, and the mirror image's pan about the opposite. 12 deg: the
+    # network is mirror-symmetric only as far as training with mirrored crops made it -- on the synthesized
+    # held-out faces |pan(x) + pan(mirrored x)| has median 4.6 deg and 90th percentile 11.6 deg
+    assert abs(e.yaw[0]) < 30 and e.yaw[0] == pytest.approx(-e.yaw[1], abs=12.0)
+
+
+@shipped
+def test_sigma_is_larger_off_a_face():
+    """What RealHePoNet says about trusting it: its pan sigma on squares of the astronaut photo that hold no
+    face (flag, shuttle, space suit, background), on noise and on flat grey exceeds its sigma on her face,
+    and on average by half again. (benchmarks/eval_realheponet.py: mean 11 deg on AFLW2000-dev faces, 27-28 on
+    random squares of the no-face media, 25 on faces painted over with hair.)"""
+    from openheadpose.inference.backends.onnx import load_network
+    from openheadpose.specs.crops import CROPS
+
+    m = load_network("realheponet")
+    recipe = CROPS[m.crop]
+    img = astronaut()
+    noise = np.random.default_rng(0).integers(0, 256, img.shape, np.uint8)
+
+    def crop(image, box):
+        return recipe(image, recipe.from_detection(np.array(box, float), image.shape), m.input_size)
+
+    face = m.predict(crop(img, [174, 75, 275, 176])[None]).sigma[0, 0]
+    off = [crop(img, b) for b in ([20, 20, 120, 120], [400, 20, 500, 120], [380, 250, 480, 350], [200, 400, 300, 500], [150, 250, 250, 350])]
+    off += [crop(noise, [100, 100, 200, 200]), np.full((m.input_size, m.input_size, 3), 128, np.uint8)]
+    sig = m.predict(np.stack(off)).sigma[:, 0]
+    assert sig.min() > face and sig.mean() > 1.5 * face, (face, sig)
+
+
+@shipped
+@needs_face_models
+def test_turned_face_gets_the_sign_of_its_pan(media):
+    """A face turned about 45 deg (``45-m7-di-ph.jpg``; the default pipeline says 42): pan > 25 deg, and
+    < -25 deg on the mirror image -- a sign slip in the labels, the codec or the export would flip both."""
+    from openheadpose.inference.builder import build_estimator
+    from openheadpose.io.images import read_image
+
+    est = build_estimator("realheponet", track=False)
+    img = read_image(media / "45-m7-di-ph.jpg")
+    a, b = est(img).euler.yaw, est(np.ascontiguousarray(img[:, ::-1])).euler.yaw
+    assert len(a) == len(b) == 1
+    assert a[0] > 25 and b[0] < -25
 
 
 # --------------------------------------------------------------------------- the head detector's geometry (no model needed)
