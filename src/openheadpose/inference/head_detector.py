@@ -35,6 +35,15 @@ measured on the photos (``benchmarks/eval_realheponet.py``). The fit (77 frames,
 shoulder_scale 0.571, shoulder_up 0.526; on those frames the boxes then overlap
 BlazeFace's by a median IoU of 0.85 (least 0.68).
 
+Limits, measured by ``benchmarks/eval_realheponet.py`` (docs/RESULTS.md): BlazePose's
+person detector is itself trained to key on the face (its anchor box is a face box), so
+it is no general person detector: with every face of three photos painted over with
+the person's own hair (a stand-in for people turned away; ../shared/media has no real
+back view) it found 3 of 12 heads, BlazeFace 1. On ``group-t1.jpg`` it finds 5 of 6 people
+(the sixth, cut by the top edge, scores 0.44); on portraits with little body in view
+(AFLW2000-dev) 854 of 983 faces, BlazeFace 936. It placed 9 false heads in 95 frames of
+``no_face.mp4`` (on lettering), none on ``free-mountain-vector-01.jpg``.
+
 Needs the BlazePose model files of ``mediapipe==0.10.21`` (``pip install "openheadpose[body]"``,
 Python 3.10-3.12); without them building the detector raises
 :class:`~openheadpose.inference.backends.litert.MissingBackendError` saying so.

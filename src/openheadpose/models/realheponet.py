@@ -25,7 +25,8 @@ by transposing kernels; the final map is 1 x 1, so Keras' NHWC flatten order
 needs no permutation. Our detectors give *face* boxes, so the closest recipe is
 ``square-1.5`` (a head box is roughly 1.5 x a face box, and square).
 
-``realheponet-w16`` (the weights we ship, ``openheadpose/assets/realheponet-synth.onnx``) is
+``realheponet-w16`` (the weights we ship as ``--model realheponet``,
+``openheadpose/assets/realheponet-synth.onnx``, int8: ``tools/ship_realheponet.py``) is
 the same generic ConvNet with two declared changes: half the width (``num_filters_start``
 16 instead of 32: 1.8 M parameters instead of 6.8 M, because the seed's 6.8 M weights
 stay 6.8 MB even in int8, over the 5 MB a shipped network may take, and it trains 4x
