@@ -49,7 +49,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the benchmarks package
-from benchmarks.common import run_header, write_result  # noqa: E402
+from benchmarks.common import run_header, write_result
 
 SHARED = Path(os.environ.get("OPENHEADPOSE_SHARED", ROOT.parent / "shared"))
 LABELS = ROOT / "benchmarks" / "data" / "group-t1_heads.json"

@@ -752,7 +752,7 @@ def realheponet_section(lines: list[str]) -> None:
     lines += [
         "AFLW2000-dev (983 images after the ±99° filter; evaluation only); found: a box overlaps the labelled face by IoU ≥ 0.3.",
         "",
-        "| detector | found | pan MAE | tilt MAE | mean of the two | pan MAE by \|yaw\| 0-30 / 30-60 / 60-99 | within ±1σ pan / tilt | mean σ pan / tilt | images/s | faces/s |",
+        "| detector | found | pan MAE | tilt MAE | mean of the two | pan MAE by \\|yaw\\| 0-30 / 30-60 / 60-99 | within ±1σ pan / tilt | mean σ pan / tilt | images/s | faces/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for det, r in d["aflw2000_dev"].items():

@@ -16,8 +16,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import needs_body_models, needs_face_models
+
 from openheadpose.assets import shipped_weights
 
 WEIGHTS = shipped_weights("realheponet")
@@ -25,7 +25,7 @@ shipped = pytest.mark.skipif(WEIGHTS is None, reason="realheponet-synth.onnx is 
 
 
 def run_cli(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "openheadpose.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([sys.executable, "-m", "openheadpose.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False,
                           env=None if env is None else {**os.environ, **env})
 
 

