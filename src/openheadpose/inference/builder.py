@@ -12,7 +12,8 @@ from typing import Any
 
 from openheadpose.inference.backends.litert import SOURCES
 from openheadpose.inference.backends.onnx import load_network
-from openheadpose.inference.head_detector import HEAD_MIN_SCORE  # also registers the "heads" detector
+# (importing head_detector also registers the "heads" detector)
+from openheadpose.inference.head_detector import HEAD_MIN_SCORE
 from openheadpose.inference.keypoint_sources import DEFAULT_SOURCE, KEYPOINT_SOURCES
 from openheadpose.inference.pipeline import (
     HeadPoseEstimator,
