@@ -1,5 +1,7 @@
 """The one place that turns names and options into a :class:`~openheadpose.inference.pipeline.HeadPoseEstimator`.
 
+(Importing :mod:`~openheadpose.inference.head_detector` here registers the ``heads`` detector.)
+
 ``headpose predict``, ``interact`` and ``evaluate`` and the Python API all call
 :func:`build_estimator`; every option works for every model or is refused here
 with a message that says why.
@@ -12,7 +14,6 @@ from typing import Any
 
 from openheadpose.inference.backends.litert import SOURCES
 from openheadpose.inference.backends.onnx import load_network
-# (importing head_detector also registers the "heads" detector)
 from openheadpose.inference.head_detector import HEAD_MIN_SCORE
 from openheadpose.inference.keypoint_sources import DEFAULT_SOURCE, KEYPOINT_SOURCES
 from openheadpose.inference.pipeline import (
