@@ -1,7 +1,5 @@
 """The one place that turns names and options into a :class:`~openheadpose.inference.pipeline.HeadPoseEstimator`.
 
-(Importing :mod:`~openheadpose.inference.head_detector` here registers the ``heads`` detector.)
-
 ``headpose predict``, ``interact`` and ``evaluate`` and the Python API all call
 :func:`build_estimator`; every option works for every model or is refused here
 with a message that says why.
