@@ -304,16 +304,21 @@ def draw_label(
     return out
 
 
-def _angle_text(yaw: float, pitch: float, roll: float, sigma: np.ndarray | None) -> str:
-    """Short: ``y+29 p-19 r-32`` (whole degrees), each with ``~sigma`` when there is one.
+def _angle_text(yaw: float, pitch: float, roll: float, sigma: np.ndarray | None, angles=("yaw", "pitch", "roll")) -> str:
+    """Short: ``y+29 p-19 r-32`` (whole degrees), each with ``~sigma`` when there is one; an
+    angle the model does not estimate (RealHePoNet's roll) is left out.
 
     >>> _angle_text(28.7, -19.2, -31.7, None), _angle_text(1.0, 2.0, 3.0, np.array([5.2, 6.0, 3.4]))
     ('y+29 p-19 r-32', 'y+1~5 p+2~6 r+3~3')
+    >>> _angle_text(1.0, 2.0, 0.0, np.array([5.2, 6.0, 18.0]), ("yaw", "pitch"))
+    'y+1~5 p+2~6'
     """
-    if sigma is None:
-        return f"y{yaw:+.0f} p{pitch:+.0f} r{roll:+.0f}"
-    s = np.asarray(sigma, dtype=np.float64)
-    return f"y{yaw:+.0f}~{s[0]:.0f} p{pitch:+.0f}~{s[1]:.0f} r{roll:+.0f}~{s[2]:.0f}"
+    s = None if sigma is None else np.asarray(sigma, dtype=np.float64)
+    parts = []
+    for k, (letter, name, v) in enumerate((("y", "yaw", yaw), ("p", "pitch", pitch), ("r", "roll", roll))):
+        if name in angles:
+            parts.append(f"{letter}{v:+.0f}" + ("" if s is None else f"~{s[k]:.0f}"))
+    return " ".join(parts)
 
 
 def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bool = True) -> np.ndarray:
@@ -354,7 +359,10 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
             _cube_inplace(out, heads.rotations[i], centre, 0.6 * side, thick)
     if show_angles:
         e = heads.euler
-        texts = [_angle_text(float(e.yaw[i]), float(e.pitch[i]), float(e.roll[i]), None if heads.sigma is None else heads.sigma[i]) for i in range(len(heads))]
+        texts = [
+            _angle_text(float(e.yaw[i]), float(e.pitch[i]), float(e.roll[i]), None if heads.sigma is None else heads.sigma[i], heads.angles)
+            for i in range(len(heads))
+        ]
         if heads.track_ids is not None:
             texts = [f"#{int(t)} {text}" for t, text in zip(heads.track_ids, texts)]
         sizes = [_label_size([t], scale, text_thick) for t in texts]

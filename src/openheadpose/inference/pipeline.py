@@ -259,7 +259,7 @@ class HeadPoseEstimator:
         faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]  # left to right: stable ids for a reader
         out = self.pose(image, faces)
         timings["pose"] = time.perf_counter() - t
-        return Heads(faces.boxes, faces.scores, out.rotations, out.sigma, faces.mesh, faces.keypoints, faces.keypoint_conf), timings
+        return Heads(faces.boxes, faces.scores, out.rotations, out.sigma, faces.mesh, faces.keypoints, faces.keypoint_conf, angles=out.angles), timings
 
     def __call__(self, image: np.ndarray) -> Heads:
         return self.predict(image)[0]

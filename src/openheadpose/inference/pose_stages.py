@@ -134,6 +134,11 @@ def landmarks68_from_facemesh(points: np.ndarray, iterations: int = 3) -> np.nda
     return L[:, :2] * np.array([1.0, -1.0])
 
 
+def _angles(model) -> tuple[str, ...]:
+    """The Euler angles a network estimates (its spec's; all three for a model without one)."""
+    return tuple(getattr(getattr(model, "spec", None), "angles", ("yaw", "pitch", "roll")))
+
+
 def _has_mesh(faces: Faces, i: int) -> bool:
     """Whether face ``i`` has landmarks (a face FaceMesh did not confirm has a NaN row)."""
     return faces.mesh is not None and bool(np.isfinite(faces.mesh[i]).all())
@@ -200,7 +205,7 @@ class NetworkPose:
         centres = np.array([faces.mesh[i, :, :2].mean(0) if _has_mesh(faces, i) else (faces.boxes[i, :2] + faces.boxes[i, 2:]) / 2 for i in range(n)])
         R = _to_camera_frame(R, centres, image.shape, self.focal_factor)
         sigma = None if any(s is None for s in sigmas) else np.concatenate(sigmas)
-        return PosePrediction(orthonormalize(R), sigma)
+        return PosePrediction(orthonormalize(R), sigma, _angles(self.model))
 
 
 class KeypointPose:
@@ -237,7 +242,7 @@ class KeypointPose:
             return self.model.predict_keypoints(np.zeros((0, 5, 2)), np.zeros((0, 5)), np.zeros((0, 4)))
         pred = self.model.predict_keypoints(faces.keypoints, faces.keypoint_conf, faces.boxes, source=faces.keypoint_source)
         R = _to_camera_frame(np.asarray(pred.rotations, np.float64), faces.keypoints.mean(1), image.shape, self.focal_factor)
-        return PosePrediction(R, pred.sigma)
+        return PosePrediction(R, pred.sigma, _angles(self.model))
 
 
 def _register_shipped() -> None:

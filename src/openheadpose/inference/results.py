@@ -208,6 +208,8 @@ class Heads:
             it), when a tracker ran; else ``None``.
         raw_rotations: ``(N, 3, 3)`` the pose stage's own estimate for this frame when
             ``rotations`` were smoothed over time; else ``None``.
+        angles: the Euler angles the pose stage estimates; the others (RealHePoNet's
+            roll) are written as ``null`` with a ``null`` sigma.
     """
 
     boxes: np.ndarray
@@ -219,6 +221,7 @@ class Heads:
     keypoint_conf: np.ndarray | None = None
     track_ids: np.ndarray | None = None
     raw_rotations: np.ndarray | None = None
+    angles: tuple[str, ...] = ("yaw", "pitch", "roll")
 
     @staticmethod
     def empty() -> "Heads":
@@ -238,17 +241,17 @@ class Heads:
     def to_list(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per head (the ``heads`` field of the JSON Lines output)."""
         e = self.euler
+        known = [a in self.angles for a in ("yaw", "pitch", "roll")]
         out = []
         for i in range(len(self)):
+            angle = {a: round(float(v[i]), 3) if k else None for a, v, k in zip(("yaw", "pitch", "roll"), (e.yaw, e.pitch, e.roll), known)}
             out.append(
                 {
                     "box": [round(float(v), 2) for v in self.boxes[i]],
                     "score": round(float(self.scores[i]), 4),
-                    "yaw": round(float(e.yaw[i]), 3),
-                    "pitch": round(float(e.pitch[i]), 3),
-                    "roll": round(float(e.roll[i]), 3),
+                    **angle,
                     "rotation": [[round(float(v), 6) for v in row] for row in self.rotations[i]],
-                    "sigma": None if self.sigma is None else [round(float(v), 3) for v in self.sigma[i]],
+                    "sigma": None if self.sigma is None else [round(float(v), 3) if k else None for v, k in zip(self.sigma[i], known)],
                     "track_id": None if self.track_ids is None else int(self.track_ids[i]),
                 }
             )

@@ -285,7 +285,7 @@ class HeadTracker:
             self.next_id += int(sure)
         t0 = time.perf_counter()
         order = sorted(seen, key=lambda k: seen[k].box[0])  # left to right
-        rotations, sigma = self._poses(estimator, image, [seen[k] for k in order], faces)
+        rotations, sigma, angles = self._poses(estimator, image, [seen[k] for k in order], faces)
         timings["pose"] = time.perf_counter() - t0
         # update tracks
         self.lost_last_frame = False
@@ -347,6 +347,7 @@ class HeadTracker:
             mesh,
             track_ids=np.array(out_ids, np.int64),
             raw_rotations=raw if self.smooth else None,
+            angles=angles,
         )
         return heads, timings
 
@@ -418,11 +419,12 @@ class HeadTracker:
                 db = np.abs(seen[b].box - self.tracks[b].predicted()).sum()
                 del seen[b if db > da else a]
 
-    def _poses(self, estimator, image: np.ndarray, items: list[_Seen], faces: Faces | None) -> tuple[list, np.ndarray | None]:
-        """Rotations (``None`` where the stage cannot give one) and sigma for the seen heads, in order."""
+    def _poses(self, estimator, image: np.ndarray, items: list[_Seen], faces: Faces | None) -> tuple[list, np.ndarray | None, tuple]:
+        """Rotations (``None`` where the stage cannot give one), sigma and the angles the stage estimates, for the seen heads in order."""
         n = len(items)
+        angles = ("yaw", "pitch", "roll")
         if n == 0:
-            return [], None
+            return [], None, angles
         rotations: list = [None] * n
         sigma = np.full((n, 3), np.nan)
         have_sigma = False
@@ -453,11 +455,12 @@ class HeadTracker:
                 for r, cb in zip(rows, f.crop_boxes):
                     items[r].crop_box = np.asarray(cb, np.float64)
             pred = estimator.pose(image, f)
+            angles = getattr(pred, "angles", angles)
             for r, R in zip(rows, pred.rotations):
                 rotations[r] = np.asarray(R, np.float64)
             if pred.sigma is not None:
                 sigma[rows] = pred.sigma
                 have_sigma = True
         if have_sigma and not np.isnan(sigma[[i for i in range(n) if rotations[i] is not None]]).any():
-            return rotations, sigma
-        return rotations, None
+            return rotations, sigma, angles
+        return rotations, None, angles

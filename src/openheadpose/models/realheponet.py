@@ -136,6 +136,7 @@ REALHEPONET_SPEC = ModelSpec(
         "outputs": "tilt and pan only: euler = (pan, tilt, 0); roll is a constant 0",
         "original_crop": "SSD head-detector box, square of side min(w, h), no widening, shifted inside the image, bilinear to 64x64 gray",
     },
+    angles=("yaw", "pitch"),
 )
 
 
@@ -157,6 +158,7 @@ REALHEPONET_W16_SPEC = ModelSpec(
         "changes": "num_filters_start 16 (the seed's 32 gives 6.8 M weights, 6.8 MB even in int8, over the 5 MB limit); "
         "a Dense(512 -> 2) log-variance layer beside the (tilt, pan) layer",
     },
+    angles=("yaw", "pitch"),
 )
 
 

@@ -26,10 +26,12 @@ class PosePrediction:
         rotations: ``(B, 3, 3)`` in ``Frame.GL``.
         sigma: ``(B, 3)`` per-angle standard deviation in degrees (yaw, pitch,
             roll), or ``None`` when the model gives no uncertainty.
+        angles: the Euler angles the model estimates (:attr:`ModelSpec.angles`).
     """
 
     rotations: np.ndarray
     sigma: np.ndarray | None = None
+    angles: tuple[str, ...] = ("yaw", "pitch", "roll")
 
     def __post_init__(self):
         R = np.asarray(self.rotations)
@@ -130,6 +132,9 @@ class ModelSpec:
         source: where the weights came from (an original checkpoint, our training run).
         trained_on: training data / protocol.
         notes: anything a user must know (e.g. measured accuracy and its command).
+        angles: the Euler angles the network estimates (RealHePoNet: pan and tilt, i.e.
+            ``("yaw", "pitch")``); the others are a placeholder 0 inside its rotations and
+            are reported as ``null``.
     """
 
     name: str
@@ -138,6 +143,13 @@ class ModelSpec:
     source: str = ""
     trained_on: str = ""
     notes: dict[str, Any] = field(default_factory=dict)
+    angles: tuple[str, ...] = ("yaw", "pitch", "roll")
+
+    def __post_init__(self):
+        angles = tuple(self.angles)
+        if not angles or any(a not in ("yaw", "pitch", "roll") for a in angles):
+            raise ValueError(f"{self.name}: angles must name some of yaw, pitch, roll, not {self.angles!r}")
+        object.__setattr__(self, "angles", angles)
 
     def to_metadata(self) -> dict[str, str]:
         """ONNX ``metadata_props``: one JSON value under ``openheadpose``."""

@@ -86,12 +86,11 @@ class OnnxPoseModel:
                 "(openheadpose.inference.keypoint_sources.KeypointPoseEstimator; `headpose predict --keypoints ...`)"
             )
         if len(crops) == 0:
-            return PosePrediction(np.zeros((0, 3, 3)), None if self.spread_calibration is None else np.zeros((0, 3)))
+            return PosePrediction(np.zeros((0, 3, 3)), None if self.spread_calibration is None else np.zeros((0, 3)), self.spec.angles)
         out = self.raw(crops)
         pred = self.codec.decode(out)
-        if self.spread_calibration is not None:
-            pred = PosePrediction(pred.rotations, self.spread_calibration.apply(self.codec.spread(out)))
-        return pred
+        sigma = self.spread_calibration.apply(self.codec.spread(out)) if self.spread_calibration is not None else pred.sigma
+        return PosePrediction(pred.rotations, sigma, self.spec.angles)
 
     def keypoint_input(self, points: np.ndarray, conf: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """The network input for B heads' keypoints (see :meth:`predict_keypoints`)."""
@@ -145,11 +144,11 @@ class OnnxPoseModel:
         """
         x = self.keypoint_input(points, conf, boxes)
         if len(x) == 0:
-            return PosePrediction(np.zeros((0, 3, 3)), np.zeros((0, 3)) if "log_var" in self.codec.outputs else None)
+            return PosePrediction(np.zeros((0, 3, 3)), np.zeros((0, 3)) if "log_var" in self.codec.outputs else None, self.spec.angles)
         pred = self.codec.decode(self._run(x))
         if self.calibration is not None and pred.sigma is not None:
             pred = PosePrediction(pred.rotations, self.calibration.apply(pred.sigma, source))
-        return pred
+        return PosePrediction(pred.rotations, pred.sigma, self.spec.angles)
 
 
 def load_network(name: str, weights=None) -> OnnxPoseModel:
