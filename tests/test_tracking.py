@@ -245,7 +245,8 @@ def test_cli_tracks_a_video_and_interact_names_pairs_by_track(faces, tmp_path):
 
 def test_a_weak_detection_in_one_frame_never_becomes_a_head():
     """A head first seen below ``confirm_score`` is reported only once detected again on the next
-    frame (then with id 0: a dropped tentative head takes no id); a sure head is reported at once."""
+    frame (then with id 0: a dropped tentative head takes no id); a sure head, or any head in a
+    stream's first frame, is reported at once."""
     from openheadpose.inference.pipeline import HeadPoseEstimator
     from openheadpose.inference.results import Detections
     from openheadpose.specs.spec import PosePrediction
@@ -275,3 +276,4 @@ def test_a_weak_detection_in_one_frame_never_becomes_a_head():
     assert run({3: 0.5}) == [None] * 8  # one weak frame: nothing
     assert run({3: 0.5, 4: 0.5, 5: 0.5}) == [None] * 4 + [[0], [0]] + [None] * 2
     assert run({3: 0.9}) == [None] * 3 + [[0]] + [None] * 4  # sure at once
+    assert run({0: 0.5}) == [[0]] + [None] * 7  # the first frame (a still image) has no next frame to wait for

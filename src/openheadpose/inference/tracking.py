@@ -212,7 +212,8 @@ class HeadTracker:
             again on the next frame, and the head is reported (and gets its id) only if it is
             detected there too -- a false detection in a single frame never becomes a track
             that the patch would then follow (lettering in ``../shared/media/no_face.mp4``
-            scores 0.52 in one frame). Heads scoring this much are reported at once.
+            scores 0.52 in one frame). Heads scoring this much, and every head of a stream's
+            first frame (a still image is a one-frame stream), are reported at once.
         smooth: filter rotations and boxes over time (the raw estimate stays in ``Heads.raw_rotations``).
         fps: frame rate used for the filters when the stream does not say.
     """
@@ -279,7 +280,7 @@ class HeadTracker:
             new = [s for s in new if not any(box_iou(s.box[None], v.box[None])[0, 0] > 0.3 for v in seen.values())]
         # new tracks, numbered left to right
         for s in sorted(new, key=lambda s: s.box[0]):
-            sure = s.score >= self.confirm_score
+            sure = s.score >= self.confirm_score or self.frame == 0  # a stream's first frame (a still image) has no next one to wait for
             self.tracks.append(Track(self.next_id if sure else -1, s.box.copy(), tentative=not sure))
             seen[len(self.tracks) - 1] = s
             self.next_id += int(sure)
