@@ -453,7 +453,7 @@ def test_aflw_yaw_landmarks68_synthetic(tmp_path):
     assert "b.jpg appears twice" in fails[0] and "visibility flag 3" in fails[1]
     assert "point 8 has v=1 but no coordinates" in fails[2] and "5 fields, expected 206" in fails[3]
     assert len(d.failures) == 2 + 4  # the labels.csv failures of _aflw_yaw_tree are still there
-    no_occ = list(AFLWYaw(tmp_path, occluded68=False))[0]
+    no_occ = next(iter(AFLWYaw(tmp_path, occluded68=False)))
     assert np.isnan(no_occ.landmarks68[[3, 5]]).all() and np.isfinite(no_occ.landmarks68[6]).all()
     # a landmarks68.csv that is not one: reported once, the crops are still read (without 68 points)
     (tmp_path / "landmarks68.csv").write_text("image,foo\na.jpg,1\n")

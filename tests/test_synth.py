@@ -252,7 +252,7 @@ def _aflw_folder(root, bfm, eulers, with68):
     head = "image,yaw_deg,roi_x1,roi_y1,roi_x2,roi_y2," + ",".join(f"x{i},y{i}" for i in range(1, 22))
     head68 = "image,residual_px," + ",".join(f"x{i},y{i},v{i}" for i in range(1, 69))
     rows, rows68 = [head], [head68]
-    fmt = lambda p: "," if np.isnan(p).any() else f"{p[0]:.3f},{p[1]:.3f}"  # noqa: E731
+    fmt = lambda p: "," if np.isnan(p).any() else f"{p[0]:.3f},{p[1]:.3f}"
     for i, (e, w) in enumerate(zip(eulers, with68)):
         c = rng.standard_normal(bfm.num_coeffs)
         p21 = _points(bfm, "aflw21", c, e, 0.5, (60, 60))  # roi 0..120 of a 120 px crop: crop u = photo x

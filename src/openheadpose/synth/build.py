@@ -52,7 +52,7 @@ import numpy as np
 from openheadpose.core.rotation import EulerConvention, euler_to_matrix, matrix_to_euler
 from openheadpose.io.writers import atomic_write_bytes
 
-__all__ = ["SynthConfig", "plan_views", "synthesize_one", "run"]
+__all__ = ["SynthConfig", "choose_points", "plan_views", "synthesize_one", "run"]
 
 FITS_COLUMNS = ["source", "split", "status", "label_yaw", "yaw", "pitch", "roll", "rms_px", "rms_mm", "points", "views", "layout"]
 
