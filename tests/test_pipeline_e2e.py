@@ -104,7 +104,7 @@ def test_cli_json_schema_and_exit_codes(media, tmp_path):
     assert head["track_id"] == 0  # a photo is a one-frame stream
     assert set(recs["b.png"]) == {"source", "frame", "width", "height", "heads"}
     assert np.allclose(np.array(head["rotation"]) @ np.array(head["rotation"]).T, np.eye(3), atol=1e-4)
-    assert head["sigma"] is None
+    assert len(head["sigma"]) == 3 and all(s > 0 for s in head["sigma"])  # the default network's calibrated sigma
     assert len((tmp_path / "h.csv").read_text().splitlines()) == 1 + 6
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["a.jpg", "b.jpg"]
 
