@@ -30,6 +30,18 @@ def media(shared) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_aflw2000(shared, tmp_path_factory):
+    """Eight AFLW2000-dev faces (image + .mat) in a folder of their own."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("aflw2000-tiny")
+    for jpg in sorted((shared / "data/aflw2000-dev").glob("*.jpg"))[:8]:
+        shutil.copy(jpg, root)
+        shutil.copy(jpg.with_suffix(".mat"), root)
+    return root
+
+
+@pytest.fixture(scope="session")
 def estimator():
     from openheadpose import HeadPoseEstimator
 

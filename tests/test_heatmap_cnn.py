@@ -139,18 +139,6 @@ def test_cli_predict_body_source():
     assert len(heads) == 1 and np.isfinite(heads[0]["yaw"])
 
 
-@pytest.fixture(scope="module")
-def tiny_aflw2000(shared, tmp_path_factory):
-    """Eight AFLW2000-dev faces (image + .mat) in a folder of their own."""
-    import shutil
-
-    root = tmp_path_factory.mktemp("aflw2000-tiny")
-    for jpg in sorted((shared / "data/aflw2000-dev").glob("*.jpg"))[:8]:
-        shutil.copy(jpg, root)
-        shutil.copy(jpg.with_suffix(".mat"), root)
-    return root
-
-
 def test_cli_evaluate_labelled_keypoints(tiny_aflw2000, tmp_path, net):
     """`headpose evaluate --model heatmap-cnn --keypoints labels`: MAE recomputed here from the file itself."""
     from openheadpose.core.rotation import wrap_degrees

@@ -149,18 +149,6 @@ def test_evaluation_does_not_depend_on_batch_size_with_a_real_model(shared, tmp_
         assert abs(getattr(a.metrics, k) - getattr(b.metrics, k)) < 1e-6, k
 
 
-@pytest.fixture(scope="module")
-def tiny_aflw2000(shared, tmp_path_factory):
-    """Eight AFLW2000-dev faces (image + .mat) in a folder of their own."""
-    import shutil
-
-    root = tmp_path_factory.mktemp("aflw2000-tiny")
-    for jpg in sorted((shared / "data/aflw2000-dev").glob("*.jpg"))[:8]:
-        shutil.copy(jpg, root)
-        shutil.copy(jpg.with_suffix(".mat"), root)
-    return root
-
-
 def test_evaluate_keypoint_network_from_labelled_keypoints(tiny_aflw2000, tmp_path):
     """`headpose evaluate --model hhpnet --keypoints labels`: the shipped weights on the labelled keypoints,
     sigma calibrated with the file's `labels` factor; MAE and coverage recomputed here from the file itself."""

@@ -205,33 +205,50 @@ def _capture_frames(name: str, target: str | int, *, is_camera: bool) -> Iterato
         if not cap.isOpened():
             yield Frame(name, 0, None, error=f"{name}: cannot open {what}")
             return
-        fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
+        fps, total = video_header(cap)
         if is_camera:
             yield from _live_frames(name, cap, fps)
             return
-        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        if total is not None and total < 0:
-            total = None
         index = 0
-        while True:
-            try:
-                ok, bgr = cap.read()
-            except cv2.error:  # a corrupt packet can raise instead of returning False
-                ok, bgr = False, None
-            if not ok or bgr is None:
-                break
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
+        while (rgb := read_rgb(cap)) is not None:
             yield Frame(name, index, rgb, fps=fps, total=total)
             index += 1
-        if index == 0:
-            yield Frame(name, 0, None, error=f"{name}: no decodable frames", fps=fps, total=total)
-        elif total is not None and index < total:
-            yield Frame(
-                name, index, None, fps=fps, total=total,
-                warning=f"{name}: read {index} of the {total} frames its header promises; the rest did not decode (a truncated or damaged file?)",
-            )
+        end = video_end(name, index, fps, total)
+        if end is not None:
+            yield end
     finally:
         cap.release()
+
+
+def video_header(cap) -> tuple[float | None, int | None]:
+    """An opened ``cv2.VideoCapture``'s frame rate and promised frame count (``None`` where unknown)."""
+    fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    return fps, (None if total is not None and total < 0 else total)
+
+
+def read_rgb(cap) -> np.ndarray | None:
+    """The next frame of ``cap`` as RGB uint8, or ``None`` at the end (or a frame that does not decode)."""
+    try:
+        ok, bgr = cap.read()
+    except cv2.error:  # a corrupt packet can raise instead of returning False
+        return None
+    if not ok or bgr is None:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
+
+
+def video_end(name: str, index: int, fps: float | None, total: int | None) -> Frame | None:
+    """What a video that stopped decoding after ``index`` frames says: an error when it gave none,
+    a warning when it gave fewer than its header promises, else ``None``."""
+    if index == 0:
+        return Frame(name, 0, None, error=f"{name}: no decodable frames", fps=fps, total=total)
+    if total is not None and index < total:
+        return Frame(
+            name, index, None, fps=fps, total=total,
+            warning=f"{name}: read {index} of the {total} frames its header promises; the rest did not decode (a truncated or damaged file?)",
+        )
+    return None
 
 
 def _source_for_file(p: Path, name: str) -> Source | None:

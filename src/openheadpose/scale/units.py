@@ -27,7 +27,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from openheadpose.io.sources import Frame, Source
+from openheadpose.io.sources import Frame, Source, read_rgb, video_end, video_header
 
 #: Frames run before a chunk's first frame: with the tracker's detector every 30 frames and a
 #: still head's smoothing time constant of about 16 frames, 60 frames leave the smoothing state
@@ -223,10 +223,7 @@ class RangeSource(Source):
         if not cap.isOpened():
             yield Frame(name, 0, None, error=f"{name}: cannot open video")
             return
-        fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
-        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        if total is not None and total < 0:
-            total = None
+        fps, total = video_header(cap)
         index = _seek(cap, first, times) if times else None
         if index is None:  # no index, or the seek could not be placed: from the start
             cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
@@ -242,28 +239,17 @@ class RangeSource(Source):
                 break
             index += 1
         while not ended and (self.stop is None or index < self.stop):
-            try:
-                ok, bgr = cap.read()
-            except cv2.error:  # a corrupt packet can raise instead of returning False
-                ok, bgr = False, None
-            if not ok or bgr is None:
+            rgb = read_rgb(cap)
+            if rgb is None:
                 ended = True
                 break
             if times is not None and (index >= len(times) or round(cap.get(cv2.CAP_PROP_POS_MSEC), 3) != times[index]):
                 yield Frame(name, index, None, error=f"{name}: frame {index} is not where the video's index puts it (changed while running?)")
                 return
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
             yield Frame(name, index, rgb, fps=fps, total=total)
             index += 1
-        if not ended:
-            return
-        if index == 0:
-            yield Frame(name, 0, None, error=f"{name}: no decodable frames", fps=fps, total=total)
-        elif total is not None and index < total:
-            yield Frame(
-                name, index, None, fps=fps, total=total,
-                warning=f"{name}: read {index} of the {total} frames its header promises; the rest did not decode (a truncated or damaged file?)",
-            )
+        if ended and (end := video_end(name, index, fps, total)) is not None:
+            yield end
 
 
 def _seek(cap, target: int, times: list[float]) -> int | None:
