@@ -107,6 +107,11 @@ def test_health_ready_info_docs(client):
     for path in ("/v1/predict", "/v1/interact", "/healthz", "/readyz"):
         assert path in schema["paths"]
     assert "multipart/form-data" in schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
+    # the interactive docs come from the package's own Swagger UI files, not a CDN
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert not re.search(r"(src|href)=['\"]https?://", docs.text), "the docs page loads something from elsewhere"
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 @needs_face_models

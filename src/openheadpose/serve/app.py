@@ -118,6 +118,16 @@ def _request_id(scope) -> str | None:
     return scope.get("state", {}).get("request_id")
 
 
+def _swagger_ui_path() -> Path | None:
+    """Swagger UI's files from the ``swagger-ui-bundle`` wheel (the ``serve`` extra), or ``None`` without it (no ``/docs``)."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    path = Path(str(swagger_ui_path))
+    return path if (path / "swagger-ui-bundle.js").is_file() else None
+
+
 def _error_response(exc: ApiError, rid: str | None) -> JSONResponse:
     return JSONResponse(exc.body(rid), status_code=exc.status, headers=exc.headers)
 
@@ -263,6 +273,8 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
         summary="Head pose (yaw, pitch, roll) of every head in images and video streams.",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,  # served below from the swagger-ui-bundle wheel: FastAPI's own page loads Swagger UI from a CDN
+        redoc_url=None,  # ReDoc has no offline copy: /openapi.json and /docs cover it
     )
     app.state.config = config
     app.state.estimators = estimators
@@ -299,6 +311,19 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    docs_assets = _swagger_ui_path()
+    if docs_assets is not None:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        app.mount("/docs-assets", StaticFiles(directory=docs_assets), name="docs-assets")
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs():
+            return get_swagger_ui_html(
+                openapi_url=app.openapi_url, title="openheadpose API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="data:,",
+            )
 
     @app.get("/healthz", summary="The process answers")
     async def healthz():
