@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     ratio = k_real_yaw / k_syn[0]
     k = tuple(float(x) * ratio for x in k_syn)
     fitted_on = (
-        f"headpose synth views of {len(e_syn)} aflw-extra faces (pose known, all angles; {n_syn} tried) and {len(e_real)} real "
+        f"{len(e_syn)} headpose synth views of aflw-extra faces (pose known, all angles; {n_syn} views tried) and {len(e_real)} real "
         f"aflw-extra photos (yaw only; {n_real} tried), errors of the run-time pipeline; the real photos' yaw label noise "
         f"(tau {tau_yaw:.2f} deg, triple collocation with the geometric fit and fsanet-synth on |yaw| < {TAU_MAX_YAW:g}) taken out; "
         f"k = k(synth) x k_yaw(real) / k_yaw(synth) = k(synth) x {ratio:.3f}: the real-to-rendered ratio measured on yaw is "
