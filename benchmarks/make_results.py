@@ -358,6 +358,10 @@ def synth_section(lines: list[str]) -> None:
             if pp:
                 lines.append(f"Prior on the {v}-point fit: it moves the yaw {_f(pp['w'])} of the way to the label (best for the SDs above: "
                              f"{_f(pp['w_best'])}); expected yaw SD {_f(pp['sd_with_prior'])}° with it, {_f(pp['sd_free'])}° without.")
+    paired = a.get("paired_free_abs_yaw_diff", {})
+    if paired:
+        lines.append("Free fits on the same faces, mean of |yaw error of A| − |yaw error of B| (bootstrap 95% interval): "
+                     + "; ".join(f"{k.replace('-', ' − ')}: {_f(v[0])}° [{_f(v[1])}, {_f(v[2])}]" for k, v in paired.items()) + ".")
     trips = {k: v.get("photometric_prior_fit", {}) for k, v in d["sources"].items()}
     cells = []
     for var in d["variants"]:
