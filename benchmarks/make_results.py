@@ -738,7 +738,7 @@ def realheponet_section(lines: list[str]) -> None:
         "## RealHePoNet with our weights, and the head detector",
         "",
         f"`--model realheponet`: RealHePoNet's grayscale 64-px ConvNet at half width ({d.get('parameters_m')} M weights) with a",
-        "log-variance layer for its two angles, pan (yaw) and tilt (pitch); roll is not predicted (0, with a constant sigma).",
+        "log-variance layer for its two angles, pan (yaw) and tilt (pitch); roll is not predicted: records give it as null, with a null sigma.",
         "Trained here on `headpose synth` views of aflw-yaw photos only, chosen on the synthesized held-out part, shipped in",
         f"int8 as `openheadpose/assets/{d['file']}` ({d['bytes'] / 1e6:.2f} MB). Crop: `square-1.5` of the detector's box.",
         "",
