@@ -298,3 +298,25 @@ def test_stream_is_lazy(estimator, media):
     endless = (photo for _ in itertools.count())
     first = list(itertools.islice(estimator.stream(endless), 3))
     assert [r.frame for r in first] == [0, 1, 2] and all(len(r.heads) == 1 for r in first)
+
+
+@needs_face_models
+def test_no_face_media_stay_empty(media):
+    """The shared no-face media give no head: frame by frame, no detection scores the bar at which a
+    face FaceMesh rejects is still kept (pipeline.UNCONFIRMED_MIN_SCORE, set just above the highest
+    score on these media), and tracked, no head at all (a weak one-frame detection stays tentative)."""
+    from openheadpose.inference.builder import build_estimator
+    from openheadpose.inference.pipeline import UNCONFIRMED_MIN_SCORE, HeadPoseEstimator
+    from openheadpose.io.images import read_image
+
+    est = HeadPoseEstimator()
+    frames = [read_image(media / "free-mountain-vector-01.jpg")]
+    cap = cv2.VideoCapture(str(media / "no_face.mp4"))
+    while (ok_frame := cap.read())[0]:
+        frames.append(ok_frame[1][:, :, ::-1])
+    cap.release()
+    assert len(frames) > 90
+    top = max((float(est.detect(f).scores.max(initial=0.0)) for f in frames))
+    assert top < UNCONFIRMED_MIN_SCORE, top
+    assert sum(len(r.heads) for r in build_estimator(track=True).stream(frames[1:])) == 0
+    assert len(est(frames[0])) == 0
