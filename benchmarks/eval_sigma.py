@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_header, write_result  # noqa: E402
+from common import run_header, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "sigma_default.json"
@@ -57,7 +57,12 @@ def main(argv=None) -> int:
     if not data.is_dir():
         sys.exit(f"{data}: AFLW2000-dev not found (set OPENHEADPOSE_SHARED)")
 
-    from openheadpose.core.calibration import GAUSS_1SIGMA, GAUSS_2SIGMA, coverage, reliability
+    from openheadpose.core.calibration import (
+        GAUSS_1SIGMA,
+        GAUSS_2SIGMA,
+        coverage,
+        reliability,
+    )
     from openheadpose.core.geometry import box_iou
     from openheadpose.core.rotation import matrix_to_euler, wrap_degrees
     from openheadpose.datasets import AFLW2000
@@ -98,7 +103,7 @@ def main(argv=None) -> int:
     S = np.array([r[1] for r in rows])
     yaw = np.abs(np.array([r[2] for r in rows]))
     conf = np.array([r[3] for r in rows])
-    per_angle = lambda v: {a: _r(x) for a, x in zip(ANGLES, v)}  # noqa: E731
+    per_angle = lambda v: {a: _r(x) for a, x in zip(ANGLES, v)}
     levels, observed = reliability(E, S)
 
     by_yaw = {}

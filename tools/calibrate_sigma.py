@@ -118,7 +118,12 @@ def main(argv=None) -> int:
 
     import onnx
 
-    from openheadpose.core.calibration import Calibration, coverage, fit_scale, label_noise
+    from openheadpose.core.calibration import (
+        Calibration,
+        coverage,
+        fit_scale,
+        label_noise,
+    )
     from openheadpose.datasets import AFLWYaw
     from openheadpose.datasets.registry import open_dataset
     from openheadpose.inference.backends.onnx import OnnxPoseModel
@@ -180,9 +185,9 @@ def main(argv=None) -> int:
         "label_noise_pairs": {k: [None if not np.isfinite(x) else round(float(x), 3) for x in v] for k, v in pairs.items()},
         "scale_real_yaw_without_deconvolution": round(float(fit_scale(e_real[:, :1], s_real[:, :1])[0]), 4),
         "real_mae_yaw_by_stage": {k: round(float(np.nanmean(np.abs(v[:, 0]))), 3) for k, v in {args.name: e_real, **e_others}.items()},
-        "synth": {"faces": int(len(e_syn)), "tried": n_syn, "coverage_before": cov(e_syn, s_syn), "coverage_after": cov(e_syn, s_syn * k_arr),
+        "synth": {"faces": len(e_syn), "tried": n_syn, "coverage_before": cov(e_syn, s_syn), "coverage_after": cov(e_syn, s_syn * k_arr),
                   "mae": [round(float(x), 3) for x in np.nanmean(np.abs(e_syn), 0)]},
-        "real": {"faces": int(len(e_real)), "tried": n_real, "coverage_before": cov(e_real, s_real), "coverage_after": cov(e_real, s_real * k_arr),
+        "real": {"faces": len(e_real), "tried": n_real, "coverage_before": cov(e_real, s_real), "coverage_after": cov(e_real, s_real * k_arr),
                  "coverage_after_with_label_noise": cov(e_real, observed),
                  "mae_yaw": round(float(np.nanmean(np.abs(e_real[:, 0]))), 3)},
         "fitted_on": fitted_on,

@@ -27,8 +27,8 @@ import numpy as np
 
 from openheadpose.assets import DEFAULT_POSE_NETWORK, shipped_weights
 from openheadpose.core.geometry import box_iou, nms_indices, points_box
-from openheadpose.inference.backends.litert import has_model
 from openheadpose.inference import head_detector as _head_detector  # noqa: F401 - registers the "heads" detector
+from openheadpose.inference.backends.litert import has_model
 from openheadpose.inference.detectors import DETECTORS, detect_scaled
 from openheadpose.inference.keypoint_sources import KEYPOINT_SOURCES
 from openheadpose.inference.landmarkers import LANDMARKERS
