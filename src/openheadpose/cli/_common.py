@@ -46,18 +46,10 @@ def need_torch(what: str) -> None:
 def dumps(d: dict) -> str:
     """JSON with NaN written as null (strict JSON has no NaN)."""
     import json
-    import math
 
-    def clean(o):
-        if isinstance(o, float) and not math.isfinite(o):
-            return None
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        return o
+    from openheadpose.io.writers import jsonable
 
-    return json.dumps(clean(d), indent=1)
+    return json.dumps(jsonable(d), indent=1)
 
 
 # --------------------------------------------------------------------------- estimator options

@@ -26,6 +26,12 @@ class OutputError(Exception):
     """An output could not be written (unknown format, OpenCV writer would not open)."""
 
 
+#: How every image is decoded (``cv2.imdecode``): ANYDEPTH keeps 16-bit samples so they can be
+#: shifted here (IMREAD_COLOR rounds colour TIFFs by /257 instead); ANYCOLOR gives gray or BGR
+#: and drops alpha; leaving out IMREAD_IGNORE_ORIENTATION makes OpenCV apply the EXIF orientation.
+IMREAD_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode an image file into an ``(H, W, 3)`` uint8 RGB array.
 
@@ -71,16 +77,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
 
-    # ANYDEPTH keeps 16-bit samples so we can shift them ourselves (IMREAD_COLOR rounds
-    # colour TIFFs by /257 instead); ANYCOLOR gives gray or BGR and drops alpha; leaving
-    # out IMREAD_IGNORE_ORIENTATION makes OpenCV apply the EXIF orientation.
     try:
-        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+        img = cv2.imdecode(data, IMREAD_FLAGS)
     except cv2.error as exc:  # e.g. over OpenCV's pixel-count limit
         raise InputError(f"{p}: not a readable image ({exc.err or exc})") from None
     if img is None or img.size == 0:
         raise InputError(f"{p}: not a readable image (unknown format, or corrupt or truncated data)")
-    return _to_rgb8(img, p)
+    return to_rgb8(img, p)
 
 
 def to_uint8(img: np.ndarray, name: object = "image") -> np.ndarray:
@@ -104,9 +107,13 @@ def to_uint8(img: np.ndarray, name: object = "image") -> np.ndarray:
     raise InputError(f"{name}: not a readable image (unsupported sample type {img.dtype})")
 
 
-def _to_rgb8(img: np.ndarray, p: Path) -> np.ndarray:
-    """Convert an OpenCV decode result (gray/BGR/BGRA, any depth) to uint8 RGB."""
-    img = to_uint8(img, p)
+def to_rgb8(img: np.ndarray, name: object = "image") -> np.ndarray:
+    """An OpenCV decode result (gray/BGR/BGRA, any depth; :data:`IMREAD_FLAGS`) as uint8 RGB.
+
+    Raises:
+        InputError: an unsupported sample type (:func:`to_uint8`).
+    """
+    img = to_uint8(img, name)
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 1:

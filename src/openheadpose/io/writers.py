@@ -213,14 +213,14 @@ class _AtomicTextWriter(_CommitOnExit):
             _remove_quietly(self._tmp)
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """numpy -> Python, non-finite floats -> None (JSON has no NaN; ``jq`` rejects it)."""
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -245,7 +245,7 @@ class JsonLinesWriter(_AtomicTextWriter):
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one record as a single line."""
-        self._emit(json.dumps(_jsonable(record), ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n")
+        self._emit(json.dumps(jsonable(record), ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n")
 
 
 class CsvWriter(_AtomicTextWriter):
@@ -266,7 +266,7 @@ class CsvWriter(_AtomicTextWriter):
         self._emit(self._format(self.header))
 
     def _format(self, row: Sequence[Any]) -> str:
-        self._csv.writerow(["" if v is None else _jsonable(v) for v in row])
+        self._csv.writerow(["" if v is None else jsonable(v) for v in row])
         return self._line.take()
 
     def write(self, record: Mapping[str, Any] | Sequence[Any]) -> None:

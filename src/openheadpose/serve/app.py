@@ -30,7 +30,6 @@ import difflib
 import hmac
 import json
 import logging
-import math
 import os
 import re
 import time
@@ -46,6 +45,7 @@ from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from openheadpose.io.writers import jsonable
 from openheadpose.serve.config import CONFIG_ENV, ServeConfig
 from openheadpose.serve.engine import Engine, EstimatorCache
 from openheadpose.serve.errors import ApiError
@@ -88,17 +88,6 @@ _ERRORS = {
     503: {"description": "Queue full (see Retry-After)", **_ERROR_SCHEMA},
     504: {"description": "Not answered in time", **_ERROR_SCHEMA},
 }
-
-
-def _finite(o):
-    """JSON-safe: NaN and infinities become null (strict JSON has none)."""
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    return o
 
 
 def _key_ok(expected: str | None, given: str | None) -> bool:
@@ -379,7 +368,7 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
             rgb = decode_image(data, name, config.max_pixels)
             return _frame_result(est, rgb, name, 0, track, smooth).to_dict()
 
-        return JSONResponse(_finite(await request.app.state.engine.run(work)))
+        return JSONResponse(jsonable(await request.app.state.engine.run(work)))
 
     @app.post("/v1/interact", summary="Who looks at whom in one image", openapi_extra=_UPLOAD_BODY, responses=_ERRORS)
     async def interact(
@@ -415,7 +404,7 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
             res = _frame_result(est, rgb, name, 0, track, smooth)
             return interaction_record(res, find_interactions(res.heads, (res.width, res.height), inter_config))
 
-        return JSONResponse(_finite(await request.app.state.engine.run(work)))
+        return JSONResponse(jsonable(await request.app.state.engine.run(work)))
 
     # ------------------------------------------------------------------ streams
     @app.websocket("/v1/stream")
@@ -523,7 +512,7 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
                 answer.update(fps=None if rate is None else round(rate, 2), dropped=dropped, received=received, latency_ms=round(1000 * (done - now), 2))
                 if ws.client_state is not WebSocketState.CONNECTED:
                     break
-                await ws.send_text(json.dumps(_finite(answer), separators=(",", ":")))
+                await ws.send_text(json.dumps(jsonable(answer), separators=(",", ":")))
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client went away mid-send
         finally:

@@ -15,7 +15,7 @@ import io
 import cv2
 import numpy as np
 
-from openheadpose.io import to_uint8
+from openheadpose.io.images import IMREAD_FLAGS, InputError, to_rgb8
 from openheadpose.serve.errors import ApiError
 
 #: Formats decoded (Pillow's names): those ``headpose predict`` reads (``openheadpose.io.IMAGE_EXTS``).
@@ -81,16 +81,12 @@ def decode_image(data: bytes, name: str, max_pixels: int) -> np.ndarray:
     except (SyntaxError, ValueError) as exc:
         raise ApiError(400, "corrupt_image", f"{name}: corrupt {FORMATS[fmt]} image ({exc})") from None
     try:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), IMREAD_FLAGS)
     except cv2.error as exc:
         raise ApiError(400, "corrupt_image", f"{name}: not a readable {FORMATS[fmt]} image ({exc.err or exc})") from None
     if img is None or img.size == 0:
         raise ApiError(400, "corrupt_image", f"{name}: not a readable {FORMATS[fmt]} image (corrupt data)")
     try:
-        img = to_uint8(img, name)
-    except Exception as exc:  # noqa: BLE001 - InputError: a sample type we do not read
+        return to_rgb8(img, name)
+    except InputError as exc:  # a sample type we do not read
         raise ApiError(415, "unsupported_format", str(exc)) from None
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    code = {1: None, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}[img.shape[2]]
-    return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2RGB) if code is None else cv2.cvtColor(img, code)
