@@ -43,47 +43,46 @@ def main(argv=None) -> int:
 
     heads = HeadDetector()
     faces = DETECTORS.create("blazeface")
-    rows = []
-    for video in VIDEOS:
-        for src in expand_sources(str(SHARED / "media" / video)):
-            for fr in src.frames():
-                if fr.error or fr.warning or fr.index % args.step:
-                    continue
-                f = faces(fr.image)
-                f = f[np.flatnonzero(f.scores >= 0.75)]
-                lm, _ = heads.people(fr.image)
-                if len(f) == 0 or len(lm) == 0:
-                    continue
-                own, _ = heads.boxes(lm)
-                iou = box_iou(own, f.boxes)
-                for i in range(len(lm)):
-                    j = int(iou[i].argmax())
-                    if iou[i, j] <= 0.3:
+
+    def sampled():
+        """(video, frame, the face detector's sure boxes) for every --step-th decoded frame."""
+        for video in VIDEOS:
+            for src in expand_sources(str(SHARED / "media" / video)):
+                for fr in src.frames():
+                    if fr.error or fr.warning or fr.index % args.step:
                         continue
-                    b = f.boxes[j]
-                    side = float(np.sqrt((b[2] - b[0]) * (b[3] - b[1])))
-                    head = lm[i, BODY_HEAD_LANDMARKS]
-                    spread = float(np.linalg.norm(head[:, None] - head[None], axis=-1).max())
-                    sh = lm[i, SHOULDERS]
-                    width = float(np.linalg.norm(sh[0] - sh[1]))
-                    cy = (b[1] + b[3]) / 2
-                    rows.append((video, fr.index, side / spread, (cy - (head[:, 1].min() + head[:, 1].max()) / 2) / side,
-                                 side / width, (sh[:, 1].mean() - cy) / width))
+                    f = faces(fr.image)
+                    yield video, fr, f[np.flatnonzero(f.scores >= 0.75)]
+
+    rows = []
+    for video, fr, f in sampled():
+        lm, _ = heads.people(fr.image)
+        if len(f) == 0 or len(lm) == 0:
+            continue
+        own, _ = heads.boxes(lm)
+        iou = box_iou(own, f.boxes)
+        for i in range(len(lm)):
+            j = int(iou[i].argmax())
+            if iou[i, j] <= 0.3:
+                continue
+            b = f.boxes[j]
+            side = float(np.sqrt((b[2] - b[0]) * (b[3] - b[1])))
+            head = lm[i, BODY_HEAD_LANDMARKS]
+            spread = float(np.linalg.norm(head[:, None] - head[None], axis=-1).max())
+            sh = lm[i, SHOULDERS]
+            width = float(np.linalg.norm(sh[0] - sh[1]))
+            cy = (b[1] + b[3]) / 2
+            rows.append((video, fr.index, side / spread, (cy - (head[:, 1].min() + head[:, 1].max()) / 2) / side,
+                         side / width, (sh[:, 1].mean() - cy) / width))
     r = np.array([x[2:] for x in rows], np.float64)
     fit = {"scale": float(np.median(r[:, 0])), "shift_y": float(np.median(r[:, 1])),
            "shoulder_scale": float(np.median(r[:, 2])), "shoulder_up": float(np.median(r[:, 3]))}
     fitted = HeadDetector(**{k: round(v, 3) for k, v in fit.items()})
     ious = []
-    for video in VIDEOS:
-        for src in expand_sources(str(SHARED / "media" / video)):
-            for fr in src.frames():
-                if fr.error or fr.warning or fr.index % args.step:
-                    continue
-                f = faces(fr.image)
-                f = f[np.flatnonzero(f.scores >= 0.75)]
-                d = fitted(fr.image)
-                if len(f) and len(d):
-                    ious.append(float(box_iou(d.boxes, f.boxes).max()))
+    for _, fr, f in sampled():
+        d = fitted(fr.image)
+        if len(f) and len(d):
+            ious.append(float(box_iou(d.boxes, f.boxes).max()))
     out = {"frames_matched": len(rows), "per_video": {v: sum(1 for x in rows if x[0] == v) for v in VIDEOS},
            "fit": {k: round(v, 3) for k, v in fit.items()},
            "iou_after_fit": {"median": float(np.median(ious)), "min": float(np.min(ious)), "n": len(ious)} if ious else None}

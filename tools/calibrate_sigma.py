@@ -62,7 +62,6 @@ def pipeline_errors(est, dataset, limit: int | None, others: dict | None = None)
     from openheadpose.core.rotation import matrix_to_euler, wrap_degrees
 
     others = others or {}
-    tap = _SpreadTap(est.pose.model)
     errors, spreads, yaws, extra, n = [], [], [], {k: [] for k in others}, 0
 
     def err(R, s):
@@ -81,9 +80,9 @@ def pipeline_errors(est, dataset, limit: int | None, others: dict | None = None)
         if iou[j] < 0.3:
             continue
         face = faces[[j]]
-        tap.last = []
-        errors.append(err(est.pose(img, face).rotations, s))
-        spreads.append(np.concatenate(tap.last)[0])
+        pred = est.pose(img, face)  # its sigma is the bins' raw spread (unit factors, set by main)
+        errors.append(err(pred.rotations, s))
+        spreads.append(pred.sigma[0])
         yaws.append(float(s.euler[0]))
         has_mesh = face.mesh is not None and bool(np.isfinite(face.mesh).all())
         for name, stage in others.items():
@@ -91,20 +90,6 @@ def pipeline_errors(est, dataset, limit: int | None, others: dict | None = None)
             extra[name].append(err(stage(img, face).rotations, s) if ok else np.full(3, np.nan))
     return (np.array(errors).reshape(-1, 3), np.array(spreads).reshape(-1, 3), np.array(yaws), n,
             {k: np.array(v).reshape(-1, 3) for k, v in extra.items()})
-
-
-class _SpreadTap:
-    """Wraps the network's ``raw`` so every call's bin spread is kept (in the pipeline's face order)."""
-
-    def __init__(self, model):
-        self.model, self.last, raw = model, [], model.raw
-
-        def tapped(crops):
-            out = raw(crops)
-            self.last.append(model.codec.spread(out))
-            return out
-
-        model.raw = tapped
 
 
 def main(argv=None) -> int:
@@ -134,7 +119,8 @@ def main(argv=None) -> int:
     model = OnnxPoseModel(dst)
     if not hasattr(model.codec, "spread"):
         sys.exit(f"{dst}: codec {model.codec.name!r} has no bins to take a spread from")
-    model.spread_calibration = None  # measure the raw spread, whatever the file holds now
+    # unit factors: the network's sigma is then its bins' raw spread, whatever the file holds now
+    model.spread_calibration = Calibration((1.0, 1.0, 1.0), "uncalibrated", {}, {})
     est = HeadPoseEstimator(pose=NetworkPose(model))
     t0 = time.time()
     # view 0 of each face is the photo itself with its *fitted* pose: only the re-rendered views have a known one
