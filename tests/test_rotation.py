@@ -152,3 +152,26 @@ def test_look_at_rotation_points_axis_along_ray():
     got = Q @ np.array([0, 0, -1.0])
     assert np.allclose(got, d / np.linalg.norm(d, axis=1, keepdims=True))
     assert np.allclose(Q[1], np.eye(3))
+
+
+def test_rotate_in_plane_is_the_turned_picture():
+    """Points of a head at any pose, projected (orthographic, GL: u = x, v = -y), then turned by
+    cv2's rotation matrix, land where rotate_in_plane's pose projects them."""
+    import cv2
+
+    rng = np.random.default_rng(4)
+    P = rng.normal(0, 50, (20, 3))  # head points (mm), head frame
+    c = np.array([60.0, 70.0])  # the turn's centre in the picture
+
+    def project(R):
+        q = P @ np.asarray(R).T
+        return np.stack([c[0] + q[:, 0], c[1] - q[:, 1]], axis=1)
+
+    for yaw, pitch, roll, a in [(0, 0, 0, 25.0), (50, -20, 10, -15.0), (-80, 30, -5, 40.0)]:
+        R = rot.euler_to_matrix(yaw, pitch, roll)
+        M = cv2.getRotationMatrix2D(tuple(c), a, 1.0)
+        turned = project(R) @ M[:, :2].T + M[:, 2]
+        assert np.allclose(turned, project(rot.rotate_in_plane(R, a)), atol=1e-9)
+    # a frontal face turned counter-clockwise on screen: AFLW roll (clockwise positive) drops by the turn
+    e = rot.matrix_to_euler(rot.rotate_in_plane(rot.euler_to_matrix(0.0, 0.0, 10.0), 25.0))
+    assert np.allclose([e.yaw, e.pitch, e.roll], [0.0, 0.0, -15.0], atol=1e-9)

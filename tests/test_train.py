@@ -26,7 +26,7 @@ from openheadpose.specs.spec import ModelSpec, Preprocessing  # noqa: E402
 from openheadpose.core.rotation import euler_to_matrix, from_6d, matrix_to_euler, mirror_horizontal, to_6d  # noqa: E402
 from openheadpose.training import TrainConfig, TrainError, TrainInterrupted, train  # noqa: E402
 from openheadpose.training import losses as L  # noqa: E402
-from openheadpose.training.data import Augmentation, EpochBatchSampler, Mirror, PoseDataset, Source, biwi_protocol2, default_augmentation, head_keypoints, select_split, split_validation, worker_init
+from openheadpose.training.data import Augmentation, EpochBatchSampler, InPlaneRotation, Mirror, PoseDataset, Source, biwi_protocol2, default_augmentation, head_keypoints, select_split, split_validation, worker_init
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -274,6 +274,81 @@ def test_mirror_keypoints_swap_sides():
     assert np.isnan(m.points[3]).all() and np.allclose(m.points[4], [95 - 70, 45])
     mm = Mirror.apply(m)
     assert np.allclose(mm.points, pts, equal_nan=True)
+
+
+def test_in_plane_rotation_turns_picture_points_and_pose():
+    """The turned picture, its keypoints and its label agree: keypoints projected from the head
+    at the old pose and turned with the picture are the projection at the new pose."""
+    import cv2
+
+    from openheadpose.core.rotation import euler_to_matrix as e2m
+    from openheadpose.training.data import Item
+
+    P = np.random.default_rng(1).normal(0, 12, (5, 3))
+    box = np.array(FACE_BOX, float)
+    c = (box[:2] + box[2:]) / 2
+
+    def project(R):
+        q = P @ R.T
+        return np.stack([c[0] + q[:, 0], c[1] - q[:, 1]], axis=1)
+
+    R = e2m(35.0, -10.0, 8.0)
+    img = face_image(35.0, -10.0)
+    img[4:7, 29:32] = (255, 0, 0)  # a marker above the face, centred on (30, 5)
+    item = Item(img, box, matrix_to_euler(R).stack(), R, points=project(R))
+    rng = np.random.default_rng(0)
+    out = InPlaneRotation(p=1.0, degrees=30.0)(item, rng)
+    a = np.random.default_rng(0)
+    a.random()
+    angle = a.uniform(-30.0, 30.0)  # the draw the transform made
+    assert abs(angle) > 1.0
+    assert np.allclose(out.points, project(out.rotation), atol=1e-9)
+    assert np.allclose(out.euler, matrix_to_euler(out.rotation).stack())
+    assert not np.allclose(out.euler, item.euler, atol=1.0)
+    assert np.array_equal(out.box, box) and out.image.shape == img.shape
+    M = cv2.getRotationMatrix2D(tuple(c), angle, 1.0)
+    x, y = np.rint(M @ [30.0, 5.0, 1.0]).astype(int)
+    assert out.image[y, x, 0] > 150 and out.image[y, x, 2] < 100  # the marker moved with the picture
+    # yaw-only labels cannot be turned: left as they are; after the cut it refuses
+    part = Item(img, box, np.array([20.0, np.nan, np.nan]), None)
+    assert InPlaneRotation(p=1.0)(part, rng) is part
+    with pytest.raises(ValueError, match="before the cut"):
+        InPlaneRotation(p=1.0)(Item(img, box, item.euler, R, cut=True), rng)
+
+
+def test_onnx_warm_start_unfolds_batchnorm(monkeypatch, tmp_path):
+    """A network exported with its BatchNorms folded comes back: the same outputs as ONNX
+    Runtime in eval mode, and (its statistics set on these crops) in training mode too."""
+    pytest.importorskip("onnx")
+    from openheadpose.models.export import export_onnx
+    from openheadpose.models.onnx_import import OnnxImportError, load_onnx_weights
+
+    entry = register_tiny("test-tiny-bn", codec="binned", bn=True)
+    monkeypatch.setitem(MODELS, entry.name, entry)
+    src = create_model(entry.name)
+    with torch.no_grad():  # BatchNorms far from identity, so that folding them changes the tensors
+        for m in src.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+    path = export_onnx(src.eval(), tmp_path / "tiny.onnx")
+    x = np.random.default_rng(0).normal(0, 1, (64, 3, 32, 32)).astype(np.float32)
+    dst = create_model(entry.name)
+    info = load_onnx_weights(dst, path, x)
+    assert info["convolutions"] == 3 and info["batchnorms"] == 3 and info["linears"] == 1
+    with torch.no_grad():
+        ref = src.eval()(torch.from_numpy(x))
+        ev = dst.eval()(torch.from_numpy(x))
+        tr = dst.train()(torch.from_numpy(x))  # batch statistics of the calibration crops
+    for k in ref:
+        assert torch.allclose(ev[k], ref[k], atol=1e-4)
+        assert torch.allclose(tr[k], ref[k], atol=1e-3)
+    other = register_tiny("test-tiny-other", codec="binned", bn=True)
+    monkeypatch.setitem(MODELS, other.name, other)
+    with pytest.raises(OnnxImportError, match="holds test-tiny-bn"):
+        load_onnx_weights(create_model(other.name), path, x)
 
 
 def test_augmentation_is_a_function_of_seed_epoch_index(faces):

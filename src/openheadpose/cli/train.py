@@ -29,14 +29,14 @@ from openheadpose.cli._common import err as _err
 @click.option("--gamma", type=click.FloatRange(0, 1), default=0.1, show_default=True, help="Factor of the step schedule.")
 @click.option("--alpha", type=click.FloatRange(0), default=None, help="Regression weight of the binned (Hopenet) loss. [default: 0.001, deep-head-pose's]")
 @click.option("--crop", default=None, metavar="RECIPE", help="Crop recipe instead of the model's own (fsanet, hopenet, 3ddfa, shaw, square-1.5); stored with the weights.")
-@click.option("--augment", type=click.Choice(["default", "none"]), default="default", show_default=True, help="default: box jitter, mirror, blur, colour, occlusion.")
+@click.option("--augment", type=click.Choice(["default", "strong", "none"]), default="default", show_default=True, help="default: box jitter, mirror, blur, colour, occlusion; strong: also in-plane turns (+-20 deg) and occlusion twice as often.")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data-loading processes per training process (results do not depend on it).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (under torchrun each process takes cuda:LOCAL_RANK).")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only). [default: on for CUDA]")
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Continue the run of this last.pt exactly.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Read only the first N samples (smoke runs).")
-@click.option("--init", "init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Start from an openheadpose checkpoint (tensors matching in name and shape).")
+@click.option("--init", "init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Start from an openheadpose checkpoint (tensors matching in name and shape), or from the same network's exported .onnx (e.g. a shipped model: fine-tuning).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_decay, optimizer, schedule, warmup_epochs, step_epochs, gamma, alpha, crop, augment, workers, seed, device, amp, resume, limit, init, quiet) -> None:
     """Train a pose network on labelled datasets; writes OUT/best.pt (lowest validation MAE) and OUT/last.pt.

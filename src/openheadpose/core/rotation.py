@@ -54,6 +54,7 @@ __all__ = [
     "matrix_to_euler",
     "change_frame",
     "mirror_horizontal",
+    "rotate_in_plane",
     "to_6d",
     "from_6d",
     "to_quaternion",
@@ -235,6 +236,19 @@ def mirror_horizontal(R: np.ndarray) -> np.ndarray:
     """
     S = np.diag([-1.0, 1.0, 1.0])
     return S @ np.asarray(R, dtype=np.float64) @ S
+
+
+def rotate_in_plane(R: np.ndarray, degrees) -> np.ndarray:
+    """The pose of the image turned ``degrees`` counter-clockwise (as displayed) about the optical axis.
+
+    Convention:
+        ``Rz(degrees) @ R`` in ``Frame.GL`` (z towards the viewer, y up), the turn
+        ``cv2.getRotationMatrix2D(centre, degrees, 1)`` makes (orthographic camera, turn
+        about the principal point). A frontal face's AFLW roll changes by ``-degrees``:
+        roll > 0 is the head tilted towards its right shoulder, clockwise as displayed.
+    """
+    a = np.deg2rad(np.asarray(degrees, dtype=np.float64))
+    return rot_z(a) @ np.asarray(R, dtype=np.float64)
 
 
 def to_6d(R: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 Flow of one training item (index ``i`` in epoch ``e``)::
 
     PoseSample --input.start--> Item(picture, crop box, pose[, head keypoints])
-      --before_cut (BoxJitter)--> --input.cut (the model's crop recipe)--> Item(crop, pose)
+      --before_cut (InPlaneRotation, BoxJitter)--> --input.cut (the model's crop recipe)--> Item(crop, pose)
       --after_cut (Mirror, Blur, ColourJitter, Occlusion)--> input.encode + codec.encode --> dict of arrays
 
 Every random number comes from ``np.random.default_rng([seed, e, i])``, created
@@ -14,7 +14,9 @@ Samplers yield ``(epoch, index)`` keys, so persistent or fresh workers need no
 
 Each transform changes the image and the pose together: :class:`Mirror` flips
 the crop and turns the rotation into ``S R S`` (``S = diag(-1, 1, 1)``;
-:func:`openheadpose.core.rotation.mirror_horizontal`), which negates yaw and roll.
+:func:`openheadpose.core.rotation.mirror_horizontal`), which negates yaw and roll;
+:class:`InPlaneRotation` turns the picture about the face and the rotation into
+``Rz(a) R`` (:func:`openheadpose.core.rotation.rotate_in_plane`).
 
 Dimension legend: S model input side, K = 5 head keypoints (COCO order: nose,
 left eye, right eye, left ear, right ear; "left" is the person's left).
@@ -30,7 +32,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from openheadpose.core.rotation import mirror_horizontal
+from openheadpose.core.rotation import matrix_to_euler, mirror_horizontal, rotate_in_plane
 from openheadpose.datasets.base import DatasetError, PoseSample
 from openheadpose.datasets.registry import open_dataset  # noqa: F401  (re-exported)
 from openheadpose.datasets.splits import SPLITS, biwi_protocol2, select_split
@@ -41,6 +43,7 @@ __all__ = [
     "Item",
     "BoxJitter",
     "Mirror",
+    "InPlaneRotation",
     "Blur",
     "ColourJitter",
     "Occlusion",
@@ -129,6 +132,45 @@ class BoxJitter:
         if box[2] <= box[0] or box[3] <= box[1]:
             return item
         return replace(item, box=box)
+
+
+class InPlaneRotation:
+    """Turn the picture about the crop box's centre (before the cut), and the pose with it.
+
+    A turn about the optical axis changes every Euler angle of a turned head, not only
+    roll, so the label is recomputed from the rotation:
+    ``R' = Rz(a) R`` (:func:`~openheadpose.core.rotation.rotate_in_plane`). The box keeps
+    its centre and size; keypoints turn with the picture; the picture's edge is
+    replicated into the corners. Samples without a full rotation (yaw-only labels)
+    are left as they are.
+
+    Args:
+        p: probability.
+        degrees: largest turn either way.
+    """
+
+    def __init__(self, p: float = 0.5, degrees: float = 20.0):
+        self.p, self.degrees = p, degrees
+
+    def __call__(self, item: Item, rng: np.random.Generator) -> Item:
+        if item.cut:
+            raise ValueError("InPlaneRotation turns the whole picture: it must run before the cut")
+        if rng.random() >= self.p or item.rotation is None:
+            return item
+        import cv2
+
+        a = float(rng.uniform(-self.degrees, self.degrees))
+        x1, y1, x2, y2 = np.asarray(item.box, np.float64)
+        M = cv2.getRotationMatrix2D(((x1 + x2) / 2, (y1 + y2) / 2), a, 1.0)
+        rotation = rotate_in_plane(item.rotation, a)
+        out = replace(item, rotation=rotation, euler=matrix_to_euler(rotation).stack())
+        if item.image is not None:
+            h, w = item.image.shape[:2]
+            out.image = cv2.warpAffine(item.image, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if item.points is not None:
+            pts = np.asarray(item.points, np.float64)
+            out.points = pts @ M[:, :2].T + M[:, 2]  # NaN rows stay NaN
+        return out
 
 
 #: COCO head keypoints under a left-right flip: the eyes and the ears swap.
@@ -236,7 +278,16 @@ def default_augmentation() -> Augmentation:
     return Augmentation((BoxJitter(),), (Mirror(), Blur(), ColourJitter(), Occlusion()))
 
 
-AUGMENTATIONS: dict[str, Callable[[], Augmentation]] = {"default": default_augmentation, "none": Augmentation}
+def strong_augmentation() -> Augmentation:
+    """``default`` plus an in-plane turn (p 0.5, up to +-20 deg) and occlusion twice as often (0.4).
+
+    Small head-pose networks gain from both (turns cover roll and the mixing of the
+    angles that roll causes; occluders teach the network to read a partly hidden face).
+    """
+    return Augmentation((InPlaneRotation(), BoxJitter()), (Mirror(), Blur(), ColourJitter(), Occlusion(p=0.4)))
+
+
+AUGMENTATIONS: dict[str, Callable[[], Augmentation]] = {"default": default_augmentation, "strong": strong_augmentation, "none": Augmentation}
 
 
 # --------------------------------------------------------------------------- model inputs

@@ -268,6 +268,27 @@ def _load_resume(path: Path) -> dict:
     return ck
 
 
+#: Training crops (unaugmented, evenly spread over the set) that set the BatchNorm statistics of an ONNX warm start.
+ONNX_INIT_CROPS = 256
+
+
+def _init_from_onnx(model, path: Path, ds, device, log) -> None:
+    """``--init FILE.onnx``: the network's own export (BatchNorms folded), unfolded on real crops."""
+    from openheadpose.models.onnx_import import OnnxImportError, load_onnx_weights
+
+    idx = np.linspace(0, len(ds) - 1, min(ONNX_INIT_CROPS, len(ds))).round().astype(int)
+    x = np.stack([ds[(0, int(i))]["input"] for i in idx])
+    model.cpu()
+    try:
+        info = load_onnx_weights(model, path, x)
+    except OnnxImportError as exc:
+        raise TrainError(f"--init {exc}") from None
+    finally:
+        model.to(device)
+    log(f"init: {path} ({info['convolutions']} convolutions, {info['batchnorms']} BatchNorms unfolded on {len(x)} training crops, "
+        f"{info['linears']} linear layers; max difference to ONNX Runtime {info['max_abs_diff']:.2g})")
+
+
 def _init_weights(model, path: Path, log) -> None:
     from openheadpose.models import load_checkpoint
 
@@ -466,7 +487,8 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
         model = create_model(cfg.model)
     except KeyError as exc:
         raise TrainError(str(exc.args[0])) from None
-    if cfg.init is not None:
+    onnx_init = cfg.init is not None and Path(cfg.init).suffix.lower() == ".onnx"
+    if cfg.init is not None and not onnx_init:
         _init_weights(model, Path(cfg.init), log)
     base_spec = model.spec
     if cfg.crop is not None:  # e.g. a tighter crop than the family's for a set of tight photos
@@ -495,6 +517,8 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
             train_ds[(0, 0)]
         except Exception as exc:  # noqa: BLE001 - whatever breaks the first item breaks them all
             raise DatasetError(f"cannot make a training item of {train_ds.samples[0].name} for {cfg.model}: {exc}") from None
+    if onnx_init and cfg.resume is None:
+        _init_from_onnx(model, Path(cfg.init), PoseDataset(train_ds.samples, base_spec, Augmentation(), cfg.seed), device, log)
     batch = cfg.batch_size
     if batch % d.world:
         raise TrainError(f"--batch-size {batch} is not a multiple of the {d.world} processes")
