@@ -95,7 +95,7 @@ def models(shared: Path, tmp: Path) -> dict:
     # our image networks trained on `headpose synth` data and shipped in the package
     from openheadpose.inference.backends.onnx import OnnxPoseModel
 
-    for f in sorted((ROOT / "src" / "openheadpose" / "assets").glob("*-synth.onnx")):
+    for f in sorted((ROOT / "src" / "openheadpose" / "assets").glob("*-synth*.onnx")):
         if f.stem != "hhpnet-synth":  # a keypoint network: benchmarks/eval_hhpnet.py
             out[f.stem] = (lambda f=f: OnnxPoseModel(f, threads=2))
     return out

