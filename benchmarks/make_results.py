@@ -38,7 +38,6 @@ MODEL_INFO = {
     "default-geometric": ("openheadpose, geometric pose stage", "BlazeFace + FaceMesh + geometric fit to the BFM mean face, no network (`--pose geometric`; the default before our trained networks)"),
     "fsanet-synth": ("**FSA-Net capsule, ours (headpose synth)**", "trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/assets/fsanet-synth.onnx"),
     "hopenet-synth": ("**Hopenet-lite, ours (headpose synth)**", "Hopenet's 66-bin heads on MobileNetV3-Small, 128 px, trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/assets/hopenet-synth.onnx"),
-    "hopenet-synth68": ("**Hopenet-lite 68, ours (headpose synth, 68-point fits)**", "hopenet-synth fine-tuned on `headpose synth` sets of aflw-yaw and aflw-extra fitted to their 68 points (in-plane turns, occlusion), chosen on their held-out parts; shipped as openheadpose/assets/hopenet-synth68.onnx"),
     "fsanet-capsfusion": ("FSA-Net Caps-Fusion, imported (seed)", "official Keras weights, Protocol 1, mean of the three capsule models; paper: 5.07 on all 1969 images"),
     "fsanet-capsule": ("FSA-Net capsule, imported (seed)", "official Keras weights, Protocol 1"),
     "fsanet-var-capsule": ("FSA-Net var-capsule, imported (seed)", "official Keras weights, Protocol 1"),
@@ -419,8 +418,12 @@ def default_pose_section(lines: list[str]) -> None:
         "| pose stage | scored / images | yaw MAE | median | " + " | ".join(f"\\|yaw\\| {k}" for k in next(iter(d["pose"].values()))["by_abs_yaw"]) + " |",
         "|---|---|---|---|" + "---|" * len(next(iter(d["pose"].values()))["by_abs_yaw"]),
     ]
+    from openheadpose.assets import SHIPPED_IMAGE_NETWORKS
+
     for name, r in d["pose"].items():
         mark = " **(default)**" if name == DEFAULT_POSE_NETWORK else ""
+        if name != "geometric" and name not in SHIPPED_IMAGE_NETWORKS:
+            mark = " (candidate, not shipped: recipe in `benchmarks/README.md`)"
         bins = " | ".join(f"{_f(v['mae_yaw'])} ({v['n']})" for v in r["by_abs_yaw"].values())
         lines.append(f"| `{name}`{mark} | {r['n_scored']} / {r['n_images']} | **{_f(r['mae_yaw'])}** | {_f(r['median_yaw'])} | {bins} |")
     lines.append("")
