@@ -351,6 +351,22 @@ def test_onnx_warm_start_unfolds_batchnorm(monkeypatch, tmp_path):
         load_onnx_weights(create_model(other.name), path, x)
 
 
+def test_train_init_from_onnx(monkeypatch, faces, tmp_path):
+    """``--init FILE.onnx`` through the trainer: epoch 0 scores the exported network itself."""
+    pytest.importorskip("onnx")
+    from openheadpose.models.export import export_onnx
+
+    entry = register_tiny("test-tiny-bn", codec="binned", bn=True)
+    monkeypatch.setitem(MODELS, entry.name, entry)
+    first = train(_cfg(entry.name, faces, tmp_path / "a", epochs=1), log=lambda m: None)
+    path = export_onnx(create_model(entry.name, weights=first["best"]).eval(), tmp_path / "a.onnx")
+    lines = []
+    res = train(_cfg(entry.name, faces, tmp_path / "b", epochs=1, init=path), log=lines.append)
+    assert any(line.startswith(f"init: {path} (3 convolutions, 3 BatchNorms unfolded") for line in lines), lines
+    # the same validation faces, the same network: epoch 0 of the warm start is the first run's best epoch
+    assert res["history"][0]["val_mae"] == pytest.approx(first["best_val_mae"], abs=1e-3)
+
+
 def test_augmentation_is_a_function_of_seed_epoch_index(faces):
     spec = ModelSpec("m", "euler", Preprocessing(input_size=32, crop="square-1.5"))
     from openheadpose.datasets.registry import open_dataset

@@ -27,7 +27,7 @@ A network trained on aflw-extra must be calibrated on other faces it never saw: 
 synthesized sets' ``val`` splits and their source photos (``--split val``, one
 ``--synth``/``--real`` pair per folder; the photos are those ``fits.csv`` puts in ``val``)::
 
-    python tools/calibrate_sigma.py --name hopenet-synth68 --split val \
+    python tools/calibrate_sigma.py --name NAME --split val \
         --synth /work/synth/68/aflw-yaw --real ../shared/data/aflw-yaw \
         --synth /work/synth/68/aflw-extra --real ../shared/data/aflw-extra
 

@@ -184,6 +184,6 @@ def load_onnx_weights(model, path: str | Path, inputs: np.ndarray, atol: float =
     diff = max(float(np.abs(got[k] - ref[k].numpy()).max()) for k in got)
     if not diff <= atol:
         raise OnnxImportError(f"{path}: the loaded network differs from ONNX Runtime by {diff:.3g} (> {atol})")
-    return {"convolutions": len([n for n in dict.fromkeys(order) if isinstance(named[n], torch.nn.Conv2d)]),
-            "batchnorms": n_bn, "linears": len([n for n in dict.fromkeys(order) if isinstance(named[n], torch.nn.Linear)]),
-            "max_abs_diff": diff}
+    layers = [named[n] for n in dict.fromkeys(order)]
+    return {"convolutions": sum(isinstance(m, torch.nn.Conv2d) for m in layers), "batchnorms": n_bn,
+            "linears": sum(isinstance(m, torch.nn.Linear) for m in layers), "max_abs_diff": diff}
