@@ -312,3 +312,26 @@ def test_synth_fits_the_68_points_and_records_the_layout(bfm, tmp_path):
     # --points 68: the face without 68 points is failed and named
     only = run(SynthConfig(source=f"aflw-yaw:{src}", out=str(tmp_path / "o68"), views=0, val_fraction=0.0, points="68"), progress=False)
     assert (only["ok"], only["failed"], only["layouts"]) == (2, 1, {"68": 2})
+
+
+def test_fitted_photos_are_view_0_of_faces_fitted_to_68_points(bfm, tmp_path):
+    """The selection set A (real photos with their fitted pose): only view 0, only layout 68, only the split asked
+    for, each labelled with the pose fits.csv records for its source."""
+    import csv
+
+    from openheadpose.synth.build import SynthConfig, fitted_photos, run
+
+    src = tmp_path / "aflw"
+    _aflw_folder(src, bfm, [(40.0, 5.0, 0.0), (-25.0, -5.0, 3.0), (10.0, 0.0, 0.0)], [True, False, True])
+    out = tmp_path / "out"
+    run(SynthConfig(source=f"aflw-yaw:{src}", out=str(out), views=1, val_fraction=1.0), progress=False)
+    with open(out / "fits.csv", newline="") as f:
+        rows = {r["source"]: r for r in csv.DictReader(f)}
+    photos = fitted_photos(out, "val")
+    assert sorted(s.name for s in photos) == ["val/images__f0_0.jpg", "val/images__f2_0.jpg"]  # f1 has only AFLW's 21 points
+    for s in photos:
+        r = rows["images/" + s.name.split("__")[1].replace("_0.jpg", ".jpg")]
+        assert r["layout"] == "68"
+        np.testing.assert_allclose(s.euler, [float(r[a]) for a in ("yaw", "pitch", "roll")], atol=2e-3)  # fits.csv rounds to 1e-3
+    assert fitted_photos(out, "train") == []
+    assert len(fitted_photos(out, "val", layouts=("68", "aflw21"))) == 3

@@ -52,7 +52,7 @@ import numpy as np
 from openheadpose.core.rotation import EulerConvention, euler_to_matrix, matrix_to_euler
 from openheadpose.io.writers import atomic_write_bytes
 
-__all__ = ["SynthConfig", "choose_points", "plan_views", "synthesize_one", "run"]
+__all__ = ["SynthConfig", "choose_points", "plan_views", "synthesize_one", "run", "view_stem", "fitted_photos"]
 
 FITS_COLUMNS = ["source", "split", "status", "label_yaw", "yaw", "pitch", "roll", "rms_px", "rms_mm", "points", "views", "layout"]
 
@@ -139,9 +139,29 @@ def _write_pair(base: Path, image_bgr: np.ndarray, labels: dict, quality: int) -
     atomic_write_bytes(base.with_suffix(".mat"), buf.getvalue(), durable=False)  # last: its presence marks the view done
 
 
-def _stem(name: str) -> str:
+def view_stem(name: str) -> str:
+    """The file stem of a source's views: ``OUT/<split>/<stem>_<k>.jpg`` (``k = 0`` the photo with its fitted pose)."""
     base, _, face = name.partition("#")  # photos: sources name faces "<file>#<k>"
     return Path(base).with_suffix("").as_posix().replace("/", "__") + (f"_face{face}" if face else "")
+
+
+def fitted_photos(out: str | Path, split: str = "val", layouts: tuple[str, ...] = ("68",)) -> list:
+    """View 0 of each face in a ``headpose synth`` folder's ``split``: the real photo, labelled
+    with its fitted pose, for the faces whose ``fits.csv`` ``layout`` is in ``layouts``.
+
+    A 68-point fit is how 300W-LP and AFLW2000 were labelled, so these are real faces with
+    all three angles (the fit's own error included); the re-rendered views are not real.
+
+    Raises:
+        FileNotFoundError: ``out`` has no ``fits.csv``.
+    """
+    from openheadpose.datasets.w300lp import W300LP
+
+    out = Path(out)
+    with open(out / "fits.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == split and r["status"] == "ok" and r.get("layout") in layouts]
+    names = {f"{split}/{view_stem(r['source'])}_0.jpg" for r in rows}
+    return [s for s in W300LP(out / split) if s.name in names] if names else []
 
 
 def choose_points(sample, points: str = "auto") -> tuple[np.ndarray, str]:
@@ -172,7 +192,7 @@ def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
     from openheadpose.synth.fit import fit_landmarks
     from openheadpose.synth.render import build_scene, render, shift_at
 
-    stem = _stem(sample.name)
+    stem = view_stem(sample.name)
     split = _split_of(sample.name, cfg.val_fraction)
     row = {"source": sample.name, "split": split, "status": "ok", "label_yaw": "", "yaw": "", "pitch": "", "roll": "",
            "rms_px": "", "rms_mm": "", "points": "", "views": 0, "layout": ""}
@@ -222,7 +242,7 @@ def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
 
 
 def _done(sample, cfg: SynthConfig, out: Path) -> bool:
-    stem, split = _stem(sample.name), _split_of(sample.name, cfg.val_fraction)
+    stem, split = view_stem(sample.name), _split_of(sample.name, cfg.val_fraction)
     return all((out / split / f"{stem}_{k}.mat").is_file() for k in range(cfg.views + 1))
 
 
