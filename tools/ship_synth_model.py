@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument("--name", required=True, help="file stem under openheadpose/assets (e.g. fsanet-synth)")
     ap.add_argument("--synth", type=Path, required=True, action="append", help="a headpose synth folder it was trained on (for its synth.json; repeatable)")
     ap.add_argument("--train-command", required=True, help="the headpose train command line that made the checkpoint")
+    ap.add_argument("--selected-as", help="the candidate's name in benchmarks/select_default_pose.py's run that chose it (when it replaces a shipped file)")
     args = ap.parse_args(argv)
 
     import torch
@@ -99,6 +100,9 @@ def main(argv=None) -> int:
         "onnx_vs_torch_max_abs": diff,
         "training": notes.get("training"),
         "selected_on": "the synthesized set's held-out val part (sources hashed apart from train); never AFLW2000",
+        **({"selected_as": args.selected_as,
+            "selected_by": "benchmarks/select_default_pose.py (benchmarks/results/default_pose.json): real held-out photos, never AFLW2000"}
+           if args.selected_as else {}),
         "recipe": {
             "synth": [_synth_command(x["config"]) for x in synths] if len(synths) > 1 else _synth_command(synths[0]["config"]),
             "synth_summary": [_summary(x) for x in synths] if len(synths) > 1 else _summary(synths[0]),
