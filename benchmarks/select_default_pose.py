@@ -1,7 +1,8 @@
 """Choose the default pipeline's pose stage on real photos no network was trained on.
 
 The candidates are pose stages of the same pipeline (BlazeFace + FaceMesh, then
-the stage), so every candidate scores exactly the same faces. They are compared on
+the stage), so the network stages score the same faces (the geometric fit, which
+needs FaceMesh's points, a few fewer); paired differences use the faces both scored. They are compared on
 the photos whose faces ``headpose synth`` put in its ``val/`` split (chosen by a
 hash of the source name): real photos, held out from every network trained on the
 synthesized ``train/`` splits, and never AFLW2000 (which stays for the final report).
@@ -23,7 +24,7 @@ chosen. The result goes to ``benchmarks/results/default_pose.json``;
 Usage::
 
     python benchmarks/select_default_pose.py --synth /work/synth/68/aflw-yaw --synth /work/synth/68/aflw-extra \
-        --pose geometric hopenet-synth hopenet-synth68 --default hopenet-synth
+        --pose geometric hopenet-synth hopenet-synth68a=/work/runs/hopenet-synth68a/hopenet-synth68a.onnx --default hopenet-synth
     python benchmarks/select_default_pose.py --synth /work/synth/68/aflw-yaw --limit 50   # smoke run
 """
 
@@ -48,7 +49,6 @@ from benchmarks.common import write_result  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "default_pose.json"
 BINS = ((0, 30), (30, 60), (60, 99))
-AXES = ("yaw", "pitch", "roll")
 
 
 class HeldOut:
@@ -113,7 +113,7 @@ class Chain:
             self.failures.extend(getattr(p, "failures", []))
 
     def summary(self) -> str:
-        return f"{sum(len(p) if isinstance(p, list) else 0 for p in self.parts) or ''} {self.what}".strip()
+        return self.what
 
 
 def paired(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int = 2000) -> dict:
