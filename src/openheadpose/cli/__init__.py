@@ -20,6 +20,7 @@ COMMANDS = {
     "evaluate": "evaluate:evaluate",
     "models": "models:models",
     "train": "train:train",
+    "average": "train:average",
     "export": "convert:export",
     "convert": "convert:convert",
     "synth": "synth:synth",

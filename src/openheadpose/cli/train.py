@@ -96,6 +96,48 @@ def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_deca
         click.echo(f"done -> {res['best']}")
 
 
+@click.command(context_settings=CONTEXT)
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--bn-data", "bn_data", multiple=True, metavar="KIND:PATH", help="Training data (repeatable, as train --data) on which the average's BatchNorm statistics are measured again.")
+@click.option("--bn-crops", type=click.IntRange(1), default=4096, show_default=True, help="Crops, evenly spread over --bn-data, that set the statistics.")
+@click.option("--weight", "weights", multiple=True, type=click.FloatRange(0), help="One per checkpoint, in order (default: uniform).")
+@click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data-loading processes.")
+def average(out, checkpoints, bn_data, bn_crops, weights, workers) -> None:
+    """Average the weights of CHECKPOINTS (one network's) into OUT: SWA over a run's last epochs, or a model soup of fine-tunes.
+
+    Parameters are averaged; BatchNorm statistics are measured again on --bn-data
+    (unaugmented crops), since an average network's statistics are not the average
+    of the statistics. OUT is a checkpoint like best.pt: export it, evaluate it.
+
+    \b
+    Exit status: 0 done, 2 bad input.
+
+    \b
+    Examples:
+      headpose average runs/swa.pt runs/a/last.pt runs/b/best.pt runs/b/last.pt --bn-data 300wlp:data/synth/train
+      headpose average runs/soup.pt runs/strong/last.pt runs/default/last.pt --bn-data 300wlp:data/synth/train
+      headpose export runs/soup.pt soup.onnx
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        _err("average needs PyTorch: pip install 'openheadpose[torch]'")
+        sys.exit(EXIT_FAILED)
+    from openheadpose.datasets.base import DatasetError
+    from openheadpose.training.average import AverageError, average_checkpoints
+
+    if weights and len(weights) != len(checkpoints):
+        _err(f"--weight given {len(weights)} times for {len(checkpoints)} checkpoints (one each, or none)")
+        sys.exit(EXIT_FAILED)
+    try:
+        res = average_checkpoints(checkpoints, out, bn_data, bn_crops, weights or None, workers=workers, log=lambda m: click.echo(m, err=True))
+    except (AverageError, DatasetError, KeyError, ValueError, OSError) as exc:
+        _err(str(exc.args[0]) if exc.args else str(exc))
+        sys.exit(EXIT_FAILED)
+    click.echo(f"{res['model']}: {len(checkpoints)} checkpoints averaged -> {out}")
+
+
 def main() -> None:
     """``python -m openheadpose.cli.train`` (what ``torchrun -m`` calls)."""
     train(prog_name="headpose train")
