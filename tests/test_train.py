@@ -578,6 +578,13 @@ def test_outputs_best_checkpoint_export_and_events(tiny_model, faces, tmp_path):
     assert any(line.startswith(f"init: {len(state)} of {len(state)} tensors") for line in lines)
 
 
+def test_keep_epochs_writes_each_epochs_weights(tiny_model, faces, tmp_path):
+    train(_cfg(tiny_model, faces, tmp_path, epochs=2, keep_epochs=True), log=lambda m: None)
+    e1, e2, last = _state(tmp_path / "epoch001.pt"), _state(tmp_path / "epoch002.pt"), _state(tmp_path / "last.pt")
+    assert all(torch.equal(e2[k], last[k]) for k in last)
+    assert not all(torch.equal(e1[k], e2[k]) for k in e1)  # epoch 1's own weights, not a copy of the last
+
+
 def test_existing_run_is_not_overwritten(tiny_model, faces, tmp_path):
     train(_cfg(tiny_model, faces, tmp_path, epochs=1), log=lambda m: None)
     before = (tmp_path / "last.pt").read_bytes()
@@ -752,3 +759,85 @@ def _read_events(path):
         out.append(Event.FromString(data[i + 12 : i + 12 + n]))
         i += 12 + n + 4
     return out
+
+
+# --------------------------------------------------------------------------- weight averaging
+def _random_checkpoint(name: str, path: Path, seed: int) -> Path:
+    from openheadpose.models import save_checkpoint
+
+    torch.manual_seed(seed)
+    model = create_model(name)
+    for m in model.modules():  # running statistics unlike any crop's, so a missed re-measurement shows
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-5, 5)
+            m.running_var.uniform_(5, 9)
+    save_checkpoint(model, path)
+    return path
+
+
+def test_average_states_is_the_weighted_mean_and_refuses_mismatches():
+    from openheadpose.training.average import AverageError, average_states
+
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(7)}
+    m = average_states([a, b])
+    assert torch.allclose(m["w"], torch.tensor([2.0, 4.0])) and m["w"].dtype == torch.float32
+    assert int(m["n"]) == 3  # integer buffers (num_batches_tracked) are not averaged
+    assert torch.allclose(average_states([a, b], [3, 1])["w"], torch.tensor([1.5, 3.0]))
+    with pytest.raises(AverageError, match="other tensors"):
+        average_states([a, {"w": b["w"]}])
+    with pytest.raises(AverageError, match=r"shape \(3,\)"):
+        average_states([a, {"w": torch.zeros(3), "n": b["n"]}])
+    with pytest.raises(AverageError, match="non-negative"):
+        average_states([a, b], [1, -1])
+
+
+def test_average_checkpoints_remeasures_batchnorm_on_training_crops(monkeypatch, faces, tmp_path):
+    """The average's parameters are the mean, and its first BatchNorm's running mean and variance
+    are the statistics of its own first convolution over the given crops (not the average of
+    the checkpoints' statistics). Tolerance 1e-4: float32 sums over 48 crops."""
+    from openheadpose.training.average import average_checkpoints
+    from openheadpose.training.data import read_sources
+
+    entry = register_tiny("test-tiny-bn", bn=True)
+    monkeypatch.setitem(MODELS, "test-tiny-bn", entry)
+    p1 = _random_checkpoint("test-tiny-bn", tmp_path / "1.pt", 1)
+    p2 = _random_checkpoint("test-tiny-bn", tmp_path / "2.pt", 2)
+    res = average_checkpoints([p1, p2], tmp_path / "avg.pt", bn_data=[f"csv:{faces}"], log=lambda m: None)
+    assert res["bn_crops"] == 48 and res["weights"] == [0.5, 0.5]
+    avg, spec = load_checkpoint(tmp_path / "avg.pt")
+    assert "training" not in spec.notes and spec.notes["averaged"]["averaged"] == [str(p1), str(p2)]
+    s1, s2 = _state(p1), _state(p2)
+    w = "features.0.weight"
+    assert torch.allclose(avg[w], (s1[w] + s2[w]) / 2)
+    samples = [s for src in read_sources([f"csv:{faces}"], log=lambda m: None) for s in src.samples]
+    x = torch.from_numpy(np.stack([PoseDataset(samples, spec, Augmentation(), 0)[i]["input"] for i in range(len(samples))]))
+    conv = nn.Conv2d(3, 16, 3, 2, 1)
+    conv.load_state_dict({"weight": avg[w], "bias": avg["features.0.bias"]})
+    with torch.no_grad():
+        y = conv(x)
+    assert torch.allclose(avg["features.1.running_mean"], y.mean((0, 2, 3)), atol=1e-4)
+    assert torch.allclose(avg["features.1.running_var"], y.var((0, 2, 3), unbiased=True), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(avg["features.1.running_mean"], (s1["features.1.running_mean"] + s2["features.1.running_mean"]) / 2, atol=0.1)
+
+
+def test_average_cli_one_checkpoint_is_itself_and_mismatches_fail(monkeypatch, tiny_model, tmp_path):
+    from click.testing import CliRunner
+
+    from openheadpose.cli.train import average
+
+    monkeypatch.setitem(MODELS, "test-tiny-bn", register_tiny("test-tiny-bn", bn=True))
+    p = _random_checkpoint("test-tiny", tmp_path / "a.pt", 0)
+    q = _random_checkpoint("test-tiny-bn", tmp_path / "b.pt", 0)
+    run = CliRunner().invoke
+    r = run(average, [str(tmp_path / "same.pt"), str(p)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    a, b = _state(p), _state(tmp_path / "same.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    r = run(average, [str(tmp_path / "x.pt"), str(p), str(q)], catch_exceptions=False)
+    assert r.exit_code == 2 and "'test-tiny-bn'" in r.output and "only one network" in r.output
+    r = run(average, [str(tmp_path / "x.pt"), str(p), str(p), "--weight", "1"], catch_exceptions=False)
+    assert r.exit_code == 2 and "--weight given 1 times for 2 checkpoints" in r.output
+    r = run(average, [str(tmp_path / "x.pt"), str(tmp_path / "same.pt"), str(tmp_path / "notes.txt")], catch_exceptions=False)
+    assert r.exit_code == 2 and "notes.txt" in r.output
+    assert not (tmp_path / "x.pt").exists()

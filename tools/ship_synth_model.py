@@ -99,6 +99,7 @@ def main(argv=None) -> int:
         "parameters_m": round(sum(v.numel() for v in model.parameters()) / 1e6, 3),
         "onnx_vs_torch_max_abs": diff,
         "training": notes.get("training"),
+        **({"averaged": notes["averaged"]} if "averaged" in notes else {}),  # `headpose average`: each checkpoint's training
         "selected_on": "the synthesized set's held-out val part (sources hashed apart from train); never AFLW2000",
         **({"selected_as": args.selected_as,
             "selected_by": "benchmarks/select_default_pose.py (benchmarks/results/default_pose.json): real held-out photos, never AFLW2000"}

@@ -37,8 +37,9 @@ from openheadpose.cli._common import err as _err
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Continue the run of this last.pt exactly.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Read only the first N samples (smoke runs).")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Start from an openheadpose checkpoint (tensors matching in name and shape), or from the same network's exported .onnx (e.g. a shipped model: fine-tuning).")
+@click.option("--keep-epochs", is_flag=True, help="Also write each epoch's weights as OUT/epochNNN.pt (to average them: headpose average).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_decay, optimizer, schedule, warmup_epochs, step_epochs, gamma, alpha, crop, augment, workers, seed, device, amp, resume, limit, init, quiet) -> None:
+def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_decay, optimizer, schedule, warmup_epochs, step_epochs, gamma, alpha, crop, augment, workers, seed, device, amp, resume, limit, init, keep_epochs, quiet) -> None:
     """Train a pose network on labelled datasets; writes OUT/best.pt (lowest validation MAE) and OUT/last.pt.
 
     Crops, preprocessing and the loss come from the model's spec and codec. Angles a
@@ -77,7 +78,7 @@ def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_deca
         model=model_name, data=tuple(data), out=out, epochs=epochs, val=tuple(val), split=split, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_epochs=warmup_epochs, step_epochs=step_epochs,
         gamma=gamma, workers=workers, seed=seed, device=device, amp=amp, resume=resume, limit=limit, init=init, alpha=alpha, crop=crop,
-        augment=augment, progress=not quiet,
+        augment=augment, progress=not quiet, keep_epochs=keep_epochs,
     )
     try:
         res = run(cfg, log=lambda m: click.echo(m, err=True))

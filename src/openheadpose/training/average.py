@@ -15,6 +15,7 @@ unaugmented: the statistics serve inference, where nothing is augmented.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -97,7 +98,6 @@ def average_checkpoints(paths: Sequence[str | Path], out: str | Path, bn_data: S
         model.load_state_dict(average_states(states, weights), strict=True)
     except RuntimeError as exc:
         raise AverageError(f"the average does not fit {specs[0].name}: {exc}") from None
-    model.spec = specs[0]
     used = 0
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if bn_data and has_bn:
@@ -105,7 +105,7 @@ def average_checkpoints(paths: Sequence[str | Path], out: str | Path, bn_data: S
         if not samples:
             raise AverageError(f"no samples in {', '.join(bn_data)} to measure BatchNorm on")
         idx = np.unique(np.linspace(0, len(samples) - 1, min(bn_crops, len(samples))).round().astype(int))
-        ds = PoseDataset([samples[i] for i in idx], model.spec, Augmentation(), 0)
+        ds = PoseDataset([samples[i] for i in idx], specs[0], Augmentation(), 0)
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
         torch.optim.swa_utils.update_bn((torch.from_numpy(np.asarray(b["input"])) for b in loader), model)
         used = len(ds)
@@ -115,5 +115,9 @@ def average_checkpoints(paths: Sequence[str | Path], out: str | Path, bn_data: S
     model.eval()
     w = [1.0 / len(paths)] * len(paths) if weights is None else [float(x) / float(sum(weights)) for x in weights]
     info = {"averaged": [str(p) for p in paths], "weights": w, "bn_crops": used, "bn_data": list(bn_data)}
+    # the first checkpoint's spec, but not its training record: each one's goes under "averaged"
+    notes = {k: v for k, v in specs[0].notes.items() if k != "training"}
+    notes["averaged"] = {**info, "training": [s.notes.get("training") for s in specs]}
+    model.spec = dataclasses.replace(specs[0], notes=notes)
     save_checkpoint(model, out, averaged_from=info)
     return {"out": str(out), "model": specs[0].name, **info}

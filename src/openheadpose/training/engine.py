@@ -107,6 +107,7 @@ class TrainConfig:
         augment: ``default`` or ``none``.
         deterministic: ``torch.use_deterministic_algorithms``; default on for CPU, off for CUDA (speed).
         progress: show a progress bar.
+        keep_epochs: also write every epoch's weights as ``epochNNN.pt`` (for weight averaging).
     """
 
     model: str
@@ -136,6 +137,7 @@ class TrainConfig:
     val_fraction: float = VAL_FRACTION
     deterministic: bool | None = None
     progress: bool = True
+    keep_epochs: bool = False
     # testing hook: behave as if Ctrl-C came after this many optimizer steps of this call
     stop_after_steps: int | None = field(default=None, repr=False)
 
@@ -745,6 +747,8 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
             if d.main:
                 if improved:
                     _save(model, spec_for(epoch + 1, v), out / "best.pt", epoch=epoch + 1, val_mae=_clean(None if v is None else v["val_mae"]))
+                if cfg.keep_epochs:
+                    _save(model, spec_for(epoch + 1, v), out / f"epoch{epoch + 1:03d}.pt", epoch=epoch + 1, val_mae=_clean(None if v is None else v["val_mae"]))
                 _write_metrics(out / "metrics.csv", history)
                 if tb:
                     tb.scalars({"train/loss": train_loss, "train/lr_end": row["lr"], "train/images_per_s": row["images_per_s"]}, epoch + 1)
