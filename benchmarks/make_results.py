@@ -37,7 +37,7 @@ MODEL_INFO = {
     "default": ("**openheadpose default**", "BlazeFace + FaceMesh + our network (pose stage in the file's `model`: {model}) on its face-1.1 crop placed by the FaceMesh points"),
     "default-geometric": ("openheadpose, geometric pose stage", "BlazeFace + FaceMesh + geometric fit to the BFM mean face, no network (`--pose geometric`; the default before our trained networks)"),
     "fsanet-synth": ("**FSA-Net capsule, ours (headpose synth)**", "trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/assets/fsanet-synth.onnx"),
-    "hopenet-synth": ("**Hopenet-lite, ours (headpose synth)**", "Hopenet's 66-bin heads on MobileNetV3-Small, 128 px, trained here on `headpose synth` data from aflw-yaw, then fine-tuned on 68-point fits of aflw-yaw + aflw-extra, its last three epochs' weights averaged (SWA), then two epochs with the real photos shown twice as often, chosen on held-out real photos; shipped as openheadpose/assets/hopenet-synth.onnx"),
+    "hopenet-synth": ("**Hopenet-lite, ours (headpose synth)**", "Hopenet's 66-bin heads on MobileNetV3-Small, 128 px, trained here on `headpose synth` data from aflw-yaw, then fine-tuned on 68-point fits of aflw-yaw + aflw-extra, its last three epochs' weights averaged (SWA), chosen on held-out real photos; shipped as openheadpose/assets/hopenet-synth.onnx"),
     "fsanet-capsfusion": ("FSA-Net Caps-Fusion, imported (seed)", "official Keras weights, Protocol 1, mean of the three capsule models; paper: 5.07 on all 1969 images"),
     "fsanet-capsule": ("FSA-Net capsule, imported (seed)", "official Keras weights, Protocol 1"),
     "fsanet-var-capsule": ("FSA-Net var-capsule, imported (seed)", "official Keras weights, Protocol 1"),
