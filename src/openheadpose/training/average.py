@@ -34,6 +34,14 @@ class AverageError(ValueError):
     """The checkpoints cannot be averaged (unreadable, different networks or shapes)."""
 
 
+def _normalised(weights: Sequence[float] | None, n: int) -> np.ndarray:
+    """``n`` weights summing to one (uniform when ``weights`` is None)."""
+    w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, np.float64)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise AverageError(f"weights must be {n} non-negative numbers with a positive sum, not {list(weights or [])}")
+    return w / w.sum()
+
+
 def average_states(states: Sequence[dict[str, torch.Tensor]], weights: Sequence[float] | None = None) -> dict[str, torch.Tensor]:
     """The weighted mean of state dicts with the same keys and shapes.
 
@@ -42,10 +50,7 @@ def average_states(states: Sequence[dict[str, torch.Tensor]], weights: Sequence[
     """
     if not states:
         raise AverageError("no checkpoints to average")
-    w = np.full(len(states), 1.0 / len(states)) if weights is None else np.asarray(weights, np.float64)
-    if w.shape != (len(states),) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise AverageError(f"weights must be {len(states)} non-negative numbers with a positive sum, not {list(weights or [])}")
-    w = w / w.sum()
+    w = _normalised(weights, len(states))
     keys = list(states[0])
     for i, s in enumerate(states[1:], 1):
         if list(s) != keys:
@@ -107,14 +112,13 @@ def average_checkpoints(paths: Sequence[str | Path], out: str | Path, bn_data: S
         idx = np.unique(np.linspace(0, len(samples) - 1, min(bn_crops, len(samples))).round().astype(int))
         ds = PoseDataset([samples[i] for i in idx], specs[0], Augmentation(), 0)
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
-        torch.optim.swa_utils.update_bn((torch.from_numpy(np.asarray(b["input"])) for b in loader), model)
+        torch.optim.swa_utils.update_bn((b["input"] for b in loader), model)
         used = len(ds)
         log(f"BatchNorm statistics measured on {used} training crops of {', '.join(bn_data)}")
     elif len(paths) > 1 and has_bn:
         log("warning: no --bn-data: the BatchNorm statistics are the checkpoints' average, not the average network's")
     model.eval()
-    w = [1.0 / len(paths)] * len(paths) if weights is None else [float(x) / float(sum(weights)) for x in weights]
-    info = {"averaged": [str(p) for p in paths], "weights": w, "bn_crops": used, "bn_data": list(bn_data)}
+    info = {"averaged": [str(p) for p in paths], "weights": [float(x) for x in _normalised(weights, len(paths))], "bn_crops": used, "bn_data": list(bn_data)}
     # the first checkpoint's spec, but not its training record: each one's goes under "averaged"
     notes = {k: v for k, v in specs[0].notes.items() if k != "training"}
     notes["averaged"] = {**info, "training": [s.notes.get("training") for s in specs]}

@@ -745,10 +745,10 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
                 msg += f", val MAE {v['val_mae']:.2f} (yaw {v['val_mae_yaw']:.2f}, pitch {v['val_mae_pitch']:.2f}, roll {v['val_mae_roll']:.2f})" + (" *" if improved else "")
             log(msg)
             if d.main:
-                if improved:
-                    _save(model, spec_for(epoch + 1, v), out / "best.pt", epoch=epoch + 1, val_mae=_clean(None if v is None else v["val_mae"]))
-                if cfg.keep_epochs:
-                    _save(model, spec_for(epoch + 1, v), out / f"epoch{epoch + 1:03d}.pt", epoch=epoch + 1, val_mae=_clean(None if v is None else v["val_mae"]))
+                kept = [out / "best.pt"] if improved else []
+                kept += [out / f"epoch{epoch + 1:03d}.pt"] if cfg.keep_epochs else []
+                for path in kept:
+                    _save(model, spec_for(epoch + 1, v), path, epoch=epoch + 1, val_mae=_clean(None if v is None else v["val_mae"]))
                 _write_metrics(out / "metrics.csv", history)
                 if tb:
                     tb.scalars({"train/loss": train_loss, "train/lr_end": row["lr"], "train/images_per_s": row["images_per_s"]}, epoch + 1)
