@@ -254,13 +254,23 @@ def test_draw_interaction_returns_a_changed_copy():
 
 
 @needs_mediapipe_facemesh
-def test_cli_interact_group_photo(media, tmp_path):
+@pytest.mark.parametrize("pose", ["hopenet-synth", "fsanet-synth", "geometric"])
+def test_cli_interact_group_photo(media, tmp_path, pose):
     """Six people around a poker table (media/group-t1.jpg). Heads are numbered left to
     right: 0 Rachel (left, looking down at her cards, face to the camera), 1 Monica
     (behind her, head turned down towards her), 2 Ross, 3 Chandler, 4 Joey (standing at
-    the back, turned down-left towards Ross), 5 Phoebe (right, face to the camera)."""
+    the back, turned down-left towards Ross), 5 Phoebe (right, face to the camera).
+
+    Run with each pose stage: the reading of the photo must not hang on one network.
+    Whether Monica's cone holds Rachel is not asserted: her look score at Rachel was 0.69
+    (geometric), 0.54 (fsanet-synth), 0.52 and 0.46 (hopenet-synth 68s and 68t): her face
+    points 10-23 degrees from Rachel, on the cone's edge once the camera's competition is
+    counted, and the stages differ there by less than her sigma (4-5 degrees). What they
+    all agree on is asserted: her face points nearest to Rachel, nearer than to anyone else
+    by 15 degrees or more (three times her sigma; measured 21.5, 29.8 and 38.6).
+    """
     out = tmp_path / "pairs.jsonl"
-    r = CliRunner().invoke(interact, [str(media / "group-t1.jpg"), "--json", str(out), "--save", str(tmp_path / "vis"), "-q"])
+    r = CliRunner().invoke(interact, [str(media / "group-t1.jpg"), "--pose", pose, "--json", str(out), "--save", str(tmp_path / "vis"), "-q"])
     assert r.exit_code == 0, r.output + (r.stderr or "")
     (rec,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert set(rec) == {"source", "frame", "width", "height", "heads", "pairs", "groups", "camera"}
@@ -271,12 +281,17 @@ def test_cli_interact_group_photo(media, tmp_path):
         assert 0 <= p["a"] < p["b"] < 6 and 0 <= p["score"] <= 1
         assert p["mutual"] == (p["a_looks_at_b"] and p["b_looks_at_a"])
     looks = {(p["a"], p["b"]) for p in rec["pairs"] if p["a_looks_at_b"]} | {(p["b"], p["a"]) for p in rec["pairs"] if p["b_looks_at_a"]}
-    # margins on this photo: Joey -> Ross 0.88, Monica -> Rachel 0.69 (0.5 decides)
-    assert {(4, 2), (1, 0)} <= looks, looks
+    assert (4, 2) in looks, looks  # Joey -> Ross: score 0.87-0.89 with every stage (0.5 decides)
     assert not any(5 in ab for ab in looks)  # Phoebe looks at her cards; nobody looks at her
     assert not any(p["mutual"] for p in rec["pairs"])  # nobody meets anybody's eyes here
     assert rec["camera"][0] > 0.9  # Rachel's face is turned to the camera
-    assert any({0, 1, 2, 4} <= set(g["members"]) for g in rec["groups"]), rec["groups"]
+    # Monica (1): the angle between her facing and the way to each other head, and her look scores
+    theta = {p["b"] if p["a"] == 1 else p["a"]: p["theta_ab"] if p["a"] == 1 else p["theta_ba"] for p in rec["pairs"] if 1 in (p["a"], p["b"])}
+    score = {p["b"] if p["a"] == 1 else p["a"]: p["look_ab"] if p["a"] == 1 else p["look_ba"] for p in rec["pairs"] if 1 in (p["a"], p["b"])}
+    assert min(theta, key=theta.get) == 0 and sorted(theta.values())[1] - theta[0] >= 15, theta
+    assert max(score, key=score.get) == 0, score
+    # Joey looks at Ross and towards Rachel beyond him (pair scores >= 0.3 with every stage; 0.25 joins)
+    assert any({0, 2, 4} <= set(g["members"]) for g in rec["groups"]), rec["groups"]
     assert [p.name for p in (tmp_path / "vis").iterdir()] == ["group-t1.jpg"]
 
 
