@@ -37,7 +37,7 @@ MODEL_INFO = {
     "default": ("**openheadpose default**", "BlazeFace + FaceMesh + our network (pose stage in the file's `model`: {model}) on its face-1.1 crop placed by the FaceMesh points"),
     "default-geometric": ("openheadpose, geometric pose stage", "BlazeFace + FaceMesh + geometric fit to the BFM mean face, no network (`--pose geometric`; the default before our trained networks)"),
     "fsanet-synth": ("**FSA-Net capsule, ours (headpose synth)**", "trained here on `headpose synth` data from aflw-yaw only, chosen on its held-out part; shipped as openheadpose/assets/fsanet-synth.onnx"),
-    "hopenet-synth": ("**Hopenet-lite, ours (headpose synth)**", "Hopenet's 66-bin heads on MobileNetV3-Small, 128 px, trained here on `headpose synth` data from aflw-yaw, then fine-tuned on 68-point fits of aflw-yaw + aflw-extra, its last three epochs' weights averaged (SWA), then fine-tuned with the real photos shown two, then three times as often, chosen on held-out real photos; shipped as openheadpose/assets/hopenet-synth.onnx"),
+    "hopenet-synth": ("**Hopenet-lite, ours (headpose synth)**", "Hopenet's 66-bin heads on MobileNetV3-Small, 128 px, trained here on `headpose synth` data from aflw-yaw, then fine-tuned on 68-point fits of aflw-yaw + aflw-extra, its last three epochs' weights averaged (SWA), then fine-tuned with the real photos shown two, then three times as often, and last on the real photos alone at a low learning rate, chosen on held-out real photos; shipped as openheadpose/assets/hopenet-synth.onnx"),
     "fsanet-capsfusion": ("FSA-Net Caps-Fusion, imported (seed)", "official Keras weights, Protocol 1, mean of the three capsule models; paper: 5.07 on all 1969 images"),
     "fsanet-capsule": ("FSA-Net capsule, imported (seed)", "official Keras weights, Protocol 1"),
     "fsanet-var-capsule": ("FSA-Net var-capsule, imported (seed)", "official Keras weights, Protocol 1"),
@@ -456,16 +456,24 @@ def crop_speed_section(lines: list[str]) -> None:
         return
     d = json.loads(p.read_text())
     lines += [
-        "## Crop networks through ONNX Runtime",
+        "## Crop networks: size, speed and accuracy side by side",
         "",
-        f"The network alone on preprocessed crops, {d['threads']} intra-op threads, median of {d['repeats']} runs; command `{d['command']}`.",
+        f"Speed: the network alone on preprocessed crops through ONNX Runtime, {d['threads']} intra-op threads, median of {d['repeats']} runs, "
+        f"all in one run; command `{d['command']}` (the PyTorch peers are exported to ONNX for it; the file size is that of the ONNX "
+        "file(s) that run). Accuracy: each network on its own crop of the labelled face, AFLW2000-dev, from the tables above "
+        "(`python benchmarks/evaluate_all.py --crop gt`).",
         "",
-        "| model | input | file size | faces/s, batch 1 | faces/s, batch 32 | batch-1 speed vs reference |",
-        "|---|---|---|---|---|---|",
+        "| model | input | file size | faces/s, batch 1 | faces/s, batch 32 | batch-1 speed vs reference | MAE, own crop | profile MAE |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in d["results"]:
+        ev = RESULTS / "eval" / f"aflw2000-dev_{r.get('eval_key', r['model'])}_gt.json"
+        mae = prof = None
+        if ev.is_file():
+            e = json.loads(ev.read_text())
+            mae, prof = e["mae"]["mean"], e["by_abs_yaw"].get("60-100", {}).get("mae")
         lines.append(f"| {r['model']} | {r['input']} | {r['bytes'] / 1e6:.2f} MB | {r['faces_per_s_batch1']:.0f} | {r['faces_per_s_batch32']:.0f} "
-                     f"| {_f(r.get('ratio_batch1_vs_reference'))}× |")
+                     f"| {_f(r.get('ratio_batch1_vs_reference'))}× | {_f(mae)} | {_f(prof)} |")
     lines.append("")
 
 

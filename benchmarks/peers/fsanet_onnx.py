@@ -53,6 +53,7 @@ class FsanetOnnx:
     name = "fsanet-onnx"
     crop = "fsanet"
     input_size = 64
+    channels = "bgr"  # the colour order its network reads
 
     def __init__(self, paths, threads: int = 2):
         import onnxruntime as ort
@@ -60,7 +61,8 @@ class FsanetOnnx:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self.sessions = [ort.InferenceSession(str(require_file(p)), opts, providers=["CPUExecutionProvider"]) for p in paths]
+        self.paths = [require_file(p) for p in paths]
+        self.sessions = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for p in self.paths]
         for s in self.sessions:
             inp, out = s.get_inputs()[0], s.get_outputs()[0]
             if inp.shape[1:] != [3, self.input_size, self.input_size] or out.shape[-1] != 3:
@@ -71,7 +73,7 @@ class FsanetOnnx:
     def angles(self, crops: np.ndarray) -> np.ndarray:
         """``(B, 3)`` (yaw, pitch, roll) degrees, the mean of the sessions' outputs."""
         crops = check_crops(crops, self.input_size, self.name)
-        x = to_nchw(crops, 127.5, 128.0, bgr=True)
+        x = to_nchw(crops, 127.5, 128.0, bgr=self.channels == "bgr")
         out = np.zeros((len(x), 3), np.float64)
         for sess, i, o in zip(self.sessions, self._in, self._out):
             for b in range(len(x)):  # the exported graphs have a fixed batch of 1

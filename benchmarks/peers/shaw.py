@@ -112,6 +112,7 @@ class ShawB66:
     name = "shaw-b66"
     crop = "shaw"
     input_size = 224
+    channels = "rgb"  # the colour order its network reads
 
     def __init__(self, path):
         self._torch = torch = torch_setup()

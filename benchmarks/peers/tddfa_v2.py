@@ -122,6 +122,7 @@ class TDDFAv2:
     name = "3ddfa-v2-mb05"
     crop = "3ddfa"
     input_size = 120
+    channels = "bgr"  # the colour order its network reads
 
     def __init__(self, checkpoint, mean_std):
         self._torch = torch = torch_setup()
@@ -143,7 +144,7 @@ class TDDFAv2:
     def params(self, crops: np.ndarray) -> np.ndarray:
         """De-normalised 3DMM parameters ``(B, 62)``: 12 camera, 40 shape, 10 expression."""
         crops = check_crops(crops, self.input_size, self.name)
-        x = self._torch.from_numpy(to_nchw(crops, 127.5, 128.0, bgr=True))
+        x = self._torch.from_numpy(to_nchw(crops, 127.5, 128.0, bgr=self.channels == "bgr"))
         with self._torch.no_grad():
             out = self.net(x).numpy().astype(np.float64)
         return out * self.param_std + self.param_mean
