@@ -445,7 +445,9 @@ def default_pose_section(lines: list[str]) -> None:
     for name, v in d["paired_difference_deg"].items():
         lines.append(f"Paired difference of absolute errors, `{name}` − `{d['default']}`: A {v['A']['mean']:+.2f}° "
                      f"(bootstrap 95 % {v['A']['ci95'][0]:+.2f} … {v['A']['ci95'][1]:+.2f}, {v['A']['n']} faces), "
-                     f"B {v['B']['mean']:+.2f}° ({v['B']['ci95'][0]:+.2f} … {v['B']['ci95'][1]:+.2f}, {v['B']['n']} faces): "
+                     f"B {v['B']['mean']:+.2f}° ({v['B']['ci95'][0]:+.2f} … {v['B']['ci95'][1]:+.2f}, {v['B']['n']} faces)"
+                     + (f", A's profiles {v['A_profiles']['mean']:+.2f}° ({v['A_profiles']['ci95'][0]:+.2f} … {v['A_profiles']['ci95'][1]:+.2f}, "
+                        f"{v['A_profiles']['n']} faces)" if "A_profiles" in v else "") + ": "
                      f"{'passes' if v['passes'] else 'does not pass'}.")
     lines += ["", f"Chosen by the rule: `{d['chosen']}`.", ""]
 
