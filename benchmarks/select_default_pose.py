@@ -120,8 +120,10 @@ class Chain:
 
 
 def paired(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int = 2000) -> dict:
-    """Mean of ``b - a`` (absolute errors, same faces) and its bootstrap 95 % interval."""
+    """Mean of ``b - a`` (absolute errors, same faces) and its bootstrap 95 % interval (0 and [0, 0] without faces)."""
     d = b - a
+    if len(d) == 0:
+        return {"mean": 0.0, "ci95": [0.0, 0.0], "n": 0}
     idx = rng.integers(0, len(d), (n_boot, len(d)))
     boot = d[idx].mean(1)
     return {"mean": round(float(d.mean()), 3), "ci95": [round(float(x), 3) for x in np.percentile(boot, [2.5, 97.5])], "n": int(len(d))}

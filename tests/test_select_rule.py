@@ -56,3 +56,10 @@ def test_worse_on_the_independent_label_does_not_pass(base):
     runs = {"old": _run(a, b), "new": _run(a - 0.5, b + 1.0), "other": _run(a - 0.3, b)}
     verdicts, chosen = decide(runs, "old", np.random.default_rng(0))
     assert not verdicts["new"]["passes"] and verdicts["other"]["passes"] and chosen == "other"
+
+
+def test_no_profiles_is_no_evidence_against():
+    """A smoke run (--limit) may hold no profile: the guard then has nothing to refuse on."""
+    from benchmarks.select_default_pose import paired
+
+    assert paired(np.array([]), np.array([]), np.random.default_rng(0)) == {"mean": 0.0, "ci95": [0.0, 0.0], "n": 0}
