@@ -93,6 +93,7 @@ def _peers(tmp: Path) -> dict:
             out[name] = (peer.sessions, shape, sum(p.stat().st_size for p in peer.paths), True, peer.channels)
             continue
         if importlib.util.find_spec("torch") is None:
+            print(f"{name}: skipped (a PyTorch network; install the torch extra to export it)", file=sys.stderr)
             continue
         f = _torch_peer_to_onnx(peer, tmp / f"{name}.onnx")
         opts = ort.SessionOptions()
