@@ -74,8 +74,6 @@ def _torch_peer_to_onnx(peer, path: Path) -> Path:
 
 def _peers(tmp: Path) -> dict:
     """name -> (sessions, input shape, bytes, fixed batch, colour order) for the peers whose weights (and torch) are here."""
-    import importlib.util
-
     import onnxruntime as ort
 
     from benchmarks.peers import PEERS
@@ -85,15 +83,12 @@ def _peers(tmp: Path) -> dict:
     for name, factory in PEERS.items():
         try:
             peer = factory(weights)
-        except (FileNotFoundError, ImportError) as e:
+        except (FileNotFoundError, ImportError) as e:  # no ../shared weights, or a PyTorch peer without torch
             print(f"{name}: skipped ({e})", file=sys.stderr)
             continue
         shape = (3, peer.input_size, peer.input_size)
         if hasattr(peer, "sessions"):  # published as ONNX files, a fixed batch of 1
             out[name] = (peer.sessions, shape, sum(p.stat().st_size for p in peer.paths), True, peer.channels)
-            continue
-        if importlib.util.find_spec("torch") is None:
-            print(f"{name}: skipped (a PyTorch network; install the torch extra to export it)", file=sys.stderr)
             continue
         f = _torch_peer_to_onnx(peer, tmp / f"{name}.onnx")
         opts = ort.SessionOptions()
