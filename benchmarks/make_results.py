@@ -414,6 +414,8 @@ def default_pose_section(lines: list[str]) -> None:
     def mark(name: str) -> str:
         if shipped_as and name == shipped_as:
             return f" **(now shipped as `{DEFAULT_POSE_NETWORK}`, the default)**"
+        if name == d["default"] and d["chosen"] == d["default"]:
+            return f" **(the default, kept{f'; chosen earlier as `{shipped_as}`' if shipped_as else ''})**"
         if shipped_as and name == d["default"]:
             return " (the default this run compared against, since replaced)"
         if name == DEFAULT_POSE_NETWORK:
