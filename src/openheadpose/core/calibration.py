@@ -35,6 +35,7 @@ __all__ = [
     "fit_scale",
     "robust_covariance",
     "label_noise",
+    "own_error_scale",
     "reliability",
     "scale_log_var",
     "Calibration",
@@ -177,6 +178,51 @@ def label_noise(
             pairs[f"{a}|{b}"] = [robust_covariance(E[a][m, j], E[b][m, j]) for j in range(n_angles)]
     cov = np.nanmedian(np.array(list(pairs.values())), axis=0)
     return np.sqrt(np.maximum(cov, 0.0)), pairs
+
+
+def own_error_scale(
+    errors: np.ndarray, reference: np.ndarray, sigma: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Factors ``k`` ``(A,)`` for a model's *own* error, measured against noisy labels.
+
+    The labels must come from a labeller the model never learnt from: a model
+    trained on one labeller's output copies part of its mistakes, and its
+    disagreement with that labeller understates its error. Against another
+    labeller the errors are model error plus label noise; ``tau``, the noise, is
+    the :func:`label_noise` of the model paired with ``reference``, a predictor
+    whose errors are independent of the model's (other inputs, other training
+    data), on the faces in ``mask``. Then ``k = fit_scale(errors, sigma, label_noise=tau)``.
+
+    Args:
+        errors, reference: ``(N,)`` or ``(N, A)`` signed errors of the model and of the
+            reference predictor against the same labels (NaN where one has no answer).
+        sigma: ``(N,)`` or ``(N, A)`` the model's uncalibrated sigma.
+        mask: ``(N,)`` faces for ``tau`` (where the reference is reliable); default all.
+
+    Returns:
+        ``k`` ``(A,)`` and ``tau`` ``(A,)``.
+
+    A network that copied 90 % of its training labeller's mistakes (hard faces are
+    hard for both, so both errors grow with ``s``) looks sharper against that
+    labeller than it is; against a second labeller, with that one's noise taken
+    out, its true scale (``sqrt(1.2^2 + (0.9 * 1.6)^2)`` = 1.87) comes back:
+
+    >>> rng = np.random.default_rng(0)
+    >>> n = 400000                                                   # tau's estimate moves k: 40,000 faces give 1.80-1.91
+    >>> s = rng.uniform(1.0, 3.0, n)
+    >>> ours = rng.standard_normal(n) * 1.6 * s                      # the training labeller's error
+    >>> model = rng.standard_normal(n) * 1.2 * s + 0.9 * ours         # the model's error against the truth
+    >>> other = rng.standard_normal(n) * 5.0                          # a second labeller's error
+    >>> ref = rng.standard_normal(n) * 6.0                            # an independent predictor's error
+    >>> round(float(fit_scale(model - ours, s)[0]), 2)                # against the labeller it copied
+    1.21
+    >>> k, tau = own_error_scale(model - other, ref - other, s)
+    >>> round(float(k[0]), 2), round(float(tau[0]), 1)
+    (1.87, 5.0)
+    """
+    e, r = _as2d(errors), _as2d(reference)
+    tau, _ = label_noise({"model": e, "reference": r}, mask=mask)
+    return fit_scale(e, sigma, label_noise=tau), tau
 
 
 def reliability(errors: np.ndarray, sigma: np.ndarray, levels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
