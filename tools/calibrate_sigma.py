@@ -208,6 +208,43 @@ def bounded_factors(pred, fitted, label_yaw, fit21, geometric, spread) -> dict:
             "own_yaw_fit21": float(k21[0]), "tau_yaw_fit21": float(tau21[0])}
 
 
+def copying_diagnostics(pred, fitted, label_yaw, fit21, geometric) -> dict:
+    """What the bound rests on, on the faces with |yaw| < 45 that the geometric fit read.
+
+    Robust (co)variances (deg²) and noise sds (deg), by triple collocation with the geometric fit:
+    how much of our fit's yaw error the network shares, and each labeller's own noise
+    (``L``'s, given another labeller ``M``: ``sqrt(cov(L - M, L - geometric))``; two values where
+    two other labellers exist). Same arguments as :func:`bounded_factors`.
+    """
+    from openheadpose.core.calibration import robust_covariance
+    from openheadpose.core.rotation import wrap_degrees
+
+    n, f, t, g = (np.asarray(a, np.float64).reshape(-1, 3) for a in (pred, fitted, fit21, geometric))
+    a = np.asarray(label_yaw, np.float64).reshape(-1)
+    m = (np.abs(a) < TAU_MAX_YAW) & np.isfinite(g).all(1)
+
+    def cov(x, y):
+        return round(float(robust_covariance(wrap_degrees(x)[m], wrap_degrees(y)[m])), 2)
+
+    def noise(lab, other, geo):
+        return round(float(np.sqrt(max(cov(lab - other, lab - geo), 0.0))), 2)
+
+    d = n[:, 0] - f[:, 0]
+    return {
+        "faces": int(m.sum()),
+        "yaw_var_network_minus_our_fit": cov(d, d),
+        "yaw_var_network_own_error": cov(n[:, 0] - a, n[:, 0] - g[:, 0]),
+        "yaw_var_our_fit_noise": cov(f[:, 0] - a, f[:, 0] - g[:, 0]),
+        "noise_sd": {
+            "yaw": {"our 68-point fit": [noise(f[:, 0], a, g[:, 0]), noise(f[:, 0], t[:, 0], g[:, 0])],
+                    "21-point fit": [noise(t[:, 0], a, g[:, 0]), noise(t[:, 0], f[:, 0], g[:, 0])],
+                    "AFLW label": [noise(a, f[:, 0], g[:, 0]), noise(a, t[:, 0], g[:, 0])]},
+            **{angle: {"our 68-point fit": noise(f[:, j], t[:, j], g[:, j]), "21-point fit": noise(t[:, j], f[:, j], g[:, j])}
+               for j, angle in ((1, "pitch"), (2, "roll"))},
+        },
+    }
+
+
 def _sources(synth: Path, real: Path, split: str, photos: list) -> tuple[np.ndarray, list]:
     """AFLW's yaw label ``(N,)`` and the real sample (with AFLW's 21 points) behind each of ``photos``, view 0 of ``synth``'s ``split``."""
     import csv
@@ -229,17 +266,10 @@ def _fit21(samples: list, bfm) -> np.ndarray:
     from tqdm import tqdm
 
     from openheadpose.synth.bfm import load_bfm
-    from openheadpose.synth.build import SynthConfig
-    from openheadpose.synth.fit import fit_landmarks
+    from openheadpose.synth.build import fit_aflw21_unprimed
 
-    model, tilt = load_bfm(bfm), SynthConfig.tilt_sigma  # the tilt prior headpose synth's fits use
-    out = np.full((len(samples), 3), np.nan)
-    for i, s in enumerate(tqdm(samples, desc="21-point fits", unit="face", mininterval=5)):
-        try:
-            out[i] = fit_landmarks(s.landmarks, model, "aflw21", yaw_prior=None, tilt_sigma=tilt).euler
-        except ValueError:  # fewer than 5 usable points
-            pass
-    return out
+    model = load_bfm(bfm)
+    return np.array([fit_aflw21_unprimed(s.landmarks, model) for s in tqdm(samples, desc="21-point fits", unit="face", mininterval=5)]).reshape(-1, 3)
 
 
 def _fitted(est, args):
@@ -263,7 +293,8 @@ def _fitted(est, args):
     e, s, _, n, others, found = pipeline_errors(est, photos, args.limit, {"geometric": GeometricPose()})
     fitted = np.array([photos[i].euler for i in found], np.float64).reshape(-1, 3)
     fit21 = _fit21([real[i] for i in found], args.bfm)
-    b = bounded_factors(fitted + e, fitted, label_yaw[found], fit21, fitted + others["geometric"], s)
+    parts = (fitted + e, fitted, label_yaw[found], fit21, fitted + others["geometric"])
+    b = bounded_factors(*parts, s)
     k = b["scale"]
     fitted_on = (
         f"{len(e)} real photos ({n} tried) held out in the {args.split} split of headpose synth sets of "
@@ -282,7 +313,8 @@ def _fitted(est, args):
                            "own_error_yaw_from_21_point_fit": round(b["own_yaw_fit21"], 4), "label_noise_yaw_21_point_fit": round(b["tau_yaw_fit21"], 3),
                            "fits_21_point_failed": int(np.isnan(fit21[:, 0]).sum()),
                            "coverage_against_aflw_yaw_label": {"fitted": _cov(e_yaw, s * b["fitted"]), "shipped": _cov(e_yaw, s * k)},
-                           "mae_yaw_against_aflw_label": round(float(np.abs(e_yaw[:, 0]).mean()), 3)},
+                           "mae_yaw_against_aflw_label": round(float(np.abs(e_yaw[:, 0]).mean()), 3),
+                           "diagnostics": copying_diagnostics(*parts)},
                  "real_fitted": {"faces": len(e), "tried": n, "coverage_before": cal.coverage_before, "coverage_after": cal.coverage_after,
                                  "mae": [round(float(x), 3) for x in np.abs(e).mean(0)]},
                  "fitted_on": fitted_on}

@@ -4,15 +4,17 @@ A network trained on our 68-point fits copies their mistakes (``benchmarks/READM
 "A lower bound from labels that are not ours"). On set A, triple collocation with the
 geometric fit puts the yaw noise of the 68-point fit (with its AFLW yaw prior) at
 3.0-3.5 deg and that of a fit to AFLW's 21 points without the prior at 2.7-3.4 deg, on
-faces with |yaw| < 45. The two use other landmarks from other annotators, so their mean
+faces with |yaw| < 45 (``benchmarks/results/sigma_calibration.json``,
+``bound.diagnostics.noise_sd``, from ``tools/calibrate_sigma.py``). The two use other landmarks from other annotators, so their mean
 should be less noisy than either. This writes, for view 0 of each ``train`` photo of a
 ``headpose synth`` folder (the ``real0`` links of ``benchmarks/README.md``), a link to the
 image and a ``.mat`` label whose yaw is
 
 * the mean of the two fits' yaws where the photo was fitted to 68 points, the 68-point
-  yaw is under 45 deg (where the 21-point fit without the prior holds up: its yaw error
-  against AFLW's label triples beyond 60 deg) and the two agree within 15 deg (else one
-  of them failed);
+  yaw is under 45 deg (where the 21-point fit without the prior holds up: its yaw MAE
+  against AFLW's label is 5.1 deg under 30 and 12.0 beyond 60,
+  ``benchmarks/results/synth_quality.json``, ``without_prior``) and the two agree within
+  15 deg (else one of them failed);
 * the 68-point fit's yaw everywhere else (pitch and roll are never changed: the 21-point
   fit's pitch is noisier, 5.7 deg against 2.1).
 
@@ -52,13 +54,9 @@ def _init(bfm) -> None:
 
 
 def _fit21(points: np.ndarray) -> float:
-    from openheadpose.synth.build import SynthConfig
-    from openheadpose.synth.fit import fit_landmarks
+    from openheadpose.synth.build import fit_aflw21_unprimed
 
-    try:
-        return float(fit_landmarks(points, _MODEL, "aflw21", yaw_prior=None, tilt_sigma=SynthConfig.tilt_sigma).euler[0])
-    except ValueError:  # fewer than 5 usable points
-        return float("nan")
+    return float(fit_aflw21_unprimed(points, _MODEL)[0])
 
 
 def fused_yaw(yaw68: np.ndarray, yaw21: np.ndarray) -> np.ndarray:
@@ -84,8 +82,8 @@ def main(argv=None) -> int:
     import scipy.io as sio
     from tqdm import tqdm
 
-    from openheadpose.io.writers import atomic_write_bytes
     from openheadpose.datasets import AFLWYaw
+    from openheadpose.io.writers import atomic_write_bytes
     from openheadpose.synth.build import view_stem
 
     with open(args.synth / "fits.csv", newline="") as fh:

@@ -186,6 +186,22 @@ def choose_points(sample, points: str = "auto") -> tuple[np.ndarray, str]:
     raise ValueError("no landmarks" if n == 0 else f"{n} landmarks: not a layout the fitter knows (21, 68, 468)")
 
 
+def fit_aflw21_unprimed(points: np.ndarray, model) -> np.ndarray:
+    """``(3,)`` yaw, pitch, roll of a fit to AFLW's 21 points with no yaw label as prior (NaN if it fails).
+
+    With only :class:`SynthConfig`'s tilt prior, the fit uses neither AFLW's yaw label nor the
+    68 points behind the synthesized sets' labels. It is a second labeller, with other points
+    from other annotators, which ``tools/calibrate_sigma.py`` and ``tools/fuse_yaw_labels.py``
+    set beside the 68-point fits.
+    """
+    from openheadpose.synth.fit import fit_landmarks
+
+    try:
+        return np.asarray(fit_landmarks(points, model, "aflw21", yaw_prior=None, tilt_sigma=SynthConfig.tilt_sigma).euler, np.float64)
+    except ValueError:  # fewer than 5 usable points
+        return np.full(3, np.nan)
+
+
 def synthesize_one(sample, cfg: SynthConfig, out: Path) -> dict:
     """Fit, re-render and write one source sample; returns its ``fits.csv`` row."""
     from openheadpose.synth.bfm import load_bfm
