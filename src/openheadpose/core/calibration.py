@@ -208,7 +208,7 @@ def own_error_scale(
     out, its true scale (``sqrt(1.2^2 + (0.9 * 1.6)^2)`` = 1.87) comes back:
 
     >>> rng = np.random.default_rng(0)
-    >>> n = 400000                                                   # tau's estimate moves k: 40,000 faces give 1.80-1.91
+    >>> n = 400000                                                   # k follows the estimate of tau, which 40,000 faces leave a few % off
     >>> s = rng.uniform(1.0, 3.0, n)
     >>> ours = rng.standard_normal(n) * 1.6 * s                      # the training labeller's error
     >>> model = rng.standard_normal(n) * 1.2 * s + 0.9 * ours         # the model's error against the truth
