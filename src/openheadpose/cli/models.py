@@ -18,8 +18,12 @@ def models() -> None:
     from openheadpose.inference.landmarkers import LANDMARKERS
     from openheadpose.inference.pipeline import default_detector
     from openheadpose.inference.pose_stages import POSE_STAGES
+    from openheadpose.inference.model_names import model_names
     from openheadpose.specs.crops import CROPS
 
+    click.echo("models (--model NAME):")
+    for name, text in model_names().items():
+        click.echo(f"  {name:18s} {text}")
     for title, reg in (
         ("detectors", DETECTORS),
         ("landmarkers", LANDMARKERS),
@@ -41,11 +45,11 @@ def models() -> None:
     for name in CROPS.names():
         click.echo(f"  {name:18s} {CROPS[name].reference.split(';')[0].split('. ')[0]}")
     if importlib.util.find_spec("torch") is None:
-        click.echo("networks: install PyTorch (pip install 'openheadpose[torch]') to list, train and export them")
+        click.echo("architectures: install PyTorch (pip install 'openheadpose[torch]') to train and export them (headpose train, export)")
         return
     from openheadpose.models import MODELS, list_models
 
-    click.echo("networks (--model NAME --weights FILE.onnx; train/export need PyTorch):")
+    click.echo("architectures (headpose train / export, PyTorch; run with --model NAME --weights FILE.onnx):")
     for name in list_models():
         sp = MODELS[name].spec
         p = sp.preprocessing

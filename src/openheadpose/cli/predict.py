@@ -138,7 +138,7 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
       headpose predict videos/ --save out --csv heads.csv
       headpose convert fsanet FSA-Net/pre-trained/300W_LP_models fsanet.onnx
       headpose predict clip.mp4 --model fsanet --weights fsanet.onnx --save out
-      headpose predict group.jpg --model hhpnet --keypoints pose --json -
+      headpose predict group.jpg --model hhpnet --keypoints body --json -
       headpose predict photos/ videos/ --engine ray --ray-address auto --parquet heads/
     """
     est_kwargs = {"model_name": model_name, "weights": weights, "keypoint_source": keypoint_source, "detector": detector, "landmarker": landmarker,

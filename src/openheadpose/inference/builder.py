@@ -14,6 +14,7 @@ from openheadpose.inference.backends.litert import SOURCES
 from openheadpose.inference.backends.onnx import load_network
 from openheadpose.inference.head_detector import HEAD_MIN_SCORE
 from openheadpose.inference.keypoint_sources import DEFAULT_SOURCE, KEYPOINT_SOURCES
+from openheadpose.inference.model_names import check_model_name
 from openheadpose.inference.pipeline import (
     HeadPoseEstimator,
     default_landmarker,
@@ -79,7 +80,7 @@ def build_estimator(
         smooth: with ``track``, smooth rotations and boxes over time.
 
     Raises:
-        KeyError: an unknown stage name (the message suggests the closest).
+        KeyError: an unknown stage or model name (the message suggests the closest).
         ValueError: missing or wrong weights, or an option the model cannot use.
     """
     est = _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side)
@@ -110,6 +111,8 @@ def _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov
         return HeadPoseEstimator(detector, landmarker, stage, min_score=min_score, max_detect_side=max_detect_side)
     if pose is not None:
         raise ValueError(f"--pose chooses the default model's pose stage; with --model {model} the network is the pose stage")
+    if weights is None:  # with --weights, the file says which network it holds (load_network checks)
+        check_model_name(model)
     net = load_network(model, weights)
     if net.takes_keypoints:
         source = KEYPOINT_SOURCES.create(keypoints or DEFAULT_SOURCE)

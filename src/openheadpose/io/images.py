@@ -42,8 +42,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
       is kept as is.
     * 16-bit samples are scaled to 8 bits by ``>> 8`` (65535 -> 255, 256 -> 1), never
       clipped; floating-point images (e.g. 32-bit TIFF) follow :func:`to_uint8`.
-    * No downscaling; OpenCV's own limit (``OPENCV_IO_MAX_IMAGE_PIXELS``, 2**30 pixels
-      by default) still applies.
+    * The header is read first and an image of more pixels than the limit
+      (:func:`openheadpose.io.limits.max_pixels`: 100 megapixels unless
+      ``OPENHEADPOSE_MAX_PIXELS`` or ``--max-pixels`` says otherwise) is refused before
+      a pixel is decoded (:mod:`openheadpose.io.limits`).
 
     The bytes are read with ``np.fromfile`` and decoded from memory, which works for
     non-ASCII paths where ``cv2.imread`` fails on some platforms.
@@ -55,9 +57,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         ``(H, W, 3)`` uint8 RGB image.
 
     Raises:
-        InputError: missing file, a directory, an empty file, or bytes OpenCV cannot
-            decode (not an image, corrupt, or truncated beyond what it can recover).
+        InputError: missing file, a directory, an empty file, a header that names no
+            image format, or bytes OpenCV cannot decode (corrupt, or truncated beyond what it
+            can recover).
+        TooManyPixels: over the pixel limit (an :class:`InputError`).
     """
+    from openheadpose.io.limits import check_image_header
+    from openheadpose.io.noise import native_stderr_to
+
     p = Path(path)
     try:
         st = p.stat()
@@ -73,12 +80,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if st.st_size == 0:
         raise InputError(f"{p}: empty file")
     try:
+        with open(p, "rb") as f:
+            check_image_header(f, p)  # a few kilobytes read: nothing decoded yet
         data = np.fromfile(p, dtype=np.uint8)
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
 
     try:
-        img = cv2.imdecode(data, IMREAD_FLAGS)
+        with native_stderr_to():  # libpng prints its complaints itself (openheadpose.io.noise)
+            img = cv2.imdecode(data, IMREAD_FLAGS)
     except cv2.error as exc:  # e.g. over OpenCV's pixel-count limit
         raise InputError(f"{p}: not a readable image ({exc.err or exc})") from None
     if img is None or img.size == 0:

@@ -1,5 +1,12 @@
 """Outputs written atomically: data goes to a hidden temporary file in the same folder and is
 ``os.replace``-d onto the final name when done, so a crash or Ctrl-C never leaves a half-written file.
+
+Only a regular file (or a name not yet taken) is replaced that way (:func:`output_target`): a
+symlink is followed and its target replaced, in the target's folder, so the link stays a link;
+a FIFO, a device (``/dev/null``), a socket or a name that goes through ``/proc`` or ``/dev/fd``
+(``/dev/stdout``) is written straight through and never renamed over. The temporary file's name
+carries the writing process's id (``.heads.jsonl.<pid>-<random>.part``), so a later run to the
+same output removes those a killed run left (:func:`remove_stale_parts`) and never a live one's.
 """
 
 from __future__ import annotations
@@ -70,10 +77,96 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
+def _through_proc(path: Path) -> bool:
+    """True when ``path`` or a symlink on its way names ``/proc/...`` or ``/dev/fd/...``
+    (``/dev/stdout`` -> ``/proc/self/fd/1``): a file descriptor of this process, not a file to replace."""
+    p = Path(os.path.abspath(path))
+    for _ in range(40):
+        if str(p).startswith(("/proc/", "/dev/fd/")):
+            return True
+        if not p.is_symlink():
+            return False
+        p = Path(os.path.abspath(os.path.join(p.parent, os.readlink(p))))
+    return False
+
+
+def output_target(path: str | os.PathLike) -> tuple[Path, bool]:
+    """Where an output named ``path`` is written, and whether atomically (temporary file, then rename).
+
+    * a regular file, or a name not taken yet: atomically, at ``path``;
+    * a symlink (to a regular file, or dangling): atomically, at the file it points to (renamed in
+      that file's folder), so the link is kept and its target gets the data;
+    * anything else -- a FIFO, a character or block device, a socket, a name through ``/proc`` or
+      ``/dev/fd`` (``/dev/stdout``): straight through, ``(path, False)``; renaming over it would
+      replace a pipe a reader waits on, or ``/dev/null`` itself.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "real.jsonl").write_text(""); (d / "link.jsonl").symlink_to(d / "real.jsonl")
+    0
+    >>> output_target(d / "link.jsonl") == (d / "real.jsonl", True)
+    True
+    """
+    p = Path(path)
+    if _through_proc(p):
+        return p, False
+    try:
+        st = os.stat(p)  # follows symlinks
+    except FileNotFoundError:
+        st = None
+    except OSError:  # e.g. a loop of symlinks: let open() say what is wrong
+        return p, False
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return p, False
+    return (Path(os.path.realpath(p)) if p.is_symlink() else p), True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def remove_stale_parts(final: Path, suffix: str = ".part") -> list[Path]:
+    """Remove the temporary files a killed run left beside ``final``: ``.<name>.<pid>-*<suffix>``
+    whose process no longer runs. Returns what was removed.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / ".out.jsonl.999999999-x1.part").write_text("{")
+    >>> [p.name for p in remove_stale_parts(d / "out.jsonl")]
+    ['.out.jsonl.999999999-x1.part']
+    """
+    removed = []
+    prefix = f".{final.name}."
+    try:
+        entries = list(os.scandir(final.parent))
+    except OSError:
+        return removed
+    for e in entries:
+        if not (e.name.startswith(prefix) and e.name.endswith(suffix)):
+            continue
+        pid = e.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            try:
+                if e.is_file(follow_symlinks=False):
+                    os.unlink(e.path)
+                    removed.append(Path(e.path))
+            except OSError:
+                pass
+    return removed
+
+
 def _temp_path(final: Path, suffix: str = ".part") -> Path:
-    """A fresh hidden temporary file beside ``final`` (same file system -> atomic replace)."""
+    """A fresh hidden temporary file beside ``final`` (same file system -> atomic replace),
+    named with this process's id; stale ones of dead processes are removed first."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
+    remove_stale_parts(final, suffix)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}-", suffix=suffix, dir=final.parent)
     os.close(fd)
     return Path(name)
 
@@ -85,8 +178,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
     file is removed and ``path`` is left as it was. ``durable=False`` skips the
     fsyncs: still all-or-nothing if the process dies, not if the machine loses
     power (for bulk outputs that a rerun regenerates, e.g. ``headpose synth``).
+
+    A symlink's target is replaced (the link kept); a FIFO or device is written
+    straight through, never renamed over (:func:`output_target`).
     """
-    final = Path(path)
+    final, atomic = output_target(path)
+    if not atomic:
+        with open(final, "wb") as f:
+            f.write(data)
+        return
     tmp = _temp_path(final)
     try:
         with open(tmp, "wb") as f:
@@ -163,12 +263,17 @@ class _AtomicTextWriter(_CommitOnExit):
         self._stdout = str(path) == "-"
         self._tmp: Path | None = None
         self._final: Path | None = None
+        self._direct = False
         if self._stdout:
             self._file: TextIO = sys.stdout
         else:
-            self._final = Path(path)
-            self._tmp = _temp_path(self._final)
-            self._file = open(self._tmp, "w", encoding="utf-8", newline=self._newline)
+            self._final, atomic = output_target(path)
+            if atomic:
+                self._tmp = _temp_path(self._final)
+                self._file = open(self._tmp, "w", encoding="utf-8", newline=self._newline)
+            else:  # a FIFO, a device, /dev/stdout: written straight through (see output_target)
+                self._direct = True
+                self._file = open(self._final, "w", encoding="utf-8", newline=self._newline)
         self._closed = False
 
     def _emit(self, text: str) -> None:
@@ -190,6 +295,12 @@ class _AtomicTextWriter(_CommitOnExit):
         if self._stdout:
             self._file.flush()
             return False
+        if self._direct:
+            try:
+                self._file.close()  # what was written is written: nothing to commit or drop
+            except BrokenPipeError:  # the reader of a FIFO went away
+                pass
+            return False
         return True
 
     def close(self) -> None:
@@ -207,7 +318,7 @@ class _AtomicTextWriter(_CommitOnExit):
             raise
 
     def abort(self) -> None:
-        """Discard everything written; the final path is left as it was."""
+        """Discard everything written; the final path is left as it was (a FIFO or device keeps what it got)."""
         if self._settle():
             self._file.close()
             _remove_quietly(self._tmp)
@@ -335,14 +446,18 @@ class VideoWriter(_CommitOnExit):
             raise ValueError(f"{self.path}: fps must be positive, got {fps}")
         self.fps = float(fps)
         self._fourcc = _FOURCC[ext]
-        self._tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
+        self._final, atomic = output_target(self.path)
+        if not atomic:  # an mp4's index is written last, by seeking back: a FIFO or device cannot take it
+            raise OutputError(f"{self.path}: not a regular file; a video needs one (its index is written at the end, by seeking back)")
+        self._tmp = self._final.with_name(f".{self._final.stem}.{os.getpid()}.part{self._final.suffix}")
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self._closed = False
         self.frames_written = 0
 
     def _open(self, width: int, height: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._final.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_videos(self._final)
         writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self._fourcc), self.fps, (width, height))
         if not writer.isOpened():
             writer.release()
@@ -383,7 +498,7 @@ class VideoWriter(_CommitOnExit):
             self._writer.release()
             with open(self._tmp, "rb+") as f:
                 os.fsync(f.fileno())
-            _commit(self._tmp, self.path)
+            _commit(self._tmp, self._final)
         except BaseException:
             _remove_quietly(self._tmp)
             raise
@@ -396,3 +511,20 @@ class VideoWriter(_CommitOnExit):
         if self._writer is not None:
             self._writer.release()
             _remove_quietly(self._tmp)
+
+
+def _remove_stale_videos(final: Path) -> None:
+    """:func:`remove_stale_parts` for :class:`VideoWriter`'s ``.<stem>.<pid>.part<ext>`` (and the
+    ``.<stem>.part<ext>`` of earlier versions, which had no process id)."""
+    prefix, suffix = f".{final.stem}.", f".part{final.suffix}"
+    try:
+        entries = list(os.scandir(final.parent))
+    except OSError:
+        return
+    for e in entries:
+        if not (e.name.startswith(prefix) and e.name.endswith(suffix)):
+            continue
+        pid = e.name[len(prefix):-len(suffix)]
+        stale = pid == "" or (pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)))
+        if stale and e.is_file(follow_symlinks=False):
+            _remove_quietly(Path(e.path))

@@ -117,8 +117,15 @@ class EstimatorCache:
     def _build(self, key: tuple):
         from openheadpose.inference.builder import build_estimator
 
+        from openheadpose.inference.model_names import SHIPPED, is_known, needs_weights, unknown_model_message
+
         opts = dict(zip(OPTION_NAMES, key[:-1]))
         model, weights = opts.pop("model"), key[-1]
+        if weights is None and not is_known(model):
+            raise ApiError(422, "unsupported_option", unknown_model_message(model))
+        if weights is None and needs_weights(model):  # a request can never send a weights file
+            raise ApiError(422, "unsupported_option", f"model {model!r} needs a weights file, which a request cannot send; "
+                           f"this server runs, by name: default, {', '.join(SHIPPED)} (and the model it was started with)")
         try:
             return build_estimator(model, weights, track=False, **opts)
         except (KeyError, ValueError) as exc:

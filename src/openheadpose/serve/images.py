@@ -1,8 +1,9 @@
 """Uploaded bytes to an ``(H, W, 3)`` uint8 RGB image, refusing what must not be decoded.
 
-Order matters: the header is read first (Pillow reads only the header on ``open``), so an
-image whose width x height exceeds the limit is refused before a single pixel is decoded
-(a 50 kB PNG can hold gigapixels). A truncated file is told apart from a file that is no
+Order matters: the header is read first, by the guard every entry point shares
+(:mod:`openheadpose.io.limits`), so an image whose width x height exceeds the limit is refused
+before a single pixel is decoded (a 50 kB PNG can hold gigapixels), in the words
+``headpose predict`` uses. A truncated file is told apart from a file that is no
 image at all. The pixels are then decoded by OpenCV with the flags of
 :func:`openheadpose.io.read_image` (EXIF orientation applied, 16-bit shifted, alpha
 dropped), so a service answer and ``headpose predict`` see the same pixels.
@@ -40,20 +41,28 @@ def check_header(data: bytes, name: str, max_pixels: int) -> tuple[str, int, int
     """
     from PIL import Image, UnidentifiedImageError
 
+    from openheadpose.io.limits import open_header, over_limit_message
+
     if not data:
         raise ApiError(400, "empty_body", f"{name}: empty body; send the image's bytes (raw, or as the 'file' field of a multipart form)")
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with open_header(io.BytesIO(data), name) as im:  # the guard `headpose predict` uses (openheadpose.io.limits)
             fmt, (w, h) = im.format, im.size
-    except Image.DecompressionBombError as exc:  # Pillow's own ceiling, far above ours
-        raise ApiError(413, "too_many_pixels", f"{name}: {exc}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        hint = ("; this server never reads a file named in a request: send the image's bytes" if _looks_like_text(data) else "")
-        raise ApiError(400, "not_an_image", f"{name}: not an image (no known image format in its first bytes){hint}") from None
+    except InputError:
+        fmt = None
+    if fmt is None:  # not one of ours: a format we do not read (415), or no image at all (400)
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                fmt = im.format
+        except Image.DecompressionBombError:
+            fmt = "this"
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            hint = ("; this server never reads a file named in a request: send the image's bytes" if _looks_like_text(data) else "")
+            raise ApiError(400, "not_an_image", f"{name}: not an image (no known image format in its first bytes){hint}") from None
     if fmt not in FORMATS:
         raise ApiError(415, "unsupported_format", f"{name}: {fmt} images are not supported; send {', '.join(sorted(set(FORMATS.values())))}")
     if w * h > max_pixels:
-        raise ApiError(413, "too_many_pixels", f"{name}: {w}x{h} = {w * h / 1e6:.1f} megapixels, over this server's limit of {max_pixels / 1e6:.1f}; downscale it first")
+        raise ApiError(413, "too_many_pixels", over_limit_message(name, w, h, max_pixels))
     return fmt, w, h
 
 
@@ -67,11 +76,11 @@ def decode_image(data: bytes, name: str, max_pixels: int) -> np.ndarray:
     Raises:
         ApiError: as :func:`check_header`, and 400 ``truncated_image`` / ``corrupt_image``.
     """
-    from PIL import Image
+    from openheadpose.io.limits import open_header
 
     fmt, w, h = check_header(data, name, max_pixels)
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with open_header(io.BytesIO(data), name) as im:
             im.draft(None, (max(1, w // 8), max(1, h // 8)))  # JPEG only; a no-op for the others
             im.load()
     except OSError as exc:

@@ -1,0 +1,85 @@
+"""Keeping the native libraries' own messages off standard error, where the tool says one line per failed input.
+
+Three sources print there on a bad input: OpenCV's logger (about ten lines for a camera index that
+does not exist), FFmpeg inside OpenCV (``moov atom not found`` twice per broken mp4) and libpng
+(``libpng error: ...``, ``libpng warning: iCCP: ...``) -- the last straight to file descriptor 2
+from C, past every log level. :func:`quiet_libraries` lowers the first two by their own settings
+(``cv2.setLogLevel``; ``OPENCV_FFMPEG_LOGLEVEL``, read when OpenCV first opens a video, so it is set
+before that); for libpng, which has no such setting, :func:`native_stderr_to` lends file descriptor 2
+to a temporary file around one decode (only on the main thread, where nothing else writes then).
+The command line calls :func:`quiet_libraries` unless ``--verbose``; the Python API leaves every
+library as it is unless asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+
+_quiet = False
+
+#: What :func:`quiet_libraries` sets, unless the user set it: FFmpeg's AV_LOG_QUIET.
+_ENV = {"OPENCV_FFMPEG_LOGLEVEL": "-8"}
+
+#: Native messages caught by :func:`native_stderr_to` since the last :func:`take_native_messages`.
+_caught: list[str] = []
+
+
+def quiet_libraries(quiet: bool = True) -> None:
+    """Silence (or, with ``quiet=False``, leave alone) OpenCV's, FFmpeg's and libpng's own messages.
+
+    Variables the user set are kept. Call it before the first video is opened: FFmpeg's log
+    level is read then.
+    """
+    global _quiet
+    _quiet = quiet
+    if not quiet:
+        return
+    for k, v in _ENV.items():
+        os.environ.setdefault(k, v)
+    import cv2
+
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: the tool names every failure itself
+
+
+def is_quiet() -> bool:
+    return _quiet
+
+
+@contextlib.contextmanager
+def native_stderr_to() -> Iterator[None]:
+    """While quiet, send what C code writes to file descriptor 2 into a temporary file (kept for
+    :func:`take_native_messages`), around one short call on the main thread; else do nothing."""
+    if not _quiet or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no fd 2 (pythonw), or a replaced sys.stderr
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read(64_000).decode("utf-8", "replace").strip()
+            if text:
+                _caught.append(text)
+                del _caught[:-20]
+
+
+def take_native_messages() -> list[str]:
+    """The native messages caught since the last call (at most the last 20)."""
+    out = list(_caught)
+    _caught.clear()
+    return out
