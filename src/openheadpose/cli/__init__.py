@@ -55,6 +55,9 @@ def cli() -> None:
       headpose predict 0 --show            # webcam 0
       headpose models                      # the stages you can choose
     """
+    from openheadpose.io.noise import quiet_libraries
+
+    quiet_libraries()  # stderr carries the tool's own lines; --verbose gives the libraries' back
 
 
 def main() -> None:

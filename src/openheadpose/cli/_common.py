@@ -83,6 +83,32 @@ def estimator_options(keypoints_help: str) -> Callable:
     return deco
 
 
+def _set_verbose(ctx, param, value) -> None:
+    if value:
+        from openheadpose.io.noise import quiet_libraries
+
+        quiet_libraries(False)
+
+
+def _set_max_pixels(ctx, param, value) -> None:
+    from openheadpose.io.limits import max_pixels, set_max_pixels
+
+    try:
+        set_max_pixels(value)
+        max_pixels()  # a malformed OPENHEADPOSE_MAX_PIXELS is refused here, before any input is read
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def input_options(f):
+    """``--max-pixels`` and ``--verbose`` (``predict``, ``interact``, ``evaluate``): how inputs are read and failures told."""
+    f = click.option("--verbose", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_set_verbose,
+                     help="Let OpenCV, FFmpeg and libpng print their own messages too (hidden by default: one line per failed input).")(f)
+    return click.option("--max-pixels", metavar="N", expose_value=False, callback=_set_max_pixels,
+                        help="Refuse images (and video frames) of more than N pixels, read from the header before decoding "
+                             "(decompression bombs); 250000000 or 250M. [default: 100M, or $OPENHEADPOSE_MAX_PIXELS]")(f)
+
+
 KEYPOINTS_HELP = ("Where keypoint networks (--model hhpnet, heatmap-cnn) get nose, eyes and ears: facemesh (FaceMesh on detected faces), "
                   "blazeface (the detector's own points, fastest) or body (MediaPipe Pose: people found by their body). [default: facemesh]")
 
@@ -207,6 +233,38 @@ def hold_interrupt():
             raise KeyboardInterrupt
 
 
+def image_suffix(src) -> str:
+    """The annotated copy's extension: the input's own (a PNG stays PNG), ``.jpg`` for an example."""
+    from openheadpose.io import IMAGE_EXTS
+
+    ext = Path(src.name).suffix
+    return ext if src.kind == "image" and ext.lower() in IMAGE_EXTS else ".jpg"
+
+
+def input_bit_rate(src, fps: float | None) -> int | None:
+    """A video's mean bits per second (file size over duration), so its annotated H.264 copy is about
+    its size; ``None`` for a camera, or when the frame count or rate is unknown (then constant quality)."""
+    if src.kind != "video" or not fps:
+        return None
+    n = src.count()
+    if not n:
+        return None
+    try:
+        size = src.path.stat().st_size
+    except OSError:
+        return None
+    return max(100_000, int(size * 8 * fps / n))
+
+
+def discard_when_none_read(code: int, *writers) -> None:
+    """Exit status 2 (no input could be read) writes nothing: each writer drops its temporary file and
+    an existing output is left as it was -- the same as when no input is found at all."""
+    if code == EXIT_ALL_FAILED:
+        for w in writers:
+            if w is not None:
+                w.abort()
+
+
 def run_frames(estimator, expanded, n_failed: int, handle, save_dir, show: bool, quiet: bool, window: str) -> int:
     """Stream every source through ``estimator`` and hand each frame to ``handle``; returns the exit status.
 
@@ -223,12 +281,12 @@ def run_frames(estimator, expanded, n_failed: int, handle, save_dir, show: bool,
     from openheadpose.io import count_frames
 
     names = SaveNames(save_dir) if save_dir else None
-    n_ok, interrupted = 0, False
+    n_used, interrupted = 0, False
     with tqdm(total=count_frames(expanded), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:
         try:
             for src in expanded:
-                ok = _run_source(estimator, src, handle, names, show, bar, window)
-                n_ok += ok
+                ok, n_frames = _run_source(estimator, src, handle, names, show, bar, window)
+                n_used += n_frames > 0
                 n_failed += not ok
         except KeyboardInterrupt:
             interrupted = True
@@ -239,11 +297,15 @@ def run_frames(estimator, expanded, n_failed: int, handle, save_dir, show: bool,
     if interrupted:
         err("interrupted; the outputs hold every frame finished before")
         return EXIT_INTERRUPTED
-    return EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if n_ok else EXIT_ALL_FAILED
+    # 1 also for a video that ended before the frames its header promises: its records are kept
+    return EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if n_used else EXIT_ALL_FAILED
 
 
-def _run_source(estimator, src, handle, names, show, bar, window: str) -> bool:
-    """Process every frame of one source; True when it was processed without error."""
+def _run_source(estimator, src, handle, names, show, bar, window: str) -> tuple[bool, int]:
+    """Process every frame of one source; returns (processed whole and without error, frames processed).
+
+    A video that stops decoding before the frame count its header promises is not whole: its
+    frames are kept, and it counts as failed (exit status 1)."""
     import cv2
 
     from openheadpose.io import VideoWriter, atomic_write_image
@@ -257,6 +319,7 @@ def _run_source(estimator, src, handle, names, show, bar, window: str) -> bool:
             for res in estimator.stream(src):
                 if res.warning:  # no frame behind it: not counted, nothing written
                     err(f"warning: {res.warning}")
+                    failed = failed or src.kind == "video"  # a video cut short (a camera's drops are no failure)
                     continue
                 bar.update(1)
                 if res.error:
@@ -269,10 +332,10 @@ def _run_source(estimator, src, handle, names, show, bar, window: str) -> bool:
                     write()
                     if names is not None and vis is not None and src.kind in ("video", "camera"):
                         if video is None:
-                            video = stack.enter_context(VideoWriter(names(src.name, ".mp4"), fps=res.fps or 25.0))
+                            video = stack.enter_context(VideoWriter(names(src.name, ".mp4"), fps=res.fps or 25.0, bit_rate=input_bit_rate(src, res.fps)))
                         video.write(vis)
                     elif names is not None and vis is not None:
-                        atomic_write_image(names(src.name, ".jpg"), vis)
+                        atomic_write_image(names(src.name, image_suffix(src)), vis)
                 if show and vis is not None:
                     now = time.perf_counter()
                     if t_prev is not None:  # the frame rate shown, smoothed over about ten frames
@@ -289,6 +352,6 @@ def _run_source(estimator, src, handle, names, show, bar, window: str) -> bool:
                         break
         except Exception as exc:  # one bad input never stops the others (Ctrl-C is no Exception: it propagates)
             err(f"{src.name}: {exc}")
-            return False
-    return n_frames > 0 and not failed
+            return False, n_frames
+    return n_frames > 0 and not failed, n_frames
 

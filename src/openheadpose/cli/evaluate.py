@@ -16,6 +16,7 @@ from openheadpose.cli._common import (
     err,
     estimator_options,
     fail,
+    input_options,
     message,
 )
 
@@ -38,6 +39,7 @@ def _dataset_kinds() -> list[str]:
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), help="Write PNG plots here: error vs |yaw|, histograms, worst cases.")
 @click.option("--per-image", is_flag=True, help="Include every face's label and prediction in the JSON (keep such files out of public repositories: they copy the dataset's labels).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@input_options
 def evaluate(kind, root, crop, model_name, weights, keypoint_source, detector, landmarker, pose_name, batch_size, no_filter, split, json_path, plots_dir, per_image, quiet) -> None:
     """Score a model on a labelled dataset: MAE per angle, MAEV, geodesic error, share within 5/10/15 deg.
 

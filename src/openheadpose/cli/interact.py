@@ -17,9 +17,11 @@ from openheadpose.cli._common import (
     CONTEXT,
     KEYPOINTS_HELP,
     build_or_exit,
+    discard_when_none_read,
     estimator_options,
     expand_or_exit,
     fail,
+    input_options,
     message,
     run_frames,
     track_options,
@@ -38,6 +40,7 @@ from openheadpose.cli._common import (
 @click.option("--fov", "fov_deg", type=click.FloatRange(1, 179), default=60.0, show_default=True, help="Camera field of view across the image's longer side, degrees (--depth size).")
 @track_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@input_options
 def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, cone_deg, depth, fov_deg, quiet, track, smooth) -> None:
     """Who looks at whom: view cones, mutual gaze and interaction levels in SOURCES.
 
@@ -58,8 +61,10 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
     a and b index "heads".
 
     \b
-    Exit status: 0 when every input was processed, 1 when some failed,
-    2 when none could be, 130 when interrupted.
+    Exit status: 0 when every input was processed whole, 1 when some
+    failed (a video that ends before the frames its header promises
+    included: its frames are kept), 2 when none could be read (then no
+    --json or --csv file is written), 130 when interrupted.
 
     \b
     Examples:
@@ -98,5 +103,6 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
             return write, draw_interaction(res.image, res.heads, inter) if want_image else None
 
         code = run_frames(est, expanded, n_failed, handle, save_dir, show, quiet, "headpose interact")
+        discard_when_none_read(code, json_w)
     sys.exit(code)
 

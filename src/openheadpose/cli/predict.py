@@ -12,9 +12,11 @@ from openheadpose.cli._common import (
     CONTEXT,
     KEYPOINTS_HELP,
     build_or_exit,
+    discard_when_none_read,
     estimator_options,
     expand_or_exit,
     fail,
+    input_options,
     run_frames,
     track_options,
 )
@@ -121,6 +123,7 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
 @click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight.")
 @track_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@input_options
 def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, num_workers, parquet_dir, draw, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, quiet, track, smooth) -> None:
     """Estimate the pose of every head in SOURCES.
 
@@ -128,8 +131,10 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
     glob patterns ('shots/*.jpg'), camera indices (0) or example:astronaut.
 
     \b
-    Exit status: 0 when every input was processed, 1 when some failed,
-    2 when none could be, 130 when interrupted.
+    Exit status: 0 when every input was processed whole, 1 when some
+    failed (a video that ends before the frames its header promises
+    included: its frames are kept), 2 when none could be read (then no
+    --json or --csv file is written), 130 when interrupted.
 
     \b
     Examples:
@@ -171,6 +176,7 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
             return write, annotate(res.image, res.heads, style=draw) if want_image else None
 
         code = run_frames(est, expanded, n_failed, handle, save_dir, show, quiet, "headpose")
+        discard_when_none_read(code, json_w, csv_w)
     sys.exit(code)
 
 

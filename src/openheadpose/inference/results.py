@@ -225,7 +225,8 @@ class Heads:
 
     @staticmethod
     def empty() -> "Heads":
-        return Heads(np.zeros((0, 4)), np.zeros((0,)), np.zeros((0, 3, 3)))
+        """No heads: every array field has 0 rows (``sigma`` too, so code reading it needs no ``None`` case)."""
+        return Heads(np.zeros((0, 4)), np.zeros((0,)), np.zeros((0, 3, 3)), sigma=np.zeros((0, 3)))
 
     def __len__(self) -> int:
         return len(self.boxes)

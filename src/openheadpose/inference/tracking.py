@@ -339,6 +339,8 @@ class HeadTracker:
         self.frame += 1
         raw = np.array(out_raw).reshape(-1, 3, 3)
         sig = None if sigma is None else np.asarray(sigma)[out_rows].reshape(-1, 3)
+        if sig is None and not out_rows:  # no heads: an empty array, as Heads.empty() has
+            sig = np.zeros((0, 3))
         mesh = np.stack(out_mesh) if out_mesh and all(m is not None for m in out_mesh) else None
         heads = Heads(
             np.array(out_boxes).reshape(-1, 4),

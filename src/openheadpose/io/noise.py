@@ -22,29 +22,39 @@ from collections.abc import Iterator
 
 _quiet = False
 
-#: What :func:`quiet_libraries` sets, unless the user set it: FFmpeg's AV_LOG_QUIET.
-_ENV = {"OPENCV_FFMPEG_LOGLEVEL": "-8"}
+#: What :func:`quiet_libraries` sets, unless the user set it: OpenCV's logger silent (read when cv2 is
+#: imported; ``cv2.setLogLevel`` when it already is) and FFmpeg's AV_LOG_QUIET (read at the first video).
+_ENV = {"OPENCV_LOG_LEVEL": "SILENT", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
+
+#: The variables :func:`quiet_libraries` set (and so may take back).
+_set_here: set[str] = set()
 
 #: Native messages caught by :func:`native_stderr_to` since the last :func:`take_native_messages`.
 _caught: list[str] = []
 
 
 def quiet_libraries(quiet: bool = True) -> None:
-    """Silence (or, with ``quiet=False``, leave alone) OpenCV's, FFmpeg's and libpng's own messages.
+    """Silence OpenCV's, FFmpeg's and libpng's own messages; ``quiet=False`` takes that back (``--verbose``).
 
-    Variables the user set are kept. Call it before the first video is opened: FFmpeg's log
-    level is read then.
+    Variables the user set are left as they are. Call it before the first video is opened:
+    FFmpeg's log level is read then.
     """
     global _quiet
     _quiet = quiet
-    if not quiet:
+    cv2 = sys.modules.get("cv2")
+    if quiet:
+        for k, v in _ENV.items():
+            if k not in os.environ:
+                os.environ[k] = v
+                _set_here.add(k)
+        if cv2 is not None and "OPENCV_LOG_LEVEL" in _set_here:
+            cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: the tool names every failure itself
         return
-    for k, v in _ENV.items():
-        os.environ.setdefault(k, v)
-    import cv2
-
-    if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: the tool names every failure itself
+    for k in list(_set_here):
+        os.environ.pop(k, None)
+        _set_here.discard(k)
+    if cv2 is not None and "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.setLogLevel(3)  # LOG_LEVEL_WARNING, OpenCV's own default
 
 
 def is_quiet() -> bool:

@@ -206,6 +206,14 @@ def _capture_frames(name: str, target: str | int, *, is_camera: bool) -> Iterato
             yield Frame(name, 0, None, error=f"{name}: cannot open {what}")
             return
         fps, total = video_header(cap)
+        if not is_camera:  # the container's frame size, checked before a frame is decoded (openheadpose.io.limits)
+            from openheadpose.io.limits import TooManyPixels, check_pixels
+
+            try:
+                check_pixels(name, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+            except TooManyPixels as exc:
+                yield Frame(name, 0, None, error=str(exc), fps=fps, total=total)
+                return
         if is_camera:
             yield from _live_frames(name, cap, fps)
             return

@@ -417,26 +417,98 @@ class _LineBuffer:
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 
+#: Extensions written as H.264 when PyAV is installed (the ``video`` extra).
+_H264_EXTS = frozenset({".mp4", ".m4v", ".mov"})
+
+
+def h264_available() -> bool:
+    """True when PyAV is installed and its FFmpeg has an H.264 encoder (its wheels carry libx264)."""
+    try:
+        import av
+    except ImportError:
+        return False
+    try:
+        av.codec.Codec("libx264", "w")
+    except Exception:  # noqa: BLE001 - av raises its own types for an unknown codec
+        return False
+    return True
+
+
+class _PyAVWriter:
+    """H.264 (libx264, yuv420p, ``+faststart``) through PyAV: what browsers and phones play."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int, bit_rate: int | None):
+        from fractions import Fraction
+
+        import av
+
+        self.container = av.open(str(path), "w", options={"movflags": "+faststart"})
+        try:
+            self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            # yuv420p needs an even size: an odd row or column is repeated (write() pads)
+            self.stream.width, self.stream.height = width + width % 2, height + height % 2
+            self.stream.pix_fmt = "yuv420p"
+            if bit_rate:
+                self.stream.bit_rate = int(bit_rate)
+            else:
+                self.stream.options = {"crf": "23"}
+        except BaseException:
+            self.container.close()
+            raise
+        self.pad = (height % 2, width % 2)
+
+    def write(self, rgb: np.ndarray) -> None:
+        import av
+
+        if any(self.pad):
+            rgb = np.pad(rgb, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
+        for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+            self.container.mux(packet)
+
+    def release(self) -> None:
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+
+
+class _OpenCVWriter:
+    def __init__(self, path: Path, fourcc: str, fps: float, width: int, height: int):
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+
+    def write(self, rgb: np.ndarray) -> None:
+        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def release(self) -> None:
+        self.writer.release()
+
 
 class VideoWriter(_CommitOnExit):
-    """Write RGB frames to a video atomically (``cv2.VideoWriter`` underneath).
+    """Write RGB frames to a video atomically.
 
-    The codec follows the extension: ``mp4v`` for .mp4/.m4v/.mov, ``MJPG`` for .avi.
-    The writer opens on the first frame, taking its size from it, and writes to
-    ``.<stem>.part<ext>`` beside the output (the real extension last, so OpenCV picks
-    the right container); a clean close renames it onto ``path``. On an exception in
-    the ``with`` body the partial file is removed; on KeyboardInterrupt the video is
-    finalised and kept with the frames written so far. No frames -> no file.
+    The codec follows the extension: for .mp4/.m4v/.mov, **H.264** (libx264 through PyAV, the
+    ``video`` extra: ``pip install "openheadpose[video]"``) when PyAV is installed, else OpenCV's
+    ``mp4v`` (MPEG-4 part 2, which most browsers do not play); ``MJPG`` for .avi. The writer
+    opens on the first frame, taking its size from it, and writes to ``.<stem>.<pid>.part<ext>``
+    beside the output (the real extension last, so the container is chosen by it); a clean close
+    renames it onto ``path``. On an exception in the ``with`` body the partial file is removed;
+    on KeyboardInterrupt the video is finalised and kept with the frames written so far. No
+    frames -> no file.
 
     Args:
-        path: output video file.
+        path: output video file (a symlink's target is written; a FIFO or device is refused:
+            an mp4's index is written at the end, by seeking back).
         fps: frames per second stored in the container.
+        bit_rate: H.264's target bits per second (pass the input's, so the copy is about its
+            size); ``None``: constant quality (CRF 23). OpenCV's codecs take none.
+        codec: ``"h264"``, ``"mp4v"`` or ``"MJPG"``; default as above.
 
     Raises:
-        OutputError: unsupported extension, or OpenCV cannot open the writer.
+        OutputError: unsupported extension, H.264 asked for without PyAV, or the writer cannot open.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float = 25.0) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float = 25.0, bit_rate: int | None = None, codec: str | None = None) -> None:
         self.path = Path(path)
         ext = self.path.suffix.lower()
         if ext not in _FOURCC:
@@ -445,12 +517,18 @@ class VideoWriter(_CommitOnExit):
         if not fps or fps <= 0 or not math.isfinite(fps):
             raise ValueError(f"{self.path}: fps must be positive, got {fps}")
         self.fps = float(fps)
-        self._fourcc = _FOURCC[ext]
+        self.bit_rate = bit_rate
+        if codec is None:
+            codec = "h264" if ext in _H264_EXTS and h264_available() else _FOURCC[ext]
+        elif codec == "h264" and not (ext in _H264_EXTS and h264_available()):
+            raise OutputError(f"{self.path}: H.264 needs PyAV (pip install 'openheadpose[video]') and a .mp4, .m4v or .mov name")
+        #: The codec written: ``h264``, ``mp4v`` or ``MJPG``.
+        self.codec = codec
         self._final, atomic = output_target(self.path)
         if not atomic:  # an mp4's index is written last, by seeking back: a FIFO or device cannot take it
             raise OutputError(f"{self.path}: not a regular file; a video needs one (its index is written at the end, by seeking back)")
         self._tmp = self._final.with_name(f".{self._final.stem}.{os.getpid()}.part{self._final.suffix}")
-        self._writer: cv2.VideoWriter | None = None
+        self._writer = None
         self._size: tuple[int, int] | None = None
         self._closed = False
         self.frames_written = 0
@@ -458,12 +536,19 @@ class VideoWriter(_CommitOnExit):
     def _open(self, width: int, height: int) -> None:
         self._final.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_videos(self._final)
-        writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self._fourcc), self.fps, (width, height))
-        if not writer.isOpened():
-            writer.release()
-            _remove_quietly(self._tmp)
-            raise OutputError(f"{self.path}: OpenCV cannot open a video writer "
-                              f"(codec {self._fourcc}, {width}x{height} at {self.fps:g} fps)")
+        if self.codec == "h264":
+            try:
+                writer = _PyAVWriter(self._tmp, self.fps, width, height, self.bit_rate)
+            except Exception as exc:  # noqa: BLE001 - av's own error types
+                _remove_quietly(self._tmp)
+                raise OutputError(f"{self.path}: cannot open an H.264 writer ({width}x{height} at {self.fps:g} fps): {exc}") from None
+        else:
+            writer = _OpenCVWriter(self._tmp, self.codec, self.fps, width, height)
+            if not writer.writer.isOpened():
+                writer.release()
+                _remove_quietly(self._tmp)
+                raise OutputError(f"{self.path}: OpenCV cannot open a video writer "
+                                  f"(codec {self.codec}, {width}x{height} at {self.fps:g} fps)")
         self._writer, self._size = writer, (width, height)
 
     def write(self, rgb: np.ndarray) -> None:
@@ -483,8 +568,9 @@ class VideoWriter(_CommitOnExit):
             self._open(w, h)
         elif (w, h) != self._size:
             raise ValueError(f"{self.path}: frame is {w}x{h} but the video is {self._size[0]}x{self._size[1]}")
-        code = cv2.COLOR_GRAY2BGR if frame.ndim == 2 else cv2.COLOR_RGB2BGR
-        self._writer.write(cv2.cvtColor(frame, code))
+        if frame.ndim == 2:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        self._writer.write(frame)
         self.frames_written += 1
 
     def close(self) -> None:
@@ -509,8 +595,10 @@ class VideoWriter(_CommitOnExit):
             return
         self._closed = True
         if self._writer is not None:
-            self._writer.release()
-            _remove_quietly(self._tmp)
+            try:
+                self._writer.release()
+            finally:
+                _remove_quietly(self._tmp)
 
 
 def _remove_stale_videos(final: Path) -> None:
