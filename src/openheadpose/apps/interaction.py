@@ -565,6 +565,7 @@ def draw_interaction(
     cone_length: float = 3.0,
     min_link_score: float = 0.25,
     show_cones: bool = True,
+    legend: bool = False,
 ) -> np.ndarray:
     """Draw view cones, head numbers and pair links with their scores.
 
@@ -577,6 +578,8 @@ def draw_interaction(
             face turned to the camera shows a short, wide cone.
         min_link_score: pairs scoring below this get no link.
         show_cones: draw the translucent cones.
+        legend: write :data:`INTERACTION_LEGEND` in the corner that covers no face, where it
+            fits (``headpose interact --save`` does).
 
     Returns:
         A new image. Cones are translucent wedges of each head's colour
@@ -584,7 +587,8 @@ def draw_interaction(
         links join box centres: green and thick for a mutual gaze, amber for a one-way
         look (an arrowhead at the head being looked at), grey otherwise, thicker for
         higher scores, with the score written at the middle; ``#i`` numbers the heads
-        as in the JSON.
+        as in the JSON. A cone that contains the line of sight -- the head looks at the
+        camera, within its cone -- is seen end-on and drawn as a full disc.
     """
     import cv2
 
@@ -656,4 +660,15 @@ def draw_interaction(
         label_inplace(out, [text], (mid[0] - 2 * scale * 10, mid[1] + scale * 10), colour, scale, text_thick)
     for i in range(n):
         label_inplace(out, [f"#{i}"], (boxes[i, 0], boxes[i, 1] - thick), colours[i], scale, text_thick)
+    if legend:
+        from openheadpose.inference.draw import draw_legend_inplace
+
+        draw_legend_inplace(out, INTERACTION_LEGEND, boxes)
     return out
+
+
+#: What :func:`draw_interaction`'s marks mean (its legend; README "Reading the pictures").
+INTERACTION_LEGEND = (
+    "wedge: where a head looks (its view cone); disc: it looks at the camera",
+    "line: green mutual, amber one-way (arrow at the one looked at), grey weak; number: score",
+)

@@ -100,7 +100,7 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
                 if json_w is not None:
                     json_w.write(interaction_record(res, inter))
 
-            return write, draw_interaction(res.image, res.heads, inter) if want_image else None
+            return write, draw_interaction(res.image, res.heads, inter, legend=True) if want_image else None
 
         code = run_frames(est, expanded, n_failed, handle, save_dir, show, quiet, "headpose interact")
         discard_when_none_read(code, json_w)

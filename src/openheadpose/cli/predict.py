@@ -173,7 +173,7 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
                     for row in _csv_rows(res.to_dict()):
                         csv_w.write(row)
 
-            return write, annotate(res.image, res.heads, style=draw) if want_image else None
+            return write, annotate(res.image, res.heads, style=draw, legend=True) if want_image else None
 
         code = run_frames(est, expanded, n_failed, handle, save_dir, show, quiet, "headpose")
         discard_when_none_read(code, json_w, csv_w)

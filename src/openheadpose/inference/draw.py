@@ -35,6 +35,7 @@ __all__ = [
     "draw_box",
     "draw_label",
     "annotate",
+    "POSE_LEGEND",
 ]
 
 Colour = tuple[int, int, int]
@@ -195,13 +196,16 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return w * h
 
 
-def place_labels(boxes: np.ndarray, sizes: Sequence[tuple[int, int]], image_wh: tuple[int, int], margin: int = 3) -> np.ndarray:
+def place_labels(
+    boxes: np.ndarray, sizes: Sequence[tuple[int, int]], image_wh: tuple[int, int], margin: int = 3, avoid: np.ndarray | None = None
+) -> np.ndarray:
     """Top-left corners ``(N, 2)`` for N labels of ``sizes`` ``(w, h)`` beside N face ``boxes`` ``(N, 4)``.
 
     Each label goes to the first of its candidate places -- above its box, below it, beside
-    it, then further above -- that lies in the image and overlaps neither a face box nor a
-    label placed before; where no place is free, to the one that covers least. Labels are
-    placed top to bottom.
+    it, then further above -- that lies in the image and overlaps neither a face box, nor a
+    label placed before, nor a box of ``avoid`` ``(M, 4)`` (the axes' arrowheads, weighted
+    four times: small, but they carry the pose); where no place is free, to the one that
+    covers least. Labels are placed top to bottom.
 
     >>> place_labels(np.array([[10.0, 50, 60, 100], [30.0, 60, 80, 110]]), [(40, 10), (40, 10)], (200, 200)).tolist()
     [[10.0, 37.0], [30.0, 113.0]]
@@ -221,6 +225,8 @@ def place_labels(boxes: np.ndarray, sizes: Sequence[tuple[int, int]], image_wh: 
             cx, cy = float(np.clip(cx, 0, max(0, W - w))), float(np.clip(cy, 0, max(0, H - h)))
             rect = np.array([cx, cy, cx + w, cy + h])
             cost = _overlap(rect, boxes).sum() + (_overlap(rect, np.array(placed)).sum() if placed else 0.0)
+            if avoid is not None and len(avoid):
+                cost += 4.0 * _overlap(rect, avoid).sum()
             if cost < best_cost:
                 best, best_cost = rect, cost
             if cost == 0:
@@ -321,7 +327,7 @@ def _angle_text(yaw: float, pitch: float, roll: float, sigma: np.ndarray | None,
     return " ".join(parts)
 
 
-def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bool = True) -> np.ndarray:
+def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bool = True, legend: bool = False) -> np.ndarray:
     """Draw every head: its box, its pose (axes or cube) and its angles.
 
     Args:
@@ -332,7 +338,10 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
         show_angles: write each head's angles, short (``y+29 p-19 r-32``: yaw,
             pitch, roll in whole AFLW degrees, each ``~sigma`` when the heads carry it;
             ``#id`` first on a tracked stream) beside its box, placed so that no label
-            covers another label or a face.
+            covers another label, a face or an axis's arrowhead; written smaller where the
+            image is narrower than the label.
+        legend: write :data:`POSE_LEGEND` in the corner that covers no face
+            (``headpose predict --save`` does), where it fits.
 
     Returns:
         A new image of the same shape and dtype.
@@ -348,6 +357,7 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
     thick = line_thickness(out)
     scale = font_scale(out)
     text_thick = max(1, int(round(scale * 1.5)))
+    tips = []  # the arrowheads, which no label may hide
     for i in range(len(heads)):
         box = np.asarray(heads.boxes[i], dtype=np.float64)
         centre = ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
@@ -355,6 +365,8 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
         box_inplace(out, box, _BOX_COLOUR, thick)
         if style == "axes":
             _axes_inplace(out, heads.rotations[i], centre, 0.6 * side, thick)
+            r = max(3.0, 0.15 * 0.6 * side)  # the arrowhead's size (tipLength 0.15)
+            tips.append(np.array([[x - r, y - r, x + r, y + r] for x, y in project_axes(heads.rotations[i], centre, 0.6 * side)]))
         else:
             _cube_inplace(out, heads.rotations[i], centre, 0.6 * side, thick)
     if show_angles:
@@ -365,8 +377,59 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
         ]
         if heads.track_ids is not None:
             texts = [f"#{int(t)} {text}" for t, text in zip(heads.track_ids, texts)]
-        sizes = [_label_size([t], scale, text_thick) for t in texts]
-        corners = place_labels(heads.boxes, sizes, (out.shape[1], out.shape[0]), margin=thick + 1)
-        for text, corner in zip(texts, corners):
-            label_inplace(out, [text], corner, (255, 255, 255), scale, text_thick, top_left=True)
+        # a label wider than the image (a 112 px photo) is written smaller, then on more lines: never cut off
+        scales = [fit_scale(t, scale, text_thick, out.shape[1]) for t in texts]
+        blocks = [wrap_label(t, sc, text_thick, out.shape[1]) for t, sc in zip(texts, scales)]
+        sizes = [_label_size(b, sc, text_thick) for b, sc in zip(blocks, scales)]
+        corners = place_labels(heads.boxes, sizes, (out.shape[1], out.shape[0]), margin=thick + 1, avoid=np.concatenate(tips) if tips else None)
+        for block, corner, sc in zip(blocks, corners, scales):
+            label_inplace(out, block, corner, (255, 255, 255), sc, text_thick, top_left=True)
+    if legend:
+        draw_legend_inplace(out, [POSE_LEGEND if show_angles and heads.sigma is not None and len(heads.sigma) else POSE_LEGEND.split(", ~")[0]], heads.boxes)
     return out
+
+
+#: What an angle label says (``annotate``'s legend; README "Reading the pictures").
+POSE_LEGEND = "y yaw  p pitch  r roll (deg), ~ 1 sigma"
+
+
+def fit_scale(text: str, scale: float, thickness: int, width: int, min_scale: float = 0.25) -> float:
+    """``scale``, or the smaller one at which ``text``'s label fits ``width`` pixels (not below ``min_scale``)."""
+    w = _label_size([text], scale, thickness)[0]
+    if w <= width:
+        return scale
+    return max(min_scale, scale * (width - 2) / w)
+
+
+def wrap_label(text: str, scale: float, thickness: int, width: int) -> list[str]:
+    """``text`` as lines whose label fits ``width`` pixels, broken between words (one word a line at most).
+
+    >>> wrap_label("#0 y-19~4 p-17~5 r+1~2", 0.35, 1, 80)
+    ['#0 y-19~4', 'p-17~5', 'r+1~2']
+    """
+    lines: list[str] = []
+    for word in text.split():
+        if lines and _label_size([lines[-1] + " " + word], scale, thickness)[0] <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [text]
+
+
+def draw_legend_inplace(img: np.ndarray, lines: Sequence[str], boxes: np.ndarray | None = None) -> bool:
+    """A legend in the image corner (of the four) that covers the least of ``boxes`` ``(N, 4)``,
+    written smaller where the image is narrow; left out (returns False) where it would not
+    fit at a readable size or would cover a face more than a corner's share."""
+    scale = font_scale(img) * 0.85
+    thick = max(1, int(round(scale * 1.2)))
+    H, W = img.shape[:2]
+    scale = min(fit_scale(t, scale, thick, W) for t in lines)
+    w, h = _label_size(list(lines), scale, thick)
+    if w > W or h > H / 4 or scale < 0.3:
+        return False
+    b = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
+    corners = [(0, H - h), (W - w, H - h), (0, 0), (W - w, 0)]
+    costs = [_overlap(np.array([x, y, x + w, y + h], np.float64), b).sum() if len(b) else 0.0 for x, y in corners]
+    x, y = corners[int(np.argmin(costs))]
+    label_inplace(img, list(lines), (x, y), (235, 235, 235), scale, thick, top_left=True)
+    return True
