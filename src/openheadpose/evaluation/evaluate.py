@@ -20,7 +20,9 @@ Three kinds of model are scored the same way:
 
 With ``crop="detect"`` the detector runs on the full image; the detection that
 overlaps the labelled box most (IoU >= ``min_iou``) is scored and faces without
-one are counted as missed, apart from the errors. Results are the same for any
+one are counted as missed, apart from the errors. A dataset without face boxes
+(``csv`` without box columns) labels the image: its head is the one ``headpose predict``
+scores highest (:func:`match_face`). Results are the same for any
 ``batch_size``: crops are cut per face and every metric is per face, then averaged.
 
 Dimension legend: M scored faces.
@@ -68,6 +70,29 @@ KEYPOINT_MIN_IOU = 0.2
 
 #: IoU a detection needs in ``crop="detect"`` mode.
 DETECT_MIN_IOU = 0.3
+
+
+def match_face(boxes: np.ndarray, scores: np.ndarray, label_box: np.ndarray, image_shape, min_iou: float) -> int | None:
+    """Which of the N found heads (``boxes`` ``(N, 4)``, ``scores`` ``(N,)``) is the labelled face, or ``None``.
+
+    * a labelled box: the head overlapping it most, when that IoU is at least ``min_iou``;
+    * no box (a dataset that labels the image, not a face in it -- ``csv`` without box columns,
+      whose box is then the whole image): the head ``headpose predict`` is surest of, its highest
+      score. An IoU with the whole image would miss any face smaller than a third of the photo.
+
+    >>> match_face(np.array([[10, 10, 50, 50], [60, 10, 90, 40.0]]), np.array([0.9, 0.95]), np.array([0, 0, 400, 300.0]), (300, 400, 3), 0.3)
+    1
+    >>> match_face(np.array([[10, 10, 50, 50.0]]), np.array([0.9]), np.array([12, 8, 52, 49.0]), (300, 400, 3), 0.3)
+    0
+    """
+    if len(boxes) == 0:
+        return None
+    h, w = image_shape[:2]
+    if np.allclose(np.asarray(label_box, np.float64), [0, 0, w, h], atol=1.0):
+        return int(np.argmax(scores))
+    iou = box_iou(np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(label_box, np.float64)[None])[:, 0]
+    best = int(np.argmax(iou))
+    return best if iou[best] >= min_iou else None
 
 
 @dataclass
@@ -318,13 +343,13 @@ def evaluate(
                 box = recipe.from_sample(s, img.shape)
                 face = recipe.start_box(s)
             else:
-                det = detector(img)
+                det = est.detect(img)  # as predict runs it: downscaled on a huge image
                 keep = np.flatnonzero(det.scores >= min_det_score)
-                iou = box_iou(det.boxes[keep], s.box[None])[:, 0] if len(keep) else np.zeros(0)
-                if len(iou) == 0 or iou.max() < min_iou:
+                best = match_face(det.boxes[keep], det.scores[keep], s.box, img.shape, min_iou)
+                if best is None:
                     missed.append(s.name)
                     continue
-                face = det.boxes[keep[int(np.argmax(iou))]]
+                face = det.boxes[keep[best]]
                 box = recipe.from_detection(face, img.shape)
             pending.append((s.name, s, img, recipe(img, box, model.input_size), face))
             if len(pending) >= batch_size:
@@ -344,11 +369,10 @@ def evaluate(
             n += 1
             given.box = np.asarray(s.box, np.float64)
             heads = estimator(img)
-            iou = box_iou(heads.boxes, s.box[None])[:, 0] if len(heads) else np.zeros(0)
-            if len(iou) == 0 or (crop == "detect" and iou.max() < min_iou):
+            best = match_face(heads.boxes, heads.scores, s.box, img.shape, min_iou if crop == "detect" else 0.0)
+            if best is None:
                 missed.append(s.name)
                 continue
-            best = int(np.argmax(iou))
             scorer.add(s.name, s, heads.rotations[best], img, heads.boxes[best])
             sigmas.append(None if heads.sigma is None else heads.sigma[best])
 
