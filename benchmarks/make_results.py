@@ -14,6 +14,7 @@ Regenerate the inputs, then this page::
     python benchmarks/bench_startup.py     # start-up time and memory of the first commands
     python benchmarks/bench_install.py     # download / install size and time, light vs full
     python benchmarks/bench_video.py       # tracking: throughput vs MediaPipe, labelled videos, memory
+    python benchmarks/fuzz_inputs.py       # malformed inputs and special output paths: exit code, message, memory
     python benchmarks/make_results.py
 """
 
@@ -913,6 +914,43 @@ def heatmap_cnn_section(lines: list[str]) -> None:
     lines.append("")
 
 
+def fuzz_section(lines: list[str]) -> None:
+    p = RESULTS / "fuzz.json"
+    if not p.is_file():
+        return
+    d = json.loads(p.read_text())
+
+    def yes(v):
+        return "yes" if v else "**no**"
+
+    lines += [
+        "## Malformed inputs and special output paths",
+        "",
+        f"`{d['command']}` on {d['machine']}: every input made there, small, beside a good photo, each run as "
+        f"`{d['each_run']}`. Expected exit status: 1 (the good photo processed, the bad input named on stderr), 0 for a "
+        "readable input. *Other stderr lines*: lines not written by the tool (OpenCV, FFmpeg, libpng); *outputs intact*: "
+        "every JSON line and CSV row parses, every picture reads, no `.part` file left; *peak*: the process's resident "
+        f"memory. Every input as expected: **{yes(d['all_expected'])}**; highest peak {d['max_peak_mib']:.0f} MiB.",
+        "",
+        "| input | what it is | exit (expected) | message on stderr | other stderr lines | good photo processed | outputs intact | peak |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["inputs"]:
+        msg = r["message"].replace("headpose: ", "").replace("|", "/") or "–"
+        if len(msg) > 160:
+            msg = msg[:157] + "..."
+        lines.append(f"| `{r['input']}` | {r['what']} | {r['code']} ({r['expected_code']}) | {msg} | {r['other_stderr_lines']} | "
+                     f"{yes(r['good_processed'])} | {yes(r['outputs_intact'])} | {r['peak_mib']:.0f} MiB |")
+    lines += ["", "Special output paths (`headpose predict good.png --json PATH`), each made in a temporary folder:", "",
+              "| output | exit | still a | the data arrived | peak |", "|---|---|---|---|---|"]
+    for s in d["special_outputs"]:
+        if s.get("skipped"):
+            lines.append(f"| {s['output']} | skipped: {s['skipped']} | | | |")
+        else:
+            lines.append(f"| {s['output']} | {s['code']} | {s['kept']} | {yes(s['data_arrived'])} | {s['peak_mib']:.0f} MiB |")
+    lines.append("")
+
+
 def main() -> int:
     lines = [
         "# Results",
@@ -935,6 +973,7 @@ def main() -> int:
     service_section(lines)
     ray_section(lines)
     startup_section(lines)
+    fuzz_section(lines)
     install_section(lines)
     crop_speed_section(lines)
     train_speed_section(lines)

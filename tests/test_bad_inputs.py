@@ -390,11 +390,15 @@ def test_char_device_written_through_never_replaced(tmp_path):
     assert stat.S_ISCHR(os.lstat(null).st_mode) and os.listdir(tmp_path) == ["null"]
 
 
-def test_dev_stdout_written_through():
-    code = "from openheadpose.io import JsonLinesWriter\nwith JsonLinesWriter('/dev/stdout') as w:\n    w.write({'b': 3})\n"
+def test_link_to_proc_fd_written_through(tmp_path):
+    """``/dev/stdout`` is a link to ``/proc/self/fd/1``: the same link, made in a temporary folder
+    (a regression must never be able to replace the real one)."""
+    link = tmp_path / "stdout"
+    link.symlink_to("/proc/self/fd/1")
+    code = f"from openheadpose.io import JsonLinesWriter\nwith JsonLinesWriter({str(link)!r}) as w:\n    w.write({{'b': 3}})\n"
     r = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout == '{"b":3}\n', r.stderr
-    assert os.path.islink("/dev/stdout")  # still the link it was
+    assert link.is_symlink() and os.listdir(tmp_path) == ["stdout"]
 
 
 # --------------------------------------------------------------------------- 8. evaluate --crop detect
