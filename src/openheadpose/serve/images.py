@@ -41,26 +41,26 @@ def check_header(data: bytes, name: str, max_pixels: int) -> tuple[str, int, int
     """
     from PIL import Image, UnidentifiedImageError
 
-    from openheadpose.io.limits import open_header, over_limit_message
+    from openheadpose.io.limits import over_limit_message, read_header
 
     if not data:
         raise ApiError(400, "empty_body", f"{name}: empty body; send the image's bytes (raw, or as the 'file' field of a multipart form)")
+    supported = ", ".join(sorted(set(FORMATS.values())))
     try:
-        with open_header(io.BytesIO(data), name) as im:  # the guard `headpose predict` uses (openheadpose.io.limits)
-            fmt, (w, h) = im.format, im.size
+        fmt, w, h = read_header(io.BytesIO(data), name)  # the guard `headpose predict` uses (openheadpose.io.limits)
     except InputError:
         fmt = None
     if fmt is None:  # not one of ours: a format we do not read (415), or no image at all (400)
         try:
             with Image.open(io.BytesIO(data)) as im:
                 fmt = im.format
-        except Image.DecompressionBombError:
-            fmt = "this"
+        except Image.DecompressionBombError:  # a huge image in a format we do not read
+            raise ApiError(415, "unsupported_format", f"{name}: an image format this server does not read; send {supported}") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             hint = ("; this server never reads a file named in a request: send the image's bytes" if _looks_like_text(data) else "")
             raise ApiError(400, "not_an_image", f"{name}: not an image (no known image format in its first bytes){hint}") from None
     if fmt not in FORMATS:
-        raise ApiError(415, "unsupported_format", f"{name}: {fmt} images are not supported; send {', '.join(sorted(set(FORMATS.values())))}")
+        raise ApiError(415, "unsupported_format", f"{name}: {fmt} images are not supported; send {supported}")
     if w * h > max_pixels:
         raise ApiError(413, "too_many_pixels", over_limit_message(name, w, h, max_pixels))
     return fmt, w, h
@@ -80,9 +80,14 @@ def decode_image(data: bytes, name: str, max_pixels: int) -> np.ndarray:
 
     fmt, w, h = check_header(data, name, max_pixels)
     try:
-        with open_header(io.BytesIO(data), name) as im:
-            im.draft(None, (max(1, w // 8), max(1, h // 8)))  # JPEG only; a no-op for the others
-            im.load()
+        im = open_header(io.BytesIO(data), name)
+    except InputError:  # Pillow refuses a PNG whose ancillary chunk fails its CRC; OpenCV reads it, as in `headpose predict`
+        im = None
+    try:
+        if im is not None:
+            with im:
+                im.draft(None, (max(1, w // 8), max(1, h // 8)))  # JPEG only; a no-op for the others
+                im.load()
     except OSError as exc:
         if "truncated" in str(exc):
             raise ApiError(400, "truncated_image", f"{name}: truncated {FORMATS[fmt]} image ({exc}); send the whole file") from None
