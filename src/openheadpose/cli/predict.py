@@ -88,9 +88,11 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
         else:
             err(f"interrupted; {shards} holds every finished unit: the same command resumes from there")
         return EXIT_INTERRUPTED
-    with contextlib.ExitStack() as stack:
-        json_w = stack.enter_context(JsonLinesWriter(json_path)) if json_path else None
-        csv_w = stack.enter_context(CsvWriter(csv_path, CSV_HEADER)) if csv_path else None
+    n_failed += run.sources_failed
+    code = EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if run.sources_ok else EXIT_ALL_FAILED
+    with contextlib.ExitStack() as stack:  # as the local engine: exit 2 writes no --json / --csv
+        json_w = stack.enter_context(JsonLinesWriter(json_path)) if json_path and code != EXIT_ALL_FAILED else None
+        csv_w = stack.enter_context(CsvWriter(csv_path, CSV_HEADER)) if csv_path and code != EXIT_ALL_FAILED else None
         if json_w is not None or csv_w is not None:
             for rec in iter_records(shards):
                 if json_w is not None:
@@ -100,8 +102,7 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
                         csv_w.write(row)
     if own:
         shutil.rmtree(shards, ignore_errors=True)
-    n_failed += run.sources_failed
-    return EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if run.sources_ok else EXIT_ALL_FAILED
+    return code
 
 
 

@@ -3,7 +3,7 @@
 The network families are registered by their PyTorch definitions (:mod:`openheadpose.models`),
 which inference never imports; :data:`REGISTERED` repeats their names so ``headpose models`` can
 list them and a typo can be told apart from a network that needs ``--weights`` on a light
-install. ``tests/test_zoo_cli.py`` checks it against :func:`openheadpose.models.list_models`.
+install. ``tests/test_bad_inputs.py`` checks it against :func:`openheadpose.models.list_models` (with PyTorch).
 
 >>> check_model_name("hopenet-synth")
 >>> check_model_name("hopnet")
