@@ -77,7 +77,12 @@ def max_pixels() -> int:
 
 
 def _mp(n: float) -> str:
-    return f"{n / 1e6:.1f}".rstrip("0").rstrip(".")
+    """Megapixels, short: ``900``, ``1.2``; below one megapixel every digit (a limit of 1000 pixels is not 0).
+
+    >>> _mp(900_000_000), _mp(1_234_567), _mp(1000)
+    ('900', '1.2', '0.001')
+    """
+    return f"{n / 1e6:.{1 if n >= 1e6 else 6}f}".rstrip("0").rstrip(".")
 
 
 def over_limit_message(name: object, width: int, height: int, limit: int) -> str:
