@@ -410,3 +410,20 @@ def test_boxless_label_matches_the_surest_head():
     boxes = np.array([[52.8, 183.6, 304.0, 477.0]])  # a 45-degree face in a 512 x 512 photo: IoU 0.28 with the image
     assert match_face(boxes, np.array([0.93]), np.array([0, 0, 512, 512.0]), (512, 512, 3), 0.3) == 0
     assert match_face(boxes, np.array([0.93]), np.array([400, 0, 512, 100.0]), (512, 512, 3), 0.3) is None
+
+
+def test_ray_unit_marks_a_cut_video_short(tmp_path):
+    """--engine ray's units tell a video cut short (its frames kept, exit 1) from a whole one, as run_frames does."""
+    pytest.importorskip("pyarrow")
+    from openheadpose.inference.results import FrameResult, Heads
+    from openheadpose.scale.ray_engine import process_unit
+    from openheadpose.scale.units import WorkUnit
+
+    class Fake:
+        def stream(self, src):
+            yield FrameResult(src.name, 0, 8, 8, Heads.empty())
+            yield FrameResult(src.name, 1, 0, 0, Heads.empty(), warning=f"{src.name}: read 1 of the 4 frames its header promises")
+
+    unit = WorkUnit(0, "video", (("cut.mp4", "video", str(tmp_path / "cut.mp4")),))
+    meta = process_unit(Fake(), unit, tmp_path)
+    assert meta["status"] == {"cut.mp4": "short"} and meta["frames"] == 1 and len(meta["warnings"]) == 1

@@ -89,7 +89,7 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
             err(f"interrupted; {shards} holds every finished unit: the same command resumes from there")
         return EXIT_INTERRUPTED
     n_failed += run.sources_failed
-    code = EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if run.sources_ok else EXIT_ALL_FAILED
+    code = EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if run.sources_ok or run.records else EXIT_ALL_FAILED
     with contextlib.ExitStack() as stack:  # as the local engine: exit 2 writes no --json / --csv
         json_w = stack.enter_context(JsonLinesWriter(json_path)) if json_path and code != EXIT_ALL_FAILED else None
         csv_w = stack.enter_context(CsvWriter(csv_path, CSV_HEADER)) if csv_path and code != EXIT_ALL_FAILED else None

@@ -87,8 +87,9 @@ def process_unit(estimator, unit: WorkUnit, out_dir: str | Path) -> dict[str, An
 
     As :func:`openheadpose.cli._common.run_frames` does locally: an error frame is listed
     and its source marked failed, a frame-less warning is listed, one bad input never stops
-    the others. A source's status is ``ok`` (frames, no error), ``failed`` or ``empty``
-    (a video chunk past the file's real end).
+    the others. A source's status is ``ok`` (frames, no error), ``failed``, ``short`` (a video
+    that ended before the frames its header promises: its frames kept, the source not whole,
+    as the local engine's exit status 1) or ``empty`` (a video chunk past the file's real end).
     """
     from openheadpose.scale.shards import write_shard
 
@@ -99,11 +100,12 @@ def process_unit(estimator, unit: WorkUnit, out_dir: str | Path) -> dict[str, An
     status: dict[str, str] = {}
     crash_at = _crash_request(unit)
     for src in unit.iter_sources(Path(out_dir) / INDEX):
-        n_frames, failed = 0, False
+        n_frames, failed, short = 0, False, False
         try:
             for res in estimator.stream(src):
                 if res.warning:
                     warnings.append(res.warning)
+                    short = short or src.kind == "video"  # cut short: its frames kept, the source not whole (exit 1)
                     continue
                 if res.error:
                     errors.append(res.error)
@@ -118,7 +120,7 @@ def process_unit(estimator, unit: WorkUnit, out_dir: str | Path) -> dict[str, An
         except Exception as exc:  # noqa: BLE001 - one bad input never stops the others
             errors.append(f"{src.name}: {exc}")
             failed = True
-        status[src.name] = "failed" if failed else "ok" if n_frames else "empty"
+        status[src.name] = "failed" if failed else "short" if short else "ok" if n_frames else "empty"
     meta = {
         "unit": unit.index,
         "frames": sum(r["frame"] >= unit.start for r in records),
@@ -402,7 +404,7 @@ def _tally(run: RayRun, units: list[WorkUnit], bad: list[str]) -> None:
         for name, s in meta["status"].items():
             status.setdefault(name, []).append(s)
     run.errors = bad + run.errors
-    run.sources_ok = sum("ok" in s and "failed" not in s for s in status.values())
+    run.sources_ok = sum("ok" in s and "failed" not in s and "short" not in s for s in status.values())
     run.sources_failed = len(bad) + len(status) - run.sources_ok
 
 
