@@ -89,9 +89,13 @@ def make_inputs(d: Path, good_bgr: np.ndarray) -> dict[str, tuple[str, str]]:
     file("bomb.png", png_bomb(30000, 30000), "PNG header claiming 30000x30000 (900 MP) over 175 kB")
     file("bomb-tall.png", png_bomb(1000, 200000, rows=8), "PNG claiming 1000x200000 (200 MP, over Pillow's own 179 MP ceiling)")
     file("bomb.jpg", jpeg_claiming(jpg, 60000, 60000), "JPEG whose frame header claims 60000x60000")
-    big = cv2.resize(good_bgr, (12000, 9000), interpolation=cv2.INTER_LINEAR)  # 324 MB here, a few MB as JPEG
-    file("photo-108mp.jpg", cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes(), "a real 12000x9000 JPEG (108 MP, 1.2 GB peak if decoded)")
-    del big
+    # made in a child: 324 MB of pixels in this process would count in every later child's peak (fork copies it)
+    cv2.imwrite(str(d / "small.png"), good_bgr)
+    code = ("import cv2, sys; im = cv2.resize(cv2.imread(sys.argv[1]), (12000, 9000)); "
+            "cv2.imwrite(sys.argv[2], im, [cv2.IMWRITE_JPEG_QUALITY, 80])")
+    subprocess.run([sys.executable, "-c", code, str(d / "small.png"), str(d / "photo-108mp.jpg")], check=True)
+    (d / "small.png").unlink()
+    items["photo-108mp.jpg"] = (str(d / "photo-108mp.jpg"), "a real 12000x9000 JPEG (108 MP; about 1.2 GB peak if decoded)")
     file("truncated.jpg", jpg[: len(jpg) // 2], "JPEG cut in half")
     file("truncated.png", png[: len(png) // 2], "PNG cut in half")
     file("badcrc.png", png[:33] + _chunk(b"tEXt", b"a\0bc")[:-4] + b"\0\0\0\0" + png[33:], "PNG with an ancillary chunk failing its CRC (libpng warns, decodes)")

@@ -120,6 +120,8 @@ def open_header(fp: BinaryIO, name: object = "image"):
     fp.seek(0)
     prefix = fp.read(16)
     for fmt in HEADER_FORMATS:
+        if fmt not in Image.OPEN:  # a Pillow built without that codec (WebP)
+            continue
         factory, accept = Image.OPEN[fmt]
         if accept is not None and accept(prefix) is not True:
             continue
