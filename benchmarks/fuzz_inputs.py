@@ -220,6 +220,13 @@ def special_outputs(d: Path, good: Path) -> list[dict]:
     return rows
 
 
+def _own_rss_mib() -> float | None:
+    try:
+        return round(int(next(x for x in open("/proc/self/status") if x.startswith("VmRSS")).split()[1]) / 1024, 1)
+    except (OSError, StopIteration):
+        return None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=OUT)
@@ -262,6 +269,8 @@ def main() -> int:
         "all_expected": all(r["code"] == r["expected_code"] and r["good_processed"] and r["outputs_intact"] and r["other_stderr_lines"] == 0 for r in rows)
         and all(s.get("skipped") or (s["code"] == 0 and s["data_arrived"] and s["kept"] in ("FIFO", "symlink", "char device")) for s in special),
         "max_peak_mib": max(r["peak_mib"] for r in rows),
+        # ru_maxrss counts what a child held before exec too: this script's resident memory, copied by fork
+        "parent_rss_mib": _own_rss_mib(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -929,8 +929,11 @@ def fuzz_section(lines: list[str]) -> None:
         f"`{d['command']}` on {d['machine']}: every input made there, small, beside a good photo, each run as "
         f"`{d['each_run']}`. Expected exit status: 1 (the good photo processed, the bad input named on stderr), 0 for a "
         "readable input. *Other stderr lines*: lines not written by the tool (OpenCV, FFmpeg, libpng); *outputs intact*: "
-        "every JSON line and CSV row parses, every picture reads, no `.part` file left; *peak*: the process's resident "
-        f"memory. Every input as expected: **{yes(d['all_expected'])}**; highest peak {d['max_peak_mib']:.0f} MiB.",
+        "every JSON line and CSV row parses, every picture reads, no `.part` file left; *peak*: the process's peak resident "
+        "memory (`ru_maxrss`, an upper bound: it also counts the "
+        + (f"{d['parent_rss_mib']:.0f} MiB " if d.get("parent_rss_mib") else "")
+        + f"the script held when it forked the process). Every input as expected: **{yes(d['all_expected'])}**; "
+        f"highest peak {d['max_peak_mib']:.0f} MiB.",
         "",
         "| input | what it is | exit (expected) | message on stderr | other stderr lines | good photo processed | outputs intact | peak |",
         "|---|---|---|---|---|---|---|---|",
