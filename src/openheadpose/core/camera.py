@@ -83,7 +83,7 @@ class Camera:
             ValueError: a calibration for another aspect ratio.
 
         >>> K, d = Camera.from_fov(90.0).intrinsics(640, 480)
-        >>> K.tolist(), d
+        >>> K.round(6).tolist(), d
         ([[320.0, 0.0, 320.0], [0.0, 320.0, 240.0], [0.0, 0.0, 1.0]], None)
         >>> cal = Camera(np.array([[1000.0, 0, 959.5], [0, 1000, 539.5], [0, 0, 1]]), np.zeros(5), (1920, 1080), source="cam.yaml")
         >>> cal.intrinsics(960, 540)[0][0].tolist()  # half the size: half the focal length
