@@ -87,7 +87,7 @@ class Camera:
         ([[320.0, 0.0, 320.0], [0.0, 320.0, 240.0], [0.0, 0.0, 1.0]], None)
         >>> cal = Camera(np.array([[1000.0, 0, 959.5], [0, 1000, 539.5], [0, 0, 1]]), np.zeros(5), (1920, 1080), source="cam.yaml")
         >>> cal.intrinsics(960, 540)[0][0].tolist()  # half the size: half the focal length
-        [500.0, 0.0, 479.75]
+        [500.0, 0.0, 479.5]
         >>> cal.intrinsics(640, 480)
         Traceback (most recent call last):
         ...
