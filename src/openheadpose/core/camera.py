@@ -189,7 +189,7 @@ def _read_filestorage(p: Path) -> dict | None:
 
     try:
         fs = cv2.FileStorage(str(p), cv2.FILE_STORAGE_READ)
-    except cv2.error:
+    except (cv2.error, SystemError):  # not OpenCV's format (no %YAML:1.0 header, ...): the plain reader tries
         return None
     if not fs.isOpened():
         return None
@@ -224,9 +224,13 @@ def _read_plain(p: Path) -> dict:
         if p.suffix.lower() == ".json":
             raw = json.loads(text)
         else:
-            import yaml
-
+            try:
+                import yaml
+            except ImportError:
+                raise ValueError(f"{p}: OpenCV cannot read it (no '%YAML:1.0' header?) and PyYAML is not installed: pip install pyyaml") from None
             raw = yaml.safe_load(text)
+    except ValueError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any parser error is a bad file
         raise ValueError(f"{p}: not a calibration file OpenCV or a YAML/JSON reader can read ({exc})") from None
     if not isinstance(raw, dict):
