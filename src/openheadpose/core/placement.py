@@ -46,15 +46,15 @@ HEAD_SIZE_REL_SIGMA = 3.83 / 63.36
 #: Adult mean inter-pupillary distance, mm (Dodgson 2004), for reference in the docs and tests.
 ADULT_IPD_MM = 63.36
 
-#: Relative depth sigma of a head placed from its detector box alone (no landmarks).
-#: Measured, with the box-to-template ratio :data:`BOX_TEMPLATE_RATIO`, by
-#: ``python benchmarks/bench_position.py --box-calibration`` on the shared media photos
-#: (the spread of box depth over landmark depth on the same faces, with the head-size prior added).
-BOX_REL_SIGMA = 0.15
+#: Relative depth sigma of a head placed from its detector box alone (no landmarks): the
+#: SD of box depth over landmark depth on the same faces (0.084 on the 16 real faces of
+#: ../shared/media: ``python benchmarks/bench_position.py --box-calibration``; never the
+#: renders), with the head-size prior added: hypot(0.084, 0.060) = 0.104.
+BOX_REL_SIGMA = 0.10
 
-#: A BlazeFace box's side over the template's extent at the head's rotation (both in the
-#: same units); measured as :data:`BOX_REL_SIGMA` is.
-BOX_TEMPLATE_RATIO = 1.0
+#: A BlazeFace box's side over the template's extent at the head's rotation: the median of
+#: landmark depth over box depth on those faces, 1.009 (same command).
+BOX_TEMPLATE_RATIO = 1.01
 
 
 def normalised_rays(points_px: np.ndarray, K: np.ndarray) -> np.ndarray:
