@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from openheadpose.apps.interaction import InteractionConfig, find_interactions
 from openheadpose.assets import face_template
 from openheadpose.core.camera import Camera, read_calibration
-from openheadpose.core.placement import HEAD_SIZE_REL_SIGMA, fit_positions, rays_through
+from openheadpose.core.placement import BOX_TEMPLATE_RATIO, HEAD_SIZE_REL_SIGMA, fit_positions, rays_through
 from openheadpose.core.rotation import Frame, change_frame, euler_to_matrix, look_at_rotation
 from openheadpose.inference.placement import HeadPlacer
 from openheadpose.inference.results import FrameResult, Heads
@@ -151,7 +151,8 @@ def test_heads_without_landmarks_are_placed_from_their_boxes():
     h = heads_seen(R, ts, dist=np.zeros(5))
     boxed = Heads(h.boxes, h.scores, h.rotations, mesh=np.full_like(h.mesh, np.nan))
     out = HeadPlacer(Camera(K, None, SIZE))(boxed, *SIZE)
-    assert np.all(np.abs(out.positions[:, 2] / ts[:, 2] - 1) < 0.03), out.positions
+    # a detector's box is BOX_TEMPLATE_RATIO times the landmark extent given here
+    assert np.all(np.abs(out.positions[:, 2] / BOX_TEMPLATE_RATIO / ts[:, 2] - 1) < 0.03), out.positions
     assert np.all(out.position_sigma[:, 2] > 2 * HEAD_SIZE_REL_SIGMA * np.abs(ts[:, 2]) * 0.99)  # a box says less than landmarks
     unplaced = HeadPlacer(Camera(K, None, SIZE), from_boxes=False)(boxed, *SIZE)
     assert np.isnan(unplaced.positions).all()
@@ -223,3 +224,14 @@ def test_cli_camera_and_distance(media, tmp_path):
     assert r.exit_code == 2 and "calibration is for 1280x720 images, this one is 512x512" in (r.stderr or r.output)
     r = CliRunner().invoke(predict, ["example:astronaut", "--camera", str(cal), "--fov", "60", "-q"])
     assert r.exit_code == 2 and "leave --fov out" in (r.stderr or r.output)
+
+
+def test_template_is_the_adult_mean_size():
+    """The README's and core.placement's figures: the template's eye centres are 63.1 mm apart,
+    within 0.5 % of the adult mean inter-pupillary distance, so it is taken at the mean size."""
+    from openheadpose.core.placement import ADULT_IPD_MM
+
+    L = face_template().landmarks68
+    ipd = np.linalg.norm(L[36:42].mean(0) - L[42:48].mean(0))
+    assert round(ipd, 1) == 63.1 and abs(ipd / ADULT_IPD_MM - 1) < 0.005
+    assert round(HEAD_SIZE_REL_SIGMA, 3) == 0.060
