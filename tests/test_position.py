@@ -153,7 +153,7 @@ def test_heads_without_landmarks_are_placed_from_their_boxes():
     out = HeadPlacer(Camera(K, None, SIZE))(boxed, *SIZE)
     # a detector's box is BOX_TEMPLATE_RATIO times the landmark extent given here
     assert np.all(np.abs(out.positions[:, 2] / BOX_TEMPLATE_RATIO / ts[:, 2] - 1) < 0.03), out.positions
-    assert np.all(out.position_sigma[:, 2] > 2 * HEAD_SIZE_REL_SIGMA * np.abs(ts[:, 2]) * 0.99)  # a box says less than landmarks
+    assert np.all(out.position_sigma[:, 2] > 1.5 * HEAD_SIZE_REL_SIGMA * np.abs(out.positions[:, 2]))  # a box says less than landmarks (10 % vs 6 %)
     unplaced = HeadPlacer(Camera(K, None, SIZE), from_boxes=False)(boxed, *SIZE)
     assert np.isnan(unplaced.positions).all()
     assert [r["position"] for r in unplaced.to_list()] == [None, None]
