@@ -264,10 +264,12 @@ class HeadPoseEstimator:
         out = self.pose(image, faces)
         timings["pose"] = time.perf_counter() - t
         heads = Heads(faces.boxes, faces.scores, out.rotations, out.sigma, faces.mesh, faces.keypoints, faces.keypoint_conf, angles=out.angles)
-        return self._place(heads, image, timings), timings
+        return self.place(heads, image, timings), timings
 
-    def _place(self, heads: Heads, image: np.ndarray, timings: dict[str, float]) -> Heads:
-        """``heads`` with their positions in the camera frame (:class:`~openheadpose.inference.placement.HeadPlacer`)."""
+    def place(self, heads: Heads, image: np.ndarray, timings: dict[str, float] | None = None) -> Heads:
+        """``heads`` with their positions in the camera frame (:class:`~openheadpose.inference.placement.HeadPlacer`):
+        what :meth:`predict` does last, and what a caller stepping a tracker itself does after each step."""
+        timings = {} if timings is None else timings
         t = time.perf_counter()
         heads = self.placer(heads, image.shape[1], image.shape[0])
         timings["place"] = time.perf_counter() - t
@@ -333,7 +335,7 @@ class HeadPoseEstimator:
             else:
                 image = as_rgb_uint8(image)
                 heads, timings = self.tracker.step(self, image, fps)
-                heads = self._place(heads, image, timings)  # a per-frame field, placed after the tracker
+                heads = self.place(heads, image, timings)  # a per-frame field, placed after the tracker
         except Exception as exc:  # noqa: BLE001 - one bad input never stops the others (Ctrl-C is no Exception)
             return FrameResult(name, index, 0, 0, Heads.empty(), error=f"{name}: {exc}", fps=fps)
         h, w = image.shape[:2]

@@ -215,6 +215,8 @@ def _frame_result(est, rgb, name: str, frame: int, track: bool, smooth: bool, tr
     if track:
         tracker = tracker if tracker is not None else HeadTracker(smooth=smooth)
         heads, timings = tracker.step(est, rgb, fps)
+        place = getattr(est, "place", None)  # positions are per frame, placed after the tracker (as HeadPoseEstimator.stream does)
+        heads = heads if place is None else place(heads, rgb, timings)
     else:
         heads, timings = est.predict(rgb)
     h, w = rgb.shape[:2]
