@@ -106,29 +106,32 @@ def fit_positions(points_px: np.ndarray, template_mm: np.ndarray, R_cam: np.ndar
     >>> np.abs(t[0] - t_true).max() < 1e-9
     True
     """
-    ab = normalised_rays(points_px, K)  # (N, P, 2)
-    N, P = ab.shape[:2]
-    Y = np.einsum("nij,pj->npi", np.asarray(R_cam, np.float64).reshape(-1, 3, 3), np.asarray(template_mm, np.float64) / 1000.0)
-    a, b = ab[..., 0], ab[..., 1]
+    p = np.asarray(points_px, np.float64)
+    a = (p[..., 0] - K[0, 2]) * (1.0 / K[0, 0])  # (N, P) normalised coordinates, GL (y up)
+    b = (p[..., 1] - K[1, 2]) * (-1.0 / K[1, 1])
+    Y = np.matmul(np.asarray(template_mm, np.float64) * 1e-3, np.swapaxes(np.asarray(R_cam, np.float64).reshape(-1, 3, 3), 1, 2))  # (N, P, 3)
     ok = np.isfinite(a) & np.isfinite(b)
-    w = ok.astype(np.float64)
-    a, b = np.where(ok, a, 0.0), np.where(ok, b, 0.0)
-    # rows [1, 0, a] and [0, 1, b]; normal equations summed over points
-    A = np.zeros((N, 3, 3))
-    A[:, 0, 0] = A[:, 1, 1] = w.sum(1)
-    A[:, 0, 2] = A[:, 2, 0] = (w * a).sum(1)
-    A[:, 1, 2] = A[:, 2, 1] = (w * b).sum(1)
-    A[:, 2, 2] = (w * (a * a + b * b)).sum(1)
+    if not ok.all():  # a point FaceMesh did not give: left out of the sums
+        a, b = np.where(ok, a, 0.0), np.where(ok, b, 0.0)
+        Y = np.where(ok[..., None], Y, 0.0)
+    n = ok.sum(1).astype(np.float64)
+    # rows [1, 0, a] and [0, 1, b] (zero rows where a point is missing); normal equations
     rx = -(Y[..., 0] + a * Y[..., 2])
     ry = -(Y[..., 1] + b * Y[..., 2])
-    rhs = np.stack([(w * rx).sum(1), (w * ry).sum(1), (w * (a * rx + b * ry)).sum(1)], axis=-1)
-    t = np.linalg.solve(A + 1e-12 * np.eye(3), rhs[..., None])[..., 0]
-    # residuals in metres at the head (algebraic error times depth ~ image error times depth)
-    ex = (rx - t[:, None, 0] - a * t[:, None, 2]) * w
-    ey = (ry - t[:, None, 1] - b * t[:, None, 2]) * w
-    dof = np.maximum(2 * w.sum(1) - 3, 1.0)
-    s2 = ((ex**2).sum(1) + (ey**2).sum(1)) / dof
-    cov = s2[:, None, None] * np.linalg.inv(A + 1e-12 * np.eye(3))
+    sa, sb = a.sum(1), b.sum(1)
+    A = np.zeros((len(a), 3, 3))
+    A[:, 0, 0] = A[:, 1, 1] = n
+    A[:, 0, 2] = A[:, 2, 0] = sa
+    A[:, 1, 2] = A[:, 2, 1] = sb
+    A[:, 2, 2] = (a * a + b * b).sum(1)
+    rhs = np.stack([rx.sum(1), ry.sum(1), (a * rx + b * ry).sum(1)], axis=-1)
+    A_inv = np.linalg.inv(A)
+    t = np.matmul(A_inv, rhs[..., None])[..., 0]
+    # residuals (normalised image error times depth: metres at the head); missing points add 0
+    ex = rx - t[:, None, 0] - a * t[:, None, 2]
+    ey = ry - t[:, None, 1] - b * t[:, None, 2]
+    s2 = ((ex * ok) ** 2 + (ey * ok) ** 2).sum(1) / np.maximum(2 * n - 3, 1.0)
+    cov = s2[:, None, None] * A_inv
     return t, cov
 
 
