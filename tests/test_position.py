@@ -235,3 +235,30 @@ def test_template_is_the_adult_mean_size():
     ipd = np.linalg.norm(L[36:42].mean(0) - L[42:48].mean(0))
     assert round(ipd, 1) == 63.1 and abs(ipd / ADULT_IPD_MM - 1) < 0.005
     assert round(HEAD_SIZE_REL_SIGMA, 3) == 0.060
+
+
+@needs_face_models
+def test_service_started_with_a_camera(tmp_path):
+    """`headpose serve --camera`: the records place heads with it; a request cannot add --fov to it."""
+    pytest.importorskip("fastapi")
+    import time
+
+    from fastapi.testclient import TestClient
+    from skimage.data import astronaut
+
+    from openheadpose.serve.app import create_app
+    from openheadpose.serve.config import ServeConfig
+
+    cal = write_calibration(tmp_path / "cam.yaml", K=np.array([[600.0, 0, 255.5], [0, 600, 255.5], [0, 0, 1]]), dist=np.zeros(5), size=(512, 512))
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(astronaut()[:, :, ::-1]))
+    with TestClient(create_app(ServeConfig(camera=str(cal)))) as c:
+        for _ in range(600):  # the models load in the background
+            if c.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.1)
+        (h,) = c.post("/v1/predict", content=buf.tobytes()).json()["heads"]
+        assert -1.0 < h["position"][2] < -0.4 and h["position_sigma"][2] < 0.1 * abs(h["position"][2])  # no assumed-focal sigma
+        r = c.post("/v1/predict?fov=60", content=buf.tobytes())
+        assert r.status_code == 422 and "leave --fov out" in r.text
+        pairs = c.post("/v1/interact", content=buf.tobytes()).json()
+        assert pairs["pairs"] == [] and pairs["heads"][0]["position"] == h["position"]
