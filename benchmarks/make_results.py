@@ -952,8 +952,8 @@ def position_section(lines: list[str]) -> None:
             "",
             f"Rotation in the camera frame for the {rot['n']} heads seen more than 15° off the axis (median {rot['median_off_axis_deg']:.0f}°), median",
             f"geodesic error: as reported without `--fov` (relative to the line of sight) {rot['median_err_apparent']:.1f}°; today's `--fov` (the true",
-            f"field of view, the distorted face centre) {rot['median_err_fov']:.1f}°; `--camera` (the calibration, the undistorted centre) "
-            f"{rot['median_err_camera']:.1f}°" + (f"; turned by the true viewing ray {rot['median_err_true_ray']:.1f}° (the best any centre can do: the rest "
+            f"field of view, the distorted face centre) {rot['median_err_fov']:.1f}°; `--camera` (the calibration, the distorted centre) "
+            f"{rot['median_err_camera']:.1f}°" + (f"; the calibration with the undistorted centre {rot.get('median_err_undistorted_centre', float('nan')):.1f}°; turned by the true viewing ray {rot['median_err_true_ray']:.1f}° (the best any centre can do: the rest "
             f"is the network's own error). Per head, `--camera` minus `--fov`: median {rot['paired_median_camera_minus_fov']:+.2f}° "
             f"(95 % interval {rot['paired_median_ci95'][0]:+.2f} to {rot['paired_median_ci95'][1]:+.2f}°)." if "paired_median_ci95" in rot else "."),
         ]

@@ -55,8 +55,9 @@ def heads_seen(R_cam, ts, K=K, dist=DIST, apparent=True):
     """Heads as the pipeline hands them to the placer: mesh, landmark boxes, apparent rotations."""
     meshes = np.stack([project(R, t, K, dist) for R, t in zip(R_cam, ts)])
     boxes = np.concatenate([meshes[:, :, :2].min(1), meshes[:, :, :2].max(1)], 1)
-    # apparent: relative to the line of sight through the face's centre (its undistorted points' mean)
-    rays = [rays_through(project(Rc, t, K, None)[:, :2].mean(0), K) for Rc, t in zip(R_cam, ts)]
+    # apparent: relative to the line of sight through the face's centre as the picture shows it
+    # (its distorted points' mean: what a network reading the picture sees; inference.placement)
+    rays = [rays_through(m[:, :2].mean(0), K) for m in meshes]
     R = np.stack([look_at_rotation(r).T @ Rc for Rc, r in zip(R_cam, rays)]) if apparent else np.asarray(R_cam)
     return Heads(boxes, np.ones(len(ts)), R, mesh=meshes)
 

@@ -76,7 +76,15 @@ class HeadPlacer:
             m = cam.undistort(mids, width, height)
             ub[~has_mesh] = np.stack([m[:, 0, 0], m[:, 2, 1], m[:, 1, 0], m[:, 3, 1]], -1)
             centres[~has_mesh] = (ub[~has_mesh, :2] + ub[~has_mesh, 2:]) / 2
-        R_cam = R if self.rotations_in_camera_frame else to_camera_rotations(R, centres, K)
+        # The pose stage read the *distorted* picture, where a face off the axis is squashed
+        # along the radius as if seen from nearer the axis: its apparent rotation is relative
+        # to the line of sight through the face's distorted centre, not the true ray
+        # (benchmarks/bench_position.py: the true ray gave 0.2 degrees more error than the
+        # distorted centre off the axis). Positions use the undistorted points.
+        seen = np.zeros((n, 2))
+        seen[has_mesh] = np.asarray(heads.mesh)[has_mesh][..., :2].mean(1) if has_mesh.any() else seen[has_mesh]
+        seen[~has_mesh] = (boxes[~has_mesh, :2] + boxes[~has_mesh, 2:]) / 2
+        R_cam = R if self.rotations_in_camera_frame else to_camera_rotations(R, seen, K)
         t = np.full((n, 3), np.nan)
         sigma = np.full((n, 3), np.nan)
         focal = cam.focal_rel_sigma
@@ -91,6 +99,6 @@ class HeadPlacer:
             sigma[box_rows] = position_sigma(tb, np.hypot(BOX_REL_SIGMA, focal))
         out = replace(heads, positions=t, position_sigma=sigma, transforms=transforms(R_cam, t))
         if self.report_camera_frame and not self.rotations_in_camera_frame:
-            raw = None if heads.raw_rotations is None else to_camera_rotations(heads.raw_rotations, centres, K)
+            raw = None if heads.raw_rotations is None else to_camera_rotations(heads.raw_rotations, seen, K)
             out = replace(out, rotations=R_cam, raw_rotations=raw)
         return out
