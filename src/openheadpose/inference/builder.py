@@ -91,8 +91,8 @@ def build_estimator(
         ValueError: missing or wrong weights, or an option the model cannot use.
     """
     cam = _camera(camera, fov)
-    # a calibrated camera turns rotations into its frame after the pose stage (through the
-    # undistorted face centre); --fov does it inside the pose stage, as before
+    # a calibrated camera turns rotations into its frame after the pose stage (the placement
+    # step); --fov does it inside the pose stage, as before
     est = _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side)
     est.placer = HeadPlacer(cam, rotations_in_camera_frame=fov is not None, report_camera_frame=camera is not None, from_boxes=est.placer.from_boxes)
     if track:

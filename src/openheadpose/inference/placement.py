@@ -38,7 +38,7 @@ class HeadPlacer:
             focal length's uncertainty added to every sigma).
         rotations_in_camera_frame: the pose stage already turned its rotations into the
             camera's frame (``--fov``); otherwise they are relative to each face's line of
-            sight and are turned here, through the undistorted face centre.
+            sight and are turned here, through the face's centre as the picture shows it.
         report_camera_frame: also replace ``Heads.rotations`` (and ``raw_rotations``) by
             the camera-frame rotations (``--camera``).
         from_boxes: place heads without landmarks from their boxes (a face detector's
