@@ -28,7 +28,7 @@ faces seen more than 15 degrees off the axis -- as the pipeline reports it witho
 ``--fov`` (apparent), with today's ``--fov`` (the true field of view, distorted face
 centre), with ``--camera`` (the calibrated matrix, the distorted centre: the network reads
 the distorted picture), with the calibrated matrix and the undistorted centre, and turned by the
-true ray (the best any centre can do with this network's apparent rotation), and the
+true ray, and the
 paired difference camera - fov per head (median, bootstrap 95 % interval); and the fit's
 cost per face against ``cv2.solvePnP`` on the same points (same run).
 

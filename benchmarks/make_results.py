@@ -933,8 +933,9 @@ def position_section(lines: list[str]) -> None:
         "distortion, the pipeline told the calibration (`--camera`). *mean*: the BFM mean face; *varied*: random BFM identities, their",
         f"sizes spread as adults' are (the BFM's own spread is {pct(d['bfm_size_rel_sd'])}, so each was scaled by 1 + N(0, {pct(d['extra_size_rel_sd'])})).",
         "Depth error |z − z_true| / |z_true|; lateral error: the error across the true viewing ray over the distance; coverage: depth",
-        "errors within 1σ and 2σ (targets 68 ± 5 % and 95 ± 3 %). *Undistortion off*: the same heads placed without the distortion",
-        f"coefficients. Command: `{d['command']}`.",
+        "errors within 1σ and 2σ (targets 68 ± 5 % and 95 ± 3 %), to be read on *varied*, whose sizes are drawn as the prior assumes:",
+        "the mean face is the prior's centre, so the size part of its σ covers an error it does not have. *Undistortion off*: the same",
+        f"heads placed without the distortion coefficients. Command: `{d['command']}`.",
         "",
         "| scenes | n | median depth error | 90th pct | lateral (median) | within 1σ | within 2σ | depth error, undistortion off | lateral, undistortion off |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -953,8 +954,8 @@ def position_section(lines: list[str]) -> None:
             f"Rotation in the camera frame for the {rot['n']} heads seen more than 15° off the axis (median {rot['median_off_axis_deg']:.0f}°), median",
             f"geodesic error: as reported without `--fov` (relative to the line of sight) {rot['median_err_apparent']:.1f}°; today's `--fov` (the true",
             f"field of view, the distorted face centre) {rot['median_err_fov']:.1f}°; `--camera` (the calibration, the distorted centre) "
-            f"{rot['median_err_camera']:.1f}°" + (f"; the calibration with the undistorted centre {rot.get('median_err_undistorted_centre', float('nan')):.1f}°; turned by the true viewing ray {rot['median_err_true_ray']:.1f}° (the best any centre can do: the rest "
-            f"is the network's own error). Per head, `--camera` minus `--fov`: median {rot['paired_median_camera_minus_fov']:+.2f}° "
+            f"{rot['median_err_camera']:.1f}°" + (f"; the calibration with the undistorted centre {rot.get('median_err_undistorted_centre', float('nan')):.1f}°; turned by the true viewing ray {rot['median_err_true_ray']:.1f}° (no better: the network reads the "
+            f"distorted picture, where the face looks seen from its distorted place; the rest is the network's own error). Per head, `--camera` minus `--fov`: median {rot['paired_median_camera_minus_fov']:+.2f}° "
             f"(95 % interval {rot['paired_median_ci95'][0]:+.2f} to {rot['paired_median_ci95'][1]:+.2f}°)." if "paired_median_ci95" in rot else "."),
         ]
     c = d["cost"]
