@@ -324,7 +324,7 @@ def test_keypoint_estimator_surface(random_models, astronaut):
     _, onnx = random_models["hhpnet"]
     est = KeypointPoseEstimator(onnx, "facemesh")
     heads, timings = est.predict(astronaut)
-    assert len(heads) == 1 and set(timings) == {"detect", "landmarks", "keypoints", "pose"}
+    assert len(heads) == 1 and set(timings) == {"detect", "landmarks", "keypoints", "pose", "place"}
     assert heads.keypoints.shape == (1, 5, 2) and heads.keypoint_conf.shape == (1, 5) and heads.mesh.shape == (1, 468, 3)
     assert heads.sigma.shape == (1, 3) and np.all(heads.sigma > 0)
     assert np.allclose(heads.rotations @ heads.rotations.transpose(0, 2, 1), np.eye(3), atol=1e-6)

@@ -100,8 +100,10 @@ def test_cli_json_schema_and_exit_codes(media, tmp_path):
     assert set(recs) == {"a.jpg", "b.png"}
     assert len(recs["a.jpg"]["heads"]) == 5 and len(recs["b.png"]["heads"]) == 1
     head = recs["b.png"]["heads"][0]
-    assert set(head) == {"box", "score", "yaw", "pitch", "roll", "rotation", "sigma", "track_id"}
+    assert set(head) == {"box", "score", "yaw", "pitch", "roll", "rotation", "sigma", "track_id", "position", "position_sigma", "transform"}
     assert head["track_id"] == 0  # a photo is a one-frame stream
+    # placed by the tracked stream's placement step (assumed 60-degree camera): in front of it, 0.3-2 m for this portrait
+    assert -2.0 < head["position"][2] < -0.3 and np.allclose(np.array(head["transform"])[:3, 3], head["position"], atol=1e-4)  # 4 decimals in JSON
     assert set(recs["b.png"]) == {"source", "frame", "width", "height", "heads"}
     assert np.allclose(np.array(head["rotation"]) @ np.array(head["rotation"]).T, np.eye(3), atol=1e-4)
     assert len(head["sigma"]) == 3 and all(s > 0 for s in head["sigma"])  # the default network's calibrated sigma

@@ -72,7 +72,7 @@ def assert_same_records(ours, theirs, video_tolerance: bool = False):
 
 def head(box, tid):
     return {"box": list(map(float, box)), "score": 0.9, "yaw": 0.0, "pitch": 0.0, "roll": 0.0,
-            "rotation": np.eye(3).tolist(), "sigma": None, "track_id": tid}
+            "rotation": np.eye(3).tolist(), "sigma": None, "track_id": tid, "position": None, "position_sigma": None, "transform": None}
 
 
 def rec(frame, *heads, source="v.mp4"):
@@ -117,6 +117,8 @@ def test_shards_round_trip_the_records_exactly(tmp_path):
 
     records = [rec(0, head([1.25, 2, 3, 4], 0)), rec(1), {**rec(2, head([5, 6, 7, 8], None)), "source": "é.jpg"}]
     records[0]["heads"][0]["sigma"] = [1.5, 2.0, 3.25]
+    records[0]["heads"][0]["position"], records[0]["heads"][0]["position_sigma"] = [0.125, -0.25, -1.5], [0.01, 0.02, 0.09]
+    records[0]["heads"][0]["transform"] = np.eye(4).tolist()
     write_shard(tmp_path / "part-000000.parquet", records, {"errors": ["x: bad"]})
     back, meta = read_shard(tmp_path / "part-000000.parquet")
     assert back == records and meta == {"errors": ["x: bad"]} == read_meta(tmp_path / "part-000000.parquet")

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
 
+from openheadpose.assets import face_template
 from openheadpose.core.rotation import look_at_rotation
 from openheadpose.inference.results import FrameResult, Heads
 
@@ -64,12 +65,24 @@ _LN2 = math.log(2.0)
 #: the frontal faces of media/group-t1.jpg); only the roll correction uses it.
 _FACE_ASPECT = 0.87
 
+#: Height of the face template (FaceMesh's points, top to chin) in metres, 0.159: a head
+#: size in the ``size`` model is the height of an upright face's landmark box, so with
+#: positions ``distance`` (head sizes) is ``distance_m`` over this.
+FACE_HEIGHT_M = float(np.ptp(face_template().points[:, 1])) / 1000.0
+
 
 class DepthModel(str, enum.Enum):
-    """How heads are placed in depth (see the module docstring)."""
+    """How heads are placed in depth (see the module docstring).
+
+    ``POSITION``: the heads' own positions in the camera frame (``Heads.positions``, metres,
+    with their sigma: :mod:`openheadpose.core.placement`); a frame whose heads are not all
+    placed falls back to ``SIZE``. ``SIZE``: a pinhole, every head the same size.
+    ``PLANE``: every head at one depth.
+    """
 
     PLANE = "plane"
     SIZE = "size"
+    POSITION = "position"
 
 
 @dataclass(frozen=True)
@@ -81,9 +94,11 @@ class InteractionConfig:
         max_cone_deg: the widest half-angle sigma can open the cone to.
         sigma_gain: ``alpha = sqrt(cone_deg**2 + (sigma_gain * sigma)**2)``; the same
             gain widens the cone in depth by ``depth_sigma_deg``.
-        depth: ``DepthModel.SIZE`` (bigger faces are nearer) or ``DepthModel.PLANE``.
+        depth: ``DepthModel.POSITION`` (the heads' positions), ``DepthModel.SIZE`` (bigger
+            faces are nearer) or ``DepthModel.PLANE``.
         depth_sigma_deg: uncertainty of the elevation of the line between two heads
-            (their unknown depth difference), degrees.
+            (their unknown depth difference), degrees; with ``POSITION`` it comes from the
+            positions' sigma instead.
         fov_deg: field of view across the image's longer side, for ``SIZE``.
         apparent_rotations: the heads' rotations are relative to each face's line of
             sight (what every pose model here reports unless told a field of view), so
@@ -95,7 +110,7 @@ class InteractionConfig:
     cone_deg: float = 30.0
     max_cone_deg: float = 60.0
     sigma_gain: float = math.sqrt(2.0 * _LN2)
-    depth: DepthModel = DepthModel.SIZE
+    depth: DepthModel = DepthModel.POSITION
     depth_sigma_deg: float = 20.0
     fov_deg: float = 60.0
     apparent_rotations: bool = True
@@ -289,13 +304,15 @@ def look_scores(geometry: GazeGeometry, alpha_deg: np.ndarray, alpha_depth_deg: 
     Args:
         geometry: :func:`gaze_geometry`'s angles.
         alpha_deg: ``(N,)`` cone half-angles of the lookers (row a uses a's).
-        alpha_depth_deg: ``(N,)`` half-angles in depth; ``None``: the same as ``alpha_deg``.
+        alpha_depth_deg: ``(N,)`` half-angles in depth, or ``(N, N)`` one per ordered pair;
+            ``None``: the same as ``alpha_deg``.
 
     Returns:
         ``(N, N)``; 0.5 on the cone's edge, 0 on the diagonal.
     """
     a = np.asarray(alpha_deg, dtype=np.float64).reshape(-1, 1)
-    ad = a if alpha_depth_deg is None else np.asarray(alpha_depth_deg, dtype=np.float64).reshape(-1, 1)
+    ad = a if alpha_depth_deg is None else np.asarray(alpha_depth_deg, dtype=np.float64)
+    ad = ad if ad.ndim == 2 else ad.reshape(-1, 1)  # (N, N): one per pair (positions' sigma)
     look = np.exp(-_LN2 * ((geometry.side / a) ** 2 + (geometry.depth / ad) ** 2))
     np.fill_diagonal(look, 0.0)
     return look
@@ -330,6 +347,8 @@ class Pair:
         mutual: both look at each other.
         score: the pair's interaction level, ``(look_ab + look_ba) / 2``.
         distance: between the heads, in head sizes.
+        distance_m: between the heads in metres (``depth="position"``), else ``None``.
+        distance_sigma_m: its standard deviation from the positions' sigma, else ``None``.
     """
 
     a: int
@@ -343,6 +362,8 @@ class Pair:
     mutual: bool
     score: float
     distance: float
+    distance_m: float | None = None
+    distance_sigma_m: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record of this pair."""
@@ -358,6 +379,8 @@ class Pair:
             "theta_ab": round(self.theta_ab, 2),
             "theta_ba": round(self.theta_ba, 2),
             "distance": round(self.distance, 3),
+            "distance_m": None if self.distance_m is None else round(self.distance_m, 4),
+            "distance_sigma_m": None if self.distance_sigma_m is None else round(self.distance_sigma_m, 4),
         }
 
 
@@ -387,7 +410,8 @@ class Interaction:
         camera: ``(N,)`` how much each head looks at the camera.
         geometry: the angles behind them (:class:`GazeGeometry`).
         cone_deg: ``(N,)`` view-cone half-angles in degrees (sigma included).
-        cone_depth_deg: ``(N,)`` half-angles in depth (depth uncertainty included).
+        cone_depth_deg: ``(N,)`` half-angles in depth (depth uncertainty included); with
+            ``depth="position"`` ``(N, N)``, one per ordered pair.
         facing: ``(N, 3)`` unit facing directions in ``Frame.GL`` used by the geometry
             (in the camera frame for ``depth="size"``).
         pairs: every unordered pair ``a < b``, in order (P of them).
@@ -489,6 +513,10 @@ def find_interactions(
         An :class:`Interaction` with N (N - 1) / 2 pairs in the heads' order.
     """
     config = InteractionConfig() if config is None else config
+    if config.depth is DepthModel.POSITION:
+        if _placed(heads):
+            return _find_with_positions(heads, config)
+        config = replace(config, depth=DepthModel.SIZE)  # not every head placed: faces' sizes instead
     n = len(heads)
     boxes = np.asarray(heads.boxes, dtype=np.float64).reshape(-1, 4)
     R = np.asarray(heads.rotations, dtype=np.float64).reshape(-1, 3, 3)
@@ -512,15 +540,23 @@ def find_interactions(
     total = cone + cam[:, None]
     look = np.where(total > 0, cone * cone / np.where(total > 0, total, 1.0), 0.0)
     unit = face_sizes(boxes, heads.rotations) if config.depth is DepthModel.PLANE else np.ones(n)
+    dist = np.linalg.norm(P[None] - P[:, None], axis=-1) / ((unit[:, None] + unit[None, :]) / 2.0)
+    return _assemble(look, cone, cam, geo, alpha, alpha_depth, g, dist, None, None, config)
+
+
+def _assemble(look, cone, cam, geo, alpha, alpha_depth, g, dist, dist_m, dist_sigma_m, config) -> Interaction:
+    """Pairs and groups from the ``(N, N)`` looking scores and distances."""
+    n = len(look)
     pairs, edges = [], []
     for a in range(n):
         for b in range(a + 1, n):
             lab, lba = float(look[a, b]), float(look[b, a])
             score = (lab + lba) / 2.0
-            dist = float(np.linalg.norm(P[b] - P[a]) / ((unit[a] + unit[b]) / 2.0))
+            dm = None if dist_m is None else float(dist_m[a, b])
+            ds = None if dist_sigma_m is None else float(dist_sigma_m[a, b])
             pairs.append(
                 Pair(a, b, lab, lba, float(geo.theta[a, b]), float(geo.theta[b, a]),
-                     lab >= 0.5, lba >= 0.5, lab >= 0.5 and lba >= 0.5, score, dist)
+                     lab >= 0.5, lba >= 0.5, lab >= 0.5 and lba >= 0.5, score, float(dist[a, b]), dm, ds)
             )  # fmt: skip
             if score >= config.group_threshold:
                 edges.append((a, b))
@@ -530,6 +566,49 @@ def find_interactions(
         iu = np.triu_indices(len(members), 1)
         groups.append(Group(tuple(members), float(S[np.ix_(members, members)][iu].mean())))
     return Interaction(look, cone, cam, geo, alpha, alpha_depth, g, tuple(pairs), tuple(groups), config)
+
+
+def _placed(heads: Heads) -> bool:
+    """Every head has a position and its sigma (``Heads.positions``)."""
+    return (
+        heads.positions is not None and heads.position_sigma is not None and heads.transforms is not None
+        and bool(np.isfinite(heads.positions).all() and np.isfinite(heads.position_sigma).all())
+    )  # fmt: skip
+
+
+def _find_with_positions(heads: Heads, config: InteractionConfig) -> Interaction:
+    """:func:`find_interactions` with the heads' own positions (metres) and their sigma.
+
+    The camera-frame rotations are the transforms'; the apparent ones (for the camera's
+    competition) are those turned back by each head's viewing ray ``look_at(P)`` -- the
+    camera is the origin. The elevation of the line a -> b is uncertain by the positions'
+    sigma: ``sigma_e = sqrt(|d_xy|^2 var(d_z) + d_z^2 var(d_xy along it)) / |d|^2``
+    (radians; the two heads' errors independent), which widens the cone in depth per pair
+    as ``depth_sigma_deg`` does in the other models.
+    """
+    n = len(heads)
+    P = np.asarray(heads.positions, np.float64).reshape(-1, 3)
+    V = np.asarray(heads.position_sigma, np.float64).reshape(-1, 3) ** 2
+    R_cam = np.asarray(heads.transforms, np.float64).reshape(-1, 4, 4)[:, :3, :3]
+    R_app = np.swapaxes(look_at_rotation(P), -1, -2) @ R_cam if n else R_cam
+    g = facing_directions(R_cam)
+    geo = gaze_geometry(P, g)
+    alpha = cone_half_angles(heads.sigma, n, config)
+    d = P[None, :, :] - P[:, None, :]
+    var = V[None, :, :] + V[:, None, :]
+    lat = np.hypot(d[..., 0], d[..., 1])
+    norm2 = np.maximum((d**2).sum(-1), 1e-12)
+    safe = np.where(lat > 1e-9, lat, 1.0)
+    var_lat = (d[..., 0] / safe) ** 2 * var[..., 0] + (d[..., 1] / safe) ** 2 * var[..., 1]
+    sigma_e = np.degrees(np.sqrt(lat**2 * var[..., 2] + d[..., 2] ** 2 * var_lat) / norm2)
+    alpha_depth = np.hypot(alpha[:, None], config.sigma_gain * np.minimum(sigma_e, 45.0))
+    cone = look_scores(geo, alpha, alpha_depth)
+    cam = camera_scores(R_app, alpha) if n else np.zeros(0)
+    total = cone + cam[:, None]
+    look = np.where(total > 0, cone * cone / np.where(total > 0, total, 1.0), 0.0)
+    dist_m = np.sqrt(norm2) * (1 - np.eye(n))
+    dist_sigma = np.sqrt(((d**2) * var).sum(-1) / norm2)
+    return _assemble(look, cone, cam, geo, alpha, alpha_depth, g, dist_m / FACE_HEIGHT_M, dist_m, dist_sigma, config)
 
 
 # --------------------------------------------------------------------------- drawing

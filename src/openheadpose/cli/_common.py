@@ -150,7 +150,16 @@ def track_options(f):
                              "--no-track: every frame on its own.")(f)
 
 
-def build_or_exit(model_name, weights, *, keypoint_source=None, detector=None, landmarker=None, pose_name=None, min_score=None, fov=None, track=True, smooth=True):
+def camera_option(f):
+    """``--camera FILE``: an OpenCV calibration (``predict``, ``interact``, ``evaluate``)."""
+    return click.option("--camera", "camera", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="CALIB",
+                        help="The camera's OpenCV calibration (.yaml/.yml/.xml/.json as cv2.FileStorage writes it: camera_matrix, "
+                             "distortion_coefficients, image_width, image_height): landmarks are undistorted before heads are placed, "
+                             "rotations are in the camera's frame. Images of another size with the same aspect ratio get the matrix "
+                             "scaled; another aspect ratio is refused.")(f)
+
+
+def build_or_exit(model_name, weights, *, keypoint_source=None, detector=None, landmarker=None, pose_name=None, min_score=None, fov=None, track=True, smooth=True, camera=None):
     """:func:`~openheadpose.inference.builder.build_estimator`, or exit 2 with its message."""
     from openheadpose.inference.builder import build_estimator
 
@@ -158,7 +167,7 @@ def build_or_exit(model_name, weights, *, keypoint_source=None, detector=None, l
     try:
         est = build_estimator(
             model_name, weights, detector=detector, landmarker=landmarker, pose=pose_name, keypoints=keypoint_source, min_score=min_score, fov=fov,
-            track=track, smooth=smooth,
+            track=track, smooth=smooth, camera=camera,
         )
     except (KeyError, RuntimeError, ValueError, OSError) as exc:
         fail(message(exc))

@@ -18,6 +18,7 @@ from openheadpose.cli._common import (
     KEYPOINTS_HELP,
     build_or_exit,
     discard_when_none_read,
+    camera_option,
     estimator_options,
     expand_or_exit,
     fail,
@@ -36,12 +37,15 @@ from openheadpose.cli._common import (
 @estimator_options(KEYPOINTS_HELP)
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Minimum head score. [default: as in `headpose predict`]")
 @click.option("--cone", "cone_deg", type=click.FloatRange(1, 60), default=30.0, show_default=True, help="Half-angle in degrees of a view cone before sigma widens it.")
-@click.option("--depth", type=click.Choice(["size", "plane"]), default="size", show_default=True, help="size: bigger faces are nearer (pinhole camera of --fov); plane: all heads at one depth.")
-@click.option("--fov", "fov_deg", type=click.FloatRange(1, 179), default=60.0, show_default=True, help="Camera field of view across the image's longer side, degrees (--depth size).")
+@click.option("--depth", type=click.Choice(["position", "size", "plane"]), default="position", show_default=True,
+              help="position: each head's position in the camera frame and its sigma (as `headpose predict` reports them; pair distances in metres); "
+                   "size: bigger faces are nearer (pinhole camera of --fov), every head the same size; plane: all heads at one depth.")
+@click.option("--fov", "fov_deg", type=click.FloatRange(1, 179), default=None, help="Camera field of view across the image's longer side, degrees. [default: 60, assumed]")
+@camera_option
 @track_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @input_options
-def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, cone_deg, depth, fov_deg, quiet, track, smooth) -> None:
+def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, cone_deg, depth, fov_deg, camera, quiet, track, smooth) -> None:
     """Who looks at whom: view cones, mutual gaze and interaction levels in SOURCES.
 
     For every pair of heads: whether each looks at the other (the other head is
@@ -56,9 +60,11 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
     JSON Lines, one object per image or frame:
       {"source", "frame", "width", "height", "heads": [as `headpose predict`],
        "pairs": [{"a", "b", "a_looks_at_b", "b_looks_at_a", "mutual", "score",
-                  "look_ab", "look_ba", "theta_ab", "theta_ba", "distance"}],
+                  "look_ab", "look_ba", "theta_ab", "theta_ba", "distance",
+                  "distance_m", "distance_sigma_m"}],
        "groups": [{"members": [...], "score"}]}
-    a and b index "heads".
+    a and b index "heads"; distance is in head sizes, distance_m in metres
+    (--depth position; null otherwise).
 
     \b
     Exit status: 0 when every input was processed whole, 1 when some
@@ -71,6 +77,7 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
       headpose interact group.jpg --save out --json -
       headpose interact meeting.mp4 --save out --json meeting.jsonl
       headpose interact photos/ --json pairs.jsonl --depth plane
+      headpose interact meeting.mp4 --camera calib.yaml --json -
       headpose interact group.jpg --model hhpnet --weights hhpnet.onnx --save out
     """
     from openheadpose.apps.interaction import (
@@ -81,13 +88,23 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
     )
     from openheadpose.io import JsonLinesWriter
 
+    from openheadpose.core.camera import ASSUMED_FOV_DEG, Camera
+    from openheadpose.inference.placement import HeadPlacer
+
     expanded, n_failed, show = expand_or_exit(sources, show)
+    if camera is not None and fov_deg is not None:
+        fail("--camera gives the field of view already: leave --fov out")
     try:
-        config = InteractionConfig(cone_deg=cone_deg, max_cone_deg=max(60.0, cone_deg), depth=depth, fov_deg=fov_deg)
+        # With --camera rotations come in the camera's frame; otherwise relative to each line of sight.
+        config = InteractionConfig(cone_deg=cone_deg, max_cone_deg=max(60.0, cone_deg), depth=depth, fov_deg=fov_deg or ASSUMED_FOV_DEG,
+                                   apparent_rotations=camera is None)
     except ValueError as exc:
         fail(message(exc))
-    est = build_or_exit(model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name, min_score=min_score, track=track, smooth=smooth
-)
+    est = build_or_exit(model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name, min_score=min_score, track=track, smooth=smooth,
+                        camera=camera)
+    if camera is None:  # heads placed with interact's own field of view (across the longer side)
+        rule = Camera.from_fov(fov_deg or ASSUMED_FOV_DEG, "longer", assumed=fov_deg is None)
+        est.placer = HeadPlacer(rule, from_boxes=est.placer.from_boxes)
     # As in predict: the writer commits on a normal exit (Ctrl-C is caught inside, so
     # what was finished is kept) and discards its temporary file on any other error.
     with contextlib.ExitStack() as stack:

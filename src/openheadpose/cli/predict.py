@@ -13,6 +13,7 @@ from openheadpose.cli._common import (
     KEYPOINTS_HELP,
     build_or_exit,
     discard_when_none_read,
+    camera_option,
     estimator_options,
     expand_or_exit,
     fail,
@@ -21,7 +22,8 @@ from openheadpose.cli._common import (
     track_options,
 )
 
-CSV_HEADER = ["source", "frame", "head", "track_id", "x1", "y1", "x2", "y2", "score", "yaw", "pitch", "roll", "sigma_yaw", "sigma_pitch", "sigma_roll"]
+CSV_HEADER = ["source", "frame", "head", "track_id", "x1", "y1", "x2", "y2", "score", "yaw", "pitch", "roll", "sigma_yaw", "sigma_pitch", "sigma_roll",
+              "x_m", "y_m", "z_m", "sigma_x_m", "sigma_y_m", "sigma_z_m"]
 
 
 def _csv_rows(rec: dict) -> list[list]:
@@ -29,7 +31,8 @@ def _csv_rows(rec: dict) -> list[list]:
     rows = []
     for i, h in enumerate(rec["heads"]):
         sig = h["sigma"] or [None, None, None]
-        rows.append([rec["source"], rec["frame"], i, h["track_id"], *h["box"], h["score"], h["yaw"], h["pitch"], h["roll"], *sig])
+        pos, pos_sig = h.get("position") or [None] * 3, h.get("position_sigma") or [None] * 3
+        rows.append([rec["source"], rec["frame"], i, h["track_id"], *h["box"], h["score"], h["yaw"], h["pitch"], h["roll"], *sig, *pos, *pos_sig])
     return rows
 
 
@@ -119,13 +122,15 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
 @click.option("--parquet", "parquet_dir", type=click.Path(file_okay=False, path_type=Path),
               help="With --engine ray: write the records as Parquet shards into this folder (a re-run resumes it).")
 @click.option("--draw", type=click.Choice(["axes", "cube"]), default="axes", show_default=True, help="How to draw each head's pose.")
+@click.option("--distance/--no-distance", "show_distance", default=False, show_default=True, help="Write each head's distance from the camera (metres, with sigma) in its label.")
 @estimator_options(KEYPOINTS_HELP)
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Minimum head score. [default: 0.5 when a landmarker or the body source confirms the face (default model, facemesh, body), 0.75 for a detector alone]")
-@click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight.")
+@click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight, and place heads with it. [default for placing heads: 60, assumed]")
+@camera_option
 @track_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @input_options
-def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, num_workers, parquet_dir, draw, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, quiet, track, smooth) -> None:
+def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, num_workers, parquet_dir, draw, show_distance, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, camera, quiet, track, smooth) -> None:
     """Estimate the pose of every head in SOURCES.
 
     SOURCES are image files, video files, folders (searched recursively),
@@ -146,9 +151,10 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
       headpose predict clip.mp4 --model fsanet --weights fsanet.onnx --save out
       headpose predict group.jpg --model hhpnet --keypoints body --json -
       headpose predict photos/ videos/ --engine ray --ray-address auto --parquet heads/
+      headpose predict clip.mp4 --camera calib.yaml --json - --save out --distance
     """
     est_kwargs = {"model_name": model_name, "weights": weights, "keypoint_source": keypoint_source, "detector": detector, "landmarker": landmarker,
-                  "pose_name": pose_name, "min_score": min_score, "fov": fov, "track": track, "smooth": smooth}
+                  "pose_name": pose_name, "min_score": min_score, "fov": fov, "track": track, "smooth": smooth, "camera": camera}
     if engine == "ray":
         if save_dir or show:
             fail("--save and --show need --engine local (annotated frames are drawn where they are decoded); --engine ray writes --json, --csv or --parquet")
@@ -174,7 +180,7 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
                     for row in _csv_rows(res.to_dict()):
                         csv_w.write(row)
 
-            return write, annotate(res.image, res.heads, style=draw, legend=True) if want_image else None
+            return write, annotate(res.image, res.heads, style=draw, show_distance=show_distance, legend=True) if want_image else None
 
         code = run_frames(est, expanded, n_failed, handle, save_dir, show, quiet, "headpose")
         discard_when_none_read(code, json_w, csv_w)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from openheadpose.core.camera import Camera, read_calibration
 from openheadpose.inference.backends.litert import SOURCES
 from openheadpose.inference.backends.onnx import load_network
 from openheadpose.inference.head_detector import HEAD_MIN_SCORE
@@ -20,6 +21,7 @@ from openheadpose.inference.pipeline import (
     default_landmarker,
     default_pose,
 )
+from openheadpose.inference.placement import HeadPlacer
 from openheadpose.inference.pose_stages import POSE_STAGES, KeypointPose, NetworkPose
 from openheadpose.inference.tracking import HeadTracker
 
@@ -45,6 +47,7 @@ def build_estimator(
     max_detect_side: int = 1920,
     track: bool = True,
     smooth: bool = True,
+    camera=None,
 ) -> HeadPoseEstimator:
     """The estimator for a model name and the options of ``headpose predict``.
 
@@ -78,15 +81,33 @@ def build_estimator(
             (:class:`~openheadpose.inference.tracking.HeadTracker`); ``False``: every frame
             on its own, as ``predict`` does.
         smooth: with ``track``, smooth rotations and boxes over time.
+        camera: a calibrated camera (:class:`~openheadpose.core.camera.Camera`, or the path of
+            an OpenCV calibration file, :func:`~openheadpose.core.camera.read_calibration`):
+            landmarks are undistorted before heads are placed, and rotations are reported in
+            the camera's frame, as with ``fov``. Without ``camera`` or ``fov``, heads are
+            placed with an assumed 60-degree camera (see :mod:`openheadpose.core.camera`).
 
     Raises:
         KeyError: an unknown stage or model name (the message suggests the closest).
         ValueError: missing or wrong weights, or an option the model cannot use.
     """
+    cam = _camera(camera, fov)
+    # a calibrated camera turns rotations into its frame after the pose stage (the placement
+    # step); --fov does it inside the pose stage, as before
     est = _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side)
+    est.placer = HeadPlacer(cam, rotations_in_camera_frame=fov is not None, report_camera_frame=camera is not None, from_boxes=est.placer.from_boxes)
     if track:
         est.tracker = HeadTracker(smooth=smooth)
     return est
+
+
+def _camera(camera, fov: float | None) -> Camera:
+    """The one camera of ``camera`` (a :class:`Camera` or a calibration file) and ``fov``; both is an error."""
+    if camera is not None and fov is not None:
+        raise ValueError("--camera gives the field of view already: leave --fov out")
+    if camera is None:
+        return Camera.assumed() if fov is None else Camera.from_fov(fov)
+    return camera if isinstance(camera, Camera) else read_calibration(camera)
 
 
 def _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side) -> HeadPoseEstimator:

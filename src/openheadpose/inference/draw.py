@@ -36,6 +36,7 @@ __all__ = [
     "draw_label",
     "annotate",
     "POSE_LEGEND",
+    "distance_text",
 ]
 
 Colour = tuple[int, int, int]
@@ -327,7 +328,26 @@ def _angle_text(yaw: float, pitch: float, roll: float, sigma: np.ndarray | None,
     return " ".join(parts)
 
 
-def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bool = True, legend: bool = False) -> np.ndarray:
+def distance_text(position: np.ndarray | None, sigma: np.ndarray | None) -> str:
+    """A head's distance from the camera, short: ``1.45m~0.19`` (metres, with sigma along the
+    line of sight); empty when the head has no position.
+
+    >>> distance_text(np.array([0.3, 0.0, -0.4]), np.array([0.03, 0.01, 0.04]))
+    '0.50m~0.04'
+    >>> distance_text(None, None), distance_text(np.full(3, np.nan), None)
+    ('', '')
+    """
+    if position is None or not np.isfinite(position).all():
+        return ""
+    p = np.asarray(position, np.float64)
+    d = float(np.linalg.norm(p))
+    if sigma is None or not np.isfinite(sigma).all():
+        return f"{d:.2f}m"
+    s = float(np.sqrt(np.sum((p / max(d, 1e-9)) ** 2 * np.asarray(sigma, np.float64) ** 2)))
+    return f"{d:.2f}m~{s:.2f}"
+
+
+def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bool = True, show_distance: bool = False, legend: bool = False) -> np.ndarray:
     """Draw every head: its box, its pose (axes or cube) and its angles.
 
     Args:
@@ -342,6 +362,8 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
             image is narrower than the label.
         legend: write :data:`POSE_LEGEND` in the corner that covers no face
             (``headpose predict --save`` does), where it fits.
+        show_distance: add each head's distance from the camera to its label
+            (:func:`distance_text`; ``Heads.positions``).
 
     Returns:
         A new image of the same shape and dtype.
@@ -369,12 +391,16 @@ def annotate(img: np.ndarray, heads: Heads, style: str = "axes", show_angles: bo
             tips.append(np.array([[x - r, y - r, x + r, y + r] for x, y in project_axes(heads.rotations[i], centre, 0.6 * side)]))
         else:
             _cube_inplace(out, heads.rotations[i], centre, 0.6 * side, thick)
-    if show_angles:
+    if show_angles or show_distance:
         e = heads.euler
         texts = [
             _angle_text(float(e.yaw[i]), float(e.pitch[i]), float(e.roll[i]), None if heads.sigma is None else heads.sigma[i], heads.angles)
+            if show_angles else ""
             for i in range(len(heads))
         ]
+        if show_distance and heads.positions is not None:
+            sig = heads.position_sigma
+            texts = [(t + " " + distance_text(heads.positions[i], None if sig is None else sig[i])).strip() for i, t in enumerate(texts)]
         if heads.track_ids is not None:
             texts = [f"#{int(t)} {text}" for t, text in zip(heads.track_ids, texts)]
         # a label wider than the image (a 112 px photo) is written smaller, then on more lines: never cut off

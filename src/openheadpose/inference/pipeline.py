@@ -32,6 +32,7 @@ from openheadpose.inference.backends.litert import has_model
 from openheadpose.inference.detectors import DETECTORS, detect_scaled
 from openheadpose.inference.keypoint_sources import KEYPOINT_SOURCES
 from openheadpose.inference.landmarkers import LANDMARKERS
+from openheadpose.inference.placement import HeadPlacer
 from openheadpose.inference.pose_stages import POSE_STAGES
 from openheadpose.inference.results import Faces, FrameResult, HeadKeypoints, Heads
 from openheadpose.io.images import as_rgb_uint8
@@ -159,6 +160,9 @@ class HeadPoseEstimator:
         self.max_detect_side = max_detect_side
         self.min_keypoints = min_keypoints
         self.tracker = tracker
+        #: The last step: positions in the camera frame (build_estimator gives it the camera). Boxes
+        #: that are not face boxes (the body source's, the heads detector's) place nothing.
+        self.placer = HeadPlacer(from_boxes=not finds_heads and detector != "heads")
         reads_boxes = "detector box" in getattr(self.pose, "needs", "")
         self.box_fallback = bool(box_fallback and self.landmarker is not None and self.keypoints is None and reads_boxes)
         self.names = {
@@ -259,7 +263,17 @@ class HeadPoseEstimator:
         faces = faces[np.argsort(faces.boxes[:, 0], kind="stable")]  # left to right: stable ids for a reader
         out = self.pose(image, faces)
         timings["pose"] = time.perf_counter() - t
-        return Heads(faces.boxes, faces.scores, out.rotations, out.sigma, faces.mesh, faces.keypoints, faces.keypoint_conf, angles=out.angles), timings
+        heads = Heads(faces.boxes, faces.scores, out.rotations, out.sigma, faces.mesh, faces.keypoints, faces.keypoint_conf, angles=out.angles)
+        return self.place(heads, image, timings), timings
+
+    def place(self, heads: Heads, image: np.ndarray, timings: dict[str, float] | None = None) -> Heads:
+        """``heads`` with their positions in the camera frame (:class:`~openheadpose.inference.placement.HeadPlacer`):
+        what :meth:`predict` does last, and what a caller stepping a tracker itself does after each step."""
+        timings = {} if timings is None else timings
+        t = time.perf_counter()
+        heads = self.placer(heads, image.shape[1], image.shape[0])
+        timings["place"] = time.perf_counter() - t
+        return heads
 
     def __call__(self, image: np.ndarray) -> Heads:
         return self.predict(image)[0]
@@ -321,6 +335,7 @@ class HeadPoseEstimator:
             else:
                 image = as_rgb_uint8(image)
                 heads, timings = self.tracker.step(self, image, fps)
+                heads = self.place(heads, image, timings)  # a per-frame field, placed after the tracker
         except Exception as exc:  # noqa: BLE001 - one bad input never stops the others (Ctrl-C is no Exception)
             return FrameResult(name, index, 0, 0, Heads.empty(), error=f"{name}: {exc}", fps=fps)
         h, w = image.shape[:2]

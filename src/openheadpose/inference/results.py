@@ -210,6 +210,16 @@ class Heads:
             ``rotations`` were smoothed over time; else ``None``.
         angles: the Euler angles the pose stage estimates; the others (RealHePoNet's
             roll) are written as ``null`` with a ``null`` sigma.
+        positions: ``(N, 3)`` where each head is, metres, in the camera frame's
+            ``Frame.GL`` axes (x right, y up, z towards the viewer: a head in front of the
+            camera has z < 0); the face template's origin (the centre of its 68 landmarks).
+            A NaN row where the head could not be placed; ``None`` when nothing placed the heads.
+            See :mod:`openheadpose.core.placement`.
+        position_sigma: ``(N, 3)`` per-axis standard deviation of ``positions``, metres.
+        transforms: ``(N, 4, 4)`` head-to-camera transforms ``[[R_cam, t], [0, 1]]``, with
+            ``R_cam`` the rotation in the camera's frame (equal to ``rotations`` with
+            ``--fov`` or ``--camera``; without them ``rotations`` are relative to the line of
+            sight and ``R_cam`` turns them by it).
     """
 
     boxes: np.ndarray
@@ -222,6 +232,9 @@ class Heads:
     track_ids: np.ndarray | None = None
     raw_rotations: np.ndarray | None = None
     angles: tuple[str, ...] = ("yaw", "pitch", "roll")
+    positions: np.ndarray | None = None
+    position_sigma: np.ndarray | None = None
+    transforms: np.ndarray | None = None
 
     @staticmethod
     def empty() -> "Heads":
@@ -254,9 +267,18 @@ class Heads:
                     "rotation": [[round(float(v), 6) for v in row] for row in self.rotations[i]],
                     "sigma": None if self.sigma is None else [round(float(v), 3) if k else None for v, k in zip(self.sigma[i], known)],
                     "track_id": None if self.track_ids is None else int(self.track_ids[i]),
+                    **self._placement(i),
                 }
             )
         return out
+
+    def _placement(self, i: int) -> dict[str, Any]:
+        """``position`` (m), ``position_sigma`` (m) and ``transform`` (4x4) of head ``i``; ``null`` where it has none."""
+        if self.positions is None or not np.isfinite(self.positions[i]).all():
+            return {"position": None, "position_sigma": None, "transform": None}
+        sig = None if self.position_sigma is None else [round(float(v), 4) for v in self.position_sigma[i]]
+        T = None if self.transforms is None else [[round(float(v), 6) for v in row] for row in self.transforms[i]]
+        return {"position": [round(float(v), 4) for v in self.positions[i]], "position_sigma": sig, "transform": T}
 
 
 @dataclass(frozen=True)

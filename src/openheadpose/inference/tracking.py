@@ -341,7 +341,9 @@ class HeadTracker:
         sig = None if sigma is None else np.asarray(sigma)[out_rows].reshape(-1, 3)
         if sig is None and not out_rows:  # no heads: an empty array, as Heads.empty() has
             sig = np.zeros((0, 3))
-        mesh = np.stack(out_mesh) if out_mesh and all(m is not None for m in out_mesh) else None
+        # a head without landmarks this frame gets a NaN row (as the pipeline gives it), so the
+        # others keep theirs for the placement step that follows the tracker
+        mesh = np.stack([np.full_like(next(m for m in out_mesh if m is not None), np.nan) if m is None else m for m in out_mesh]) if any(m is not None for m in out_mesh) else None
         heads = Heads(
             np.array(out_boxes).reshape(-1, 4),
             np.array(out_scores, np.float64),

@@ -33,6 +33,9 @@ HEAD = pa.struct([
     ("rotation", pa.list_(pa.list_(_F))),
     ("sigma", pa.list_(_F)),
     ("track_id", pa.int64()),
+    ("position", pa.list_(_F)),
+    ("position_sigma", pa.list_(_F)),
+    ("transform", pa.list_(pa.list_(_F))),
 ])
 
 #: One record (an image or a video frame), field for field the JSON Lines record.

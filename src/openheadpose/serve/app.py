@@ -215,6 +215,8 @@ def _frame_result(est, rgb, name: str, frame: int, track: bool, smooth: bool, tr
     if track:
         tracker = tracker if tracker is not None else HeadTracker(smooth=smooth)
         heads, timings = tracker.step(est, rgb, fps)
+        place = getattr(est, "place", None)  # positions are per frame, placed after the tracker (as HeadPoseEstimator.stream does)
+        heads = heads if place is None else place(heads, rgb, timings)
     else:
         heads, timings = est.predict(rgb)
     h, w = rgb.shape[:2]
@@ -380,7 +382,7 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
         keypoints: str | None = Query(None),
         min_score: float | None = Query(None, ge=0, le=1),
         cone: float = Query(30.0, ge=1, le=60, description="Half-angle in degrees of a view cone before sigma widens it"),
-        depth: Literal["size", "plane"] = Query("size", description="size: bigger faces are nearer; plane: all heads at one depth"),
+        depth: Literal["position", "size", "plane"] = Query("position", description="position: the heads' positions (pair distances in metres); size: bigger faces are nearer; plane: all heads at one depth"),
         fov: float = Query(60.0, ge=1, le=179, description="Camera field of view across the image's longer side, degrees (depth=size)"),
         track: bool = Query(True),
         smooth: bool = Query(True),
@@ -394,7 +396,8 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
 
         _check_params(request.query_params, INTERACT_PARAMS)
         key = _estimator_key(model=model, detector=detector, landmarker=landmarker, pose=pose, keypoints=keypoints, min_score=min_score)
-        inter_config = InteractionConfig(cone_deg=cone, max_cone_deg=max(60.0, cone), depth=depth, fov_deg=fov)
+        # a server started with --camera reports rotations in the camera's frame
+        inter_config = InteractionConfig(cone_deg=cone, max_cone_deg=max(60.0, cone), depth=depth, fov_deg=fov, apparent_rotations=config.camera is None)
         data, name = await _read_upload(request)
         check_header(data, name, config.max_pixels)
 

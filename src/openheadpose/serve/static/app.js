@@ -54,6 +54,16 @@
     return v === null || v === undefined ? "–" : Number(v).toFixed(digits);
   }
 
+  // A head's distance from the camera, "1.45 m ± 0.19" (its position in metres, sigma along
+  // the line of sight: what `headpose predict --distance` writes); "" when it has none.
+  function distance(h) {
+    if (!h.position) return "";
+    const d = Math.hypot(...h.position);
+    if (!h.position_sigma || d <= 0) return `${d.toFixed(2)} m`;
+    const s = Math.sqrt(h.position.reduce((acc, p, k) => acc + (p / d) ** 2 * h.position_sigma[k] ** 2, 0));
+    return `${d.toFixed(2)} m ± ${s.toFixed(2)}`;
+  }
+
   function setStatus(answer) {
     const heads = answer.heads || [];
     frames += 1;
@@ -68,7 +78,7 @@
       ...heads.map((h, i) => {
         const tr = document.createElement("tr");
         const sigma = h.sigma ? h.sigma.map((s) => fmt(s)).join("/") : "–";
-        for (const v of [h.track_id ?? `(${i})`, fmt(h.yaw), fmt(h.pitch), fmt(h.roll), sigma]) {
+        for (const v of [h.track_id ?? `(${i})`, fmt(h.yaw), fmt(h.pitch), fmt(h.roll), sigma, distance(h) || "–"]) {
           const td = document.createElement("td");
           td.textContent = String(v);
           tr.appendChild(td);
@@ -112,6 +122,8 @@
       }
       const lines = [`${h.track_id !== null && h.track_id !== undefined ? "#" + h.track_id + "  " : ""}yaw ${fmt(h.yaw)}  pitch ${fmt(h.pitch)}  roll ${fmt(h.roll)}`];
       if (h.sigma) lines.push(`σ ${h.sigma.map((s) => fmt(s)).join(" / ")}`);
+      const d = distance(h);
+      if (d) lines.push(d);
       label(lines, x1, y1 - 2);
     }
   }
