@@ -44,6 +44,8 @@ MODEL_INFO = {
     "fsanet-var-capsule": ("FSA-Net var-capsule, imported (seed)", "official Keras weights, Protocol 1"),
     "fsanet-nos-capsule": ("FSA-Net noS-capsule, imported (seed)", "official Keras weights, Protocol 1"),
     "fsanet-onnx": ("FSA-Net, PyTorch retrain (peer)", "omasaht/headpose-fsanet-pytorch, 1x1 + var ONNX averaged, 64 px"),
+    "default-single": ("openheadpose default, one read (`--no-mirror`)", "the default pipeline with each face read once (before issue 28)"),
+    "hopenet-synth-single": ("Hopenet-lite, ours, one read (`--no-mirror`)", "the same network, each crop read once (the rows above read each crop and its mirror image, averaged)"),
     "shaw-b66": ("Shaw lightweight b66 (peer)", "Shaw-git/Lightweight-Head-Pose-Estimation, 0.9 MB"),
     "3ddfa-v2-mb05": ("3DDFA_V2 MobileNet-0.5 (peer)", "cleardusk/3DDFA_V2, pose from the fitted 3DMM camera"),
     "hopelessnet-squeezenet1_0": ("HopelessNet SqueezeNet 1.0, imported (seed)", "Hopenet fork, 66 bins; README 7.33 with the original crop, which keeps invisible points at (-1, -1)"),
