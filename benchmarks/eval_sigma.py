@@ -131,6 +131,9 @@ def main(argv=None) -> int:
     doc.update(
         model=name,
         pipeline="+".join(est.names.values()),
+        # the default reads each face twice (issue 28); its sigma is the single-read one times these
+        reads="both" if getattr(est.pose, "mirror", False) else "plain",
+        both_scale=None if getattr(model, "both_calibration", None) is None else list(model.both_calibration.scale),
         dataset="aflw2000-dev",
         n_images=n,
         n_found=len(rows),

@@ -7,6 +7,11 @@ Each (model, crop) pair writes ``benchmarks/results/eval/aflw2000-dev_<model>_<c
 holding the numbers, the crop recipe, the image counts and the command that
 reproduces that row; ``make_results.py`` turns them into ``docs/RESULTS.md``.
 
+Our pipeline and our shipped image networks read each face twice (the crop and its mirror,
+averaged: the project's default, ``NetworkPose(mirror=True)``); ``default-single`` and
+``<network>-single`` are the same with one read (``--no-mirror``). Seed systems and peers are
+read once, as published.
+
 Faces are cut by each model's own recipe: ``gt`` from the labelled landmarks,
 ``detect`` from our default detector's box (BlazeFace + tiles), which runs once per
 image and is shared by every crop model, so all see the same detections.
@@ -80,8 +85,12 @@ def models(shared: Path, tmp: Path) -> dict:
 
     w = shared / "weights"
     fs = w / "fsanet" / "300W_LP_models"
+    from openheadpose.assets import DEFAULT_POSE_NETWORK
+    from openheadpose.inference.pose_stages import NetworkPose
+
     out = {
         "default": HeadPoseEstimator,
+        "default-single": lambda: HeadPoseEstimator(pose=NetworkPose(DEFAULT_POSE_NETWORK, mirror=False)),
         "default-geometric": lambda: HeadPoseEstimator(pose="geometric"),
         "fsanet-capsfusion": lambda: _imported("fsanet", fs, tmp),
         "fsanet-capsule": lambda: _imported("fsanet", fs / "fsanet_capsule_3_16_2_21_5", tmp),
@@ -98,7 +107,17 @@ def models(shared: Path, tmp: Path) -> dict:
     for f in sorted((ROOT / "src" / "openheadpose" / "assets").glob("*-synth*.onnx")):
         if f.stem != "hhpnet-synth":  # a keypoint network: benchmarks/eval_hhpnet.py
             out[f.stem] = (lambda f=f: OnnxPoseModel(f, threads=2))
+            out[f"{f.stem}-single"] = out[f.stem]
     return out
+
+
+def reads_twice(name: str) -> bool | None:
+    """``mirror`` for ``evaluate``: the project's default (``None``) for our pipeline and shipped networks,
+    one read for their ``-single`` rows, the seed systems and the peers (as published)."""
+    if name.endswith("-single"):
+        return False
+    ours = name.startswith("default") or name.endswith("-synth")
+    return None if ours else False
 
 
 def main(argv=None) -> int:
@@ -128,7 +147,7 @@ def main(argv=None) -> int:
         for crop in args.crop:
             t0 = time.perf_counter()
             data = AFLW2000(shared / "data" / "aflw2000-dev")
-            kw = {"detector": detector} if not name.startswith("default") else {}
+            kw = {"detector": detector, "mirror": reads_twice(name)} if not name.startswith("default") else {}
             res = evaluate(model, data, crop, name="aflw2000-dev", batch_size=args.batch_size, progress=True, **kw)
             d = res.to_dict()
             d["model_key"] = name

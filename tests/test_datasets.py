@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import cv2
@@ -66,10 +65,16 @@ def test_pose_sample_load_image_rgb_and_errors(tmp_path):
 
 
 # --------------------------------------------------------------------------- AFLW2000
-def test_aflw2000_dev_counts_and_fields(shared):
-    t = time.perf_counter()
+def test_aflw2000_dev_counts_and_fields(shared, monkeypatch):
+    import openheadpose.datasets.aflw2000 as aflw
+
+    # construction only lists files: no label is parsed until the samples are read. (Counted, not
+    # timed: a "< 1 s" wall-clock bound failed under load on a shared 2-core machine.)
+    parsed = []
+    real = aflw.mat_labels
+    monkeypatch.setattr(aflw, "mat_labels", lambda path: parsed.append(path) or real(path))
     d = AFLW2000(shared / "data/aflw2000-dev")
-    assert time.perf_counter() - t < 1.0  # construction only lists files
+    assert parsed == []
     assert len(d) == 1000
     samples = list(d)
     assert (len(samples), d.n_read, d.n_filtered, d.failures) == (983, 983, 17, [])

@@ -154,6 +154,10 @@ def test_predict_options(client, astronaut):
     # --fov: rotations in the camera frame; the astronaut's face is off the image centre, so they change
     cam = client.post("/v1/predict?fov=60", content=data).json()["heads"][0]
     assert cam["box"] == base["box"] and cam["rotation"] != base["rotation"]
+    # mirror=false: one read instead of the default's two (same face, a different rotation)
+    single = client.post("/v1/predict?mirror=false", content=data).json()["heads"][0]
+    assert single["box"] == base["box"] and single["rotation"] != base["rotation"]
+    assert client.post("/v1/predict?mirror=true", content=data).json()["heads"][0]["rotation"] == base["rotation"]
 
 
 @needs_face_models
@@ -245,6 +249,8 @@ def test_body_limit_holds_without_content_length(client):
         ("min_score=abc", 422, "invalid_option", ["min_score", "'abc'"]),
         ("min_score=2", 422, "invalid_option", ["min_score"]),
         ("fov=0", 422, "invalid_option", ["fov"]),
+        ("mirror=maybe", 422, "invalid_option", ["mirror"]),
+        ("pose=geometric&mirror=true", 422, "unsupported_option", ["--mirror", "geometric"]),
         ("detector=blazefac", 422, "unsupported_option", ["blazefac", "blazeface"]),
         ("model=hhpnet&pose=geometric", 422, "unsupported_option", ["--pose"]),
         ("model=no-such-net", 422, "unsupported_option", ["no-such-net"]),
@@ -305,7 +311,7 @@ def test_stream_errors(client, astronaut):
         ws.send_bytes(jpeg(astronaut))
         good = json.loads(ws.receive_text())
         assert good["frame"] == 1 and len(good["heads"]) == 1
-    for query, code in (("modle=x", "unknown_option"), ("min_score=x", "invalid_option")):
+    for query, code in (("modle=x", "unknown_option"), ("min_score=x", "invalid_option"), ("mirror=x", "invalid_option")):
         with client.websocket_connect(f"/v1/stream?{query}") as ws:
             assert json.loads(ws.receive_text())["error"]["code"] == code
     with client.websocket_connect("/v1/stream?detector=nope") as ws:  # found when the first frame needs the models

@@ -30,6 +30,13 @@ is what a user's sigma must describe. Two methods:
   / k_yaw(synth)``, which assumes the real-to-rendered ratio measured on yaw for pitch
   and roll. On AFLW2000-dev that left pitch short (1 sigma held 61 % of its errors).
 
+The mirrored read (the default pose stage reads each crop and its mirror image and averages the
+two poses, ``NetworkPose(view="both")``) has its own factors: the same faces are read that way too,
+and the same rule (fitted vs own-error bound) gives the factor on the two reads' mean spread. Two
+reads of one face are correlated, so that factor is measured, never taken as ``1/sqrt(2)``; it is
+stored relative to the single-read sigma (``notes["sigma_both"]``, applied by
+:func:`~openheadpose.inference.pose_stages.both_sigma_factor`).
+
 The factors go into the ONNX file's metadata (``notes["sigma"]``), which
 :class:`~openheadpose.inference.backends.onnx.OnnxPoseModel` applies, and into
 ``<name>.json``; the measurements into ``benchmarks/results/sigma_calibration.json``::
@@ -70,7 +77,9 @@ def pipeline_errors(est, dataset, limit: int | None, others: dict | None = None)
     signed errors ``(M, 3)``, the network's bin spread ``(M, 3)``, true yaw ``(M,)``, the number of
     faces tried, and the errors ``(M, 3)`` of each of ``others`` (name -> pose stage) on the same
     faces (NaN where a stage cannot read one: the geometric fit on a face FaceMesh did not confirm),
-    and the index in ``dataset`` of each found face ``(M,)``."""
+    the index in ``dataset`` of each found face ``(M,)``, and the signed errors ``(M, 3)`` and the
+    two reads' mean spread ``(M, 3)`` of the same network reading each crop and its mirror image,
+    averaged (``view="both"``; the file's factor for it set to 1 by main)."""
     from tqdm import tqdm
 
     from openheadpose.core.geometry import box_iou
@@ -78,6 +87,7 @@ def pipeline_errors(est, dataset, limit: int | None, others: dict | None = None)
 
     others = others or {}
     errors, spreads, yaws, extra, n, found = [], [], [], {k: [] for k in others}, 0, []
+    errors2, spreads2 = [], []
 
     def err(R, s):
         return wrap_degrees(matrix_to_euler(R).stack()[0] - np.asarray(s.euler, np.float64), 360.0)
@@ -96,16 +106,20 @@ def pipeline_errors(est, dataset, limit: int | None, others: dict | None = None)
             continue
         face = faces[[j]]
         found.append(n - 1)
-        pred = est.pose(img, face)  # its sigma is the bins' raw spread (unit factors, set by main)
+        pred = est.pose(img, face, view="plain")  # its sigma is the bins' raw spread (unit factors, set by main)
         errors.append(err(pred.rotations, s))
         spreads.append(pred.sigma[0])
+        pred2 = est.pose(img, face, view="both")
+        errors2.append(err(pred2.rotations, s))
+        spreads2.append(pred2.sigma[0])
         yaws.append(float(s.euler[0]))
         has_mesh = face.mesh is not None and bool(np.isfinite(face.mesh).all())
         for name, stage in others.items():
             ok = has_mesh or "detector box" in getattr(stage, "needs", "")
             extra[name].append(err(stage(img, face).rotations, s) if ok else np.full(3, np.nan))
     return (np.array(errors).reshape(-1, 3), np.array(spreads).reshape(-1, 3), np.array(yaws), n,
-            {k: np.array(v).reshape(-1, 3) for k, v in extra.items()}, np.array(found, int))
+            {k: np.array(v).reshape(-1, 3) for k, v in extra.items()}, np.array(found, int),
+            np.array(errors2).reshape(-1, 3), np.array(spreads2).reshape(-1, 3))
 
 
 def _photos(real: Path, synth: Path, split: str) -> list:
@@ -154,7 +168,8 @@ def main(argv=None) -> int:
         sys.exit(f"{dst}: codec {model.codec.name!r} has no bins to take a spread from")
     # unit factors: the network's sigma is then its bins' raw spread, whatever the file holds now
     model.spread_calibration = Calibration((1.0, 1.0, 1.0), "uncalibrated", {}, {})
-    est = HeadPoseEstimator(pose=NetworkPose(model))
+    model.both_calibration = None  # and the two reads' sigma is their mean raw spread
+    est = HeadPoseEstimator(pose=NetworkPose(model, mirror=False))  # sigma is fitted for one read
     t0 = time.time()
     if args.method == "fitted":
         cal, report = _fitted(est, args)
@@ -290,7 +305,7 @@ def _fitted(est, args):
         label_yaw.append(y)
         real += smp
     label_yaw = np.concatenate(label_yaw)
-    e, s, _, n, others, found = pipeline_errors(est, photos, args.limit, {"geometric": GeometricPose()})
+    e, s, _, n, others, found, e2, s2 = pipeline_errors(est, photos, args.limit, {"geometric": GeometricPose()})
     fitted = np.array([photos[i].euler for i in found], np.float64).reshape(-1, 3)
     fit21 = _fit21([real[i] for i in found], args.bfm)
     parts = (fitted + e, fitted, label_yaw[found], fit21, fitted + others["geometric"])
@@ -306,6 +321,19 @@ def _fitted(est, args):
     )
     cal = Calibration(tuple(float(x) for x in k), fitted_on, _cov(e, s), _cov(e, s * k))
     r4 = lambda v: [round(float(x), 4) for x in v]
+    # The mirrored read: the same faces read twice (crop and mirror, averaged on SO(3)). Its factor on
+    # the two reads' mean spread comes from the same rule (fitted vs own-error bound, the larger), so
+    # the two-read errors' correlation is measured, not assumed; the file stores it relative to the
+    # single-read sigma (k times the same spread): sigma_both = (k2 / k) * sigma_single.
+    parts2 = (fitted + e2, fitted, label_yaw[found], fit21, fitted + others["geometric"])
+    b2 = bounded_factors(*parts2, s2)
+    k2 = b2["scale"]
+    both = Calibration(
+        tuple(float(x) for x in k2 / k),
+        "the factors above, measured again for the mean of a plain and a mirrored read of the same faces "
+        "(same photos, labels and rule); they multiply the single-read sigma. Never AFLW2000.",
+        _cov(e2, s2 * k), _cov(e2, s2 * k2),
+    )
     e_yaw = np.full_like(e, np.nan)  # against AFLW's own yaw label (yaw only)
     e_yaw[:, 0] = wrap_degrees(fitted[:, 0] + e[:, 0] - label_yaw[found])
     return cal, {"scale": r4(k),
@@ -317,6 +345,13 @@ def _fitted(est, args):
                            "diagnostics": copying_diagnostics(*parts)},
                  "real_fitted": {"faces": len(e), "tried": n, "coverage_before": cal.coverage_before, "coverage_after": cal.coverage_after,
                                  "mae": [round(float(x), 3) for x in np.abs(e).mean(0)]},
+                 "both": {"scale_on_single_sigma": r4(k2 / k), "scale_on_spread": r4(k2), "fitted": r4(b2["fitted"]), "own_error": r4(b2["own"]),
+                          "label_noise": r4(b2["tau"]), "from": b2["from"],
+                          "mae": [round(float(x), 3) for x in np.abs(e2).mean(0)],
+                          "mean_signed_error": {"plain": r4(e.mean(0)), "both": r4(e2.mean(0))},
+                          "coverage_single_sigma": both.coverage_before, "coverage_after": both.coverage_after,
+                          "mae_yaw_against_aflw_label": round(float(np.abs(wrap_degrees(fitted[:, 0] + e2[:, 0] - label_yaw[found])).mean()), 3)},
+                 "both_calibration": both.to_dict(),
                  "fitted_on": fitted_on}
 
 
@@ -328,13 +363,13 @@ def _ratio(est, args):
 
     # view 0 of each face is the photo itself with its *fitted* pose: only the re-rendered views have a known one
     synth_ds = [s for f in args.synth for s in open_dataset(f"300wlp:{f / args.split}", standard_filter=True) if not Path(s.name).stem.endswith("_0")]
-    e_syn, s_syn, _, n_syn, _, _ = pipeline_errors(est, synth_ds, args.limit)
+    e_syn, s_syn, _, n_syn, *_ = pipeline_errors(est, synth_ds, args.limit)
     real_ds = [s for f, r in zip(args.synth, args.real) for s in _photos(r, f, args.split)]
     # On the real photos two more pose stages read the same faces: their errors against the same
     # yaw labels give the labels' own noise (triple collocation, core.calibration.label_noise),
     # paired with the geometric fit, which shares no training data with either network.
-    others = {"fsanet-synth": NetworkPose("fsanet-synth"), "geometric": GeometricPose()}
-    e_real, s_real, y_real, n_real, e_others, _ = pipeline_errors(est, real_ds, args.limit, others)
+    others = {"fsanet-synth": NetworkPose("fsanet-synth", mirror=False), "geometric": GeometricPose()}
+    e_real, s_real, y_real, n_real, e_others, *_ = pipeline_errors(est, real_ds, args.limit, others)
     e_real[:, 1:] = np.nan  # yaw only is labelled there
     frontal = np.abs(y_real) < TAU_MAX_YAW
     tau_pairs = {args.name: e_real[:, :1], **{k: v[:, :1] for k, v in e_others.items()}}
@@ -387,6 +422,8 @@ def _write(dst: Path, name: str, cal, report: dict) -> None:
     props = {p.key: p.value for p in m.metadata_props}
     meta = json.loads(props["openheadpose"])
     meta.setdefault("notes", {})["sigma"] = cal.to_dict()
+    if report.get("both_calibration"):
+        meta["notes"]["sigma_both"] = report["both_calibration"]
     for p in m.metadata_props:
         if p.key == "openheadpose":
             p.value = json.dumps(meta, sort_keys=True)
@@ -399,6 +436,8 @@ def _write(dst: Path, name: str, cal, report: dict) -> None:
     data = dst.read_bytes()
     info["bytes"], info["sha256"] = len(data), hashlib.sha256(data).hexdigest()
     info["sigma"] = {**cal.to_dict(), "command": report["command"]}
+    if report.get("both_calibration"):
+        info["sigma_both"] = report["both_calibration"]
     side.write_text(json.dumps(info, indent=1) + "\n")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")

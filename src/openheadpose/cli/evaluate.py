@@ -13,6 +13,7 @@ from openheadpose.cli._common import (
     EXIT_OK,
     build_or_exit,
     camera_option,
+    mirror_option,
     dumps,
     err,
     estimator_options,
@@ -40,9 +41,10 @@ def _dataset_kinds() -> list[str]:
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), help="Write PNG plots here: error vs |yaw|, histograms, worst cases.")
 @click.option("--per-image", is_flag=True, help="Include every face's label and prediction in the JSON (keep such files out of public repositories: they copy the dataset's labels).")
 @camera_option
+@mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @input_options
-def evaluate(kind, root, crop, model_name, weights, keypoint_source, detector, landmarker, pose_name, batch_size, no_filter, split, json_path, plots_dir, per_image, camera, quiet) -> None:
+def evaluate(kind, root, crop, model_name, weights, keypoint_source, detector, landmarker, pose_name, batch_size, no_filter, split, json_path, plots_dir, per_image, camera, quiet, mirror) -> None:
     """Score a model on a labelled dataset: MAE per angle, MAEV, geodesic error, share within 5/10/15 deg.
 
     Faces outside +-99 deg are dropped (the standard filter) and counted; with
@@ -79,6 +81,7 @@ def evaluate(kind, root, crop, model_name, weights, keypoint_source, detector, l
     model = build_or_exit(
         model_name, weights, keypoint_source=None if from_labels else keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name,
         camera=camera,
+        mirror=mirror,
     )
     if isinstance(model.pose, KeypointPose):
         keypoints = LABELS if from_labels else model.keypoints.name

@@ -25,6 +25,7 @@ from openheadpose.cli._common import (
     input_options,
     message,
     run_frames,
+    mirror_option,
     track_options,
 )
 
@@ -43,9 +44,10 @@ from openheadpose.cli._common import (
 @click.option("--fov", "fov_deg", type=click.FloatRange(1, 179), default=None, help="Camera field of view across the image's longer side, degrees. [default: 60, assumed]")
 @camera_option
 @track_options
+@mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @input_options
-def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, cone_deg, depth, fov_deg, camera, quiet, track, smooth) -> None:
+def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, cone_deg, depth, fov_deg, camera, quiet, track, smooth, mirror) -> None:
     """Who looks at whom: view cones, mutual gaze and interaction levels in SOURCES.
 
     For every pair of heads: whether each looks at the other (the other head is
@@ -101,7 +103,7 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
     except ValueError as exc:
         fail(message(exc))
     est = build_or_exit(model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name, min_score=min_score, track=track, smooth=smooth,
-                        camera=camera)
+                        camera=camera, mirror=mirror)
     if camera is None:  # heads placed with interact's own field of view (across the longer side)
         rule = Camera.from_fov(fov_deg or ASSUMED_FOV_DEG, "longer", assumed=fov_deg is None)
         est.placer = HeadPlacer(rule, from_boxes=est.placer.from_boxes)

@@ -18,6 +18,7 @@ from openheadpose.cli._common import (
     expand_or_exit,
     fail,
     input_options,
+    mirror_option,
     run_frames,
     track_options,
 )
@@ -128,9 +129,10 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
 @click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight, and place heads with it. [default for placing heads: 60, assumed]")
 @camera_option
 @track_options
+@mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @input_options
-def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, num_workers, parquet_dir, draw, show_distance, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, camera, quiet, track, smooth) -> None:
+def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, num_workers, parquet_dir, draw, show_distance, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, camera, quiet, track, smooth, mirror) -> None:
     """Estimate the pose of every head in SOURCES.
 
     SOURCES are image files, video files, folders (searched recursively),
@@ -154,7 +156,7 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
       headpose predict clip.mp4 --camera calib.yaml --json - --save out --distance
     """
     est_kwargs = {"model_name": model_name, "weights": weights, "keypoint_source": keypoint_source, "detector": detector, "landmarker": landmarker,
-                  "pose_name": pose_name, "min_score": min_score, "fov": fov, "track": track, "smooth": smooth, "camera": camera}
+                  "pose_name": pose_name, "min_score": min_score, "fov": fov, "track": track, "smooth": smooth, "camera": camera, "mirror": mirror}
     if engine == "ray":
         if save_dir or show:
             fail("--save and --show need --engine local (annotated frames are drawn where they are decoded); --engine ray writes --json, --csv or --parquet")

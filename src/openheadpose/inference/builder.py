@@ -48,6 +48,7 @@ def build_estimator(
     track: bool = True,
     smooth: bool = True,
     camera=None,
+    mirror: bool | None = None,
 ) -> HeadPoseEstimator:
     """The estimator for a model name and the options of ``headpose predict``.
 
@@ -86,6 +87,11 @@ def build_estimator(
             landmarks are undistorted before heads are placed, and rotations are reported in
             the camera's frame, as with ``fov``. Without ``camera`` or ``fov``, heads are
             placed with an assumed 60-degree camera (see :mod:`openheadpose.core.camera`).
+        mirror: read every face twice, as it is and mirrored, and average the two poses
+            (:class:`~openheadpose.inference.pose_stages.NetworkPose`'s ``mirror``). ``None``:
+            on for image networks (:data:`~openheadpose.inference.pose_stages.MIRROR_DEFAULT`),
+            off for keypoint networks (no measured sigma for their mean yet); the geometric
+            stage is mirror-symmetric by construction and refuses ``True``.
 
     Raises:
         KeyError: an unknown stage or model name (the message suggests the closest).
@@ -96,6 +102,7 @@ def build_estimator(
     # step); --fov does it inside the pose stage, as before
     est = _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side)
     est.placer = HeadPlacer(cam, rotations_in_camera_frame=fov is not None, report_camera_frame=camera is not None, from_boxes=est.placer.from_boxes)
+    _set_mirror(est.pose, mirror)
     if track:
         est.tracker = HeadTracker(smooth=smooth)
     return est
@@ -108,6 +115,16 @@ def _camera(camera, fov: float | None) -> Camera:
     if camera is None:
         return Camera.assumed() if fov is None else Camera.from_fov(fov)
     return camera if isinstance(camera, Camera) else read_calibration(camera)
+
+
+def _set_mirror(stage, mirror: bool | None) -> None:
+    """Give the pose stage the ``mirror`` option, or refuse it for a stage that reads no image."""
+    if mirror is None:
+        return
+    if hasattr(stage, "mirror"):
+        stage.mirror = bool(mirror)
+    elif mirror:
+        raise ValueError(f"--mirror: the {getattr(stage, 'name', 'chosen')} pose stage reads no image crop or keypoints (a rigid fit of landmarks is mirror-symmetric already)")
 
 
 def _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side) -> HeadPoseEstimator:

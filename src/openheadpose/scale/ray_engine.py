@@ -195,11 +195,12 @@ class RayRun:
 
 
 def estimator_options(model: str = "default", weights=None, *, detector=None, landmarker=None, pose=None, keypoints=None,
-                      min_score=None, fov=None, track: bool = True, smooth: bool = True, camera=None) -> dict[str, Any]:
+                      min_score=None, fov=None, track: bool = True, smooth: bool = True, camera=None, mirror: bool | None = None) -> dict[str, Any]:
     """The ``build_estimator`` arguments a run passes to its actors (JSON-able: they go in the plan)."""
     return {"model": model, "weights": None if weights is None else str(Path(weights).resolve()), "detector": detector,
             "landmarker": landmarker, "pose": pose, "keypoints": keypoints, "min_score": min_score, "fov": fov,
-            "track": track, "smooth": smooth, "camera": None if camera is None else str(Path(camera).resolve())}
+            "track": track, "smooth": smooth, "camera": None if camera is None else str(Path(camera).resolve()),
+            "mirror": mirror}
 
 
 def expand(specs: Sequence[str | Source]) -> tuple[list[Source], list[str]]:
