@@ -172,6 +172,100 @@ class TiledBlazeFace:
         return weighted_nms(_concat(dets))
 
 
+#: Smallest face the default schedule looks for: side in pixels of the face's landmark box
+#: (AFLW's 21 points, brow to chin, ear to ear). Faces this small are found where the image is
+#: large; :data:`SHORT_REACH` x 480 (the larger tile of :class:`TiledBlazeFace`).
+MIN_FACE = 72
+
+#: Face side, as a fraction of the image's long side, from which BlazeFace short range on a whole
+#: image finds >= 90 % of the faces, and full range >= 80 % (:data:`FULL_REACH`). Measured by
+#: ``benchmarks/bench_photos.py --reach`` on aflw-yaw crops pasted at known sizes onto the
+#: no-face ``free-mountain-vector-01.jpg`` (a training set and a no-face photo; never AFLW2000).
+SHORT_REACH = 0.15
+FULL_REACH = 0.10
+
+
+def _scaled(d: Detections, f: float, off=(0.0, 0.0)) -> Detections:
+    """Detections found on an image scaled by ``f`` (then shifted by ``off``), in the original's pixels."""
+    o = np.asarray(off, np.float64)
+    kp = None if d.keypoints is None else (d.keypoints + o) / f
+    return Detections((d.boxes + np.tile(o, 2)) / f, d.scores, kp)
+
+
+class BlazeFaceSchedule:
+    """BlazeFace that pays only where a face it has not found yet can be (the default detector).
+
+    1. **Short range on the whole image** (128 px input): finds every face of side
+       >= :data:`SHORT_REACH` of the image's long side ``L``.
+    2. **Full range on the whole image** (192 px input), only where it can add a face of at
+       least ``min_face`` pixels the first pass cannot reach (``SHORT_REACH * L > min_face``),
+       or where the first pass found nothing (full range also finds some large faces short
+       range misses). Both passes read one copy of the image shrunk to 192 px.
+    3. **Short range on tiles** of side ``min_face / SHORT_REACH``, only where faces from
+       ``min_face`` up to what the whole-image passes reach (``FULL_REACH * L``) can be:
+       tiles overlap by that reach (any face the whole passes may miss lies whole inside a
+       tile), are cut from one copy of the image shrunk to the model's input scale, and a tile
+       is skipped when the faces already found leave no free square of ``min_face`` in it
+       (faces do not sit inside faces).
+
+    Detections from every pass are merged with weighted NMS. On a 450 px portrait this is one
+    short-range pass; on a 1280 px group photo, both whole passes and a dozen tiles where
+    :class:`TiledBlazeFace` runs 55.
+
+    Args:
+        min_face: smallest face side (pixels) looked for where the image is large enough to
+            hold faces below the whole-image passes' reach.
+        min_score: minimum detection score for every pass (full range: at least 0.6, its own).
+    """
+
+    def __init__(self, min_face: int = MIN_FACE, min_score: float = 0.5):
+        self.short = BlazeFace("short", min_score)
+        self.full = BlazeFace("full", max(min_score, 0.6))
+        self.min_face = min_face
+        #: what the last call ran: whole-image passes and tiles run / skipped (for benchmarks)
+        self.last: dict[str, int] = {}
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        h, w = image.shape[:2]
+        L = max(h, w)
+        f = min(1.0, self.full.spec.size / L)
+        small = image if f == 1.0 else cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        dets = [_scaled(self.short(small), f)]
+        run_full = SHORT_REACH * L > self.min_face or len(dets[0]) == 0
+        if run_full:
+            dets.append(_scaled(self.full(small), f))
+        reach = (FULL_REACH if run_full else SHORT_REACH) * L
+        self.last = {"full": int(run_full), "tiles": 0, "skipped": 0}
+        if reach > self.min_face:
+            dets += self._tiles(image, reach, _concat(dets).boxes)
+        return weighted_nms(_concat(dets))
+
+    def _tiles(self, image: np.ndarray, reach: float, found: np.ndarray) -> list[Detections]:
+        """Short range over tiles that can hold a face from ``min_face`` to ``reach`` pixels."""
+        h, w = image.shape[:2]
+        s = self.short.spec.size
+        t = self.min_face / SHORT_REACH
+        k = s / t  # the image at the short-range model's scale: a tile is s x s there
+        small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+        sh, sw = small.shape[:2]
+        step = max(s // 4, int(s - np.ceil(reach * k)))  # overlap >= reach (the estimator caps L at 1920: reach <= 192 < t)
+        # free: where a face of min_face would overlap no face found so far
+        free = np.ones((sh, sw), np.uint8)
+        for x1, y1, x2, y2 in np.round(found * k).astype(int):
+            free[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)] = 0
+        m = max(1, int(self.min_face * k))
+        free = cv2.erode(free, np.ones((m, m), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=1)
+        out = []
+        for y0 in tile_starts(sh, s, step):
+            for x0 in tile_starts(sw, s, step):
+                if not free[y0 : y0 + s, x0 : x0 + s].any():
+                    self.last["skipped"] += 1
+                    continue
+                self.last["tiles"] += 1
+                d = self.short(small[y0 : y0 + s, x0 : x0 + s])
+                if len(d):
+                    out.append(_scaled(d, k, (x0, y0)))
+        return out
 
 
 class HaarCascade:
@@ -214,7 +308,12 @@ class HaarCascade:
         return weighted_nms(Detections(boxes, scores), iou_threshold=0.3)
 
 
-@DETECTORS.register("blazeface", help="BlazeFace short+full range over the image and tiles (default)")
+@DETECTORS.register("blazeface", help="BlazeFace short range, then full range and tiles only where faces it missed can be (default)")
+def _make_schedule(**kw):
+    return BlazeFaceSchedule(**kw)
+
+
+@DETECTORS.register("blazeface-tiled", help="BlazeFace short+full range and short range over every tile (every pass on every image; slower)")
 def _make_tiled(**kw):
     return TiledBlazeFace(**kw)
 
