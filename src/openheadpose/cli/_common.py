@@ -7,6 +7,7 @@ never import PyTorch. Each command imports what it needs when it runs.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -226,8 +227,15 @@ def run_frames(estimator, expanded, n_failed: int, handle, save_dir, show: bool,
     n_ok, interrupted = 0, False
     with tqdm(total=count_frames(expanded), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:
         try:
-            for src in expanded:
-                ok = _run_source(estimator, src, handle, names, show, bar, window)
+            photos = None  # one stream over each run of photo files: decoded ahead, poses batched across them
+            for i, src in enumerate(expanded):
+                if src.kind != "image":
+                    photos = None
+                elif photos is None:
+                    run = list(itertools.takewhile(lambda s: s.kind == "image", expanded[i:]))
+                    photos = estimator.stream(run, keep_images=names is not None or show)
+                results = None if photos is None else itertools.islice(photos, 1)
+                ok = _run_source(estimator, src, handle, names, show, bar, window, results)
                 n_ok += ok
                 n_failed += not ok
         except KeyboardInterrupt:
@@ -242,8 +250,8 @@ def run_frames(estimator, expanded, n_failed: int, handle, save_dir, show: bool,
     return EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if n_ok else EXIT_ALL_FAILED
 
 
-def _run_source(estimator, src, handle, names, show, bar, window: str) -> bool:
-    """Process every frame of one source; True when it was processed without error."""
+def _run_source(estimator, src, handle, names, show, bar, window: str, results=None) -> bool:
+    """Process every frame of one source (``results``: its results when already streamed); True when it was processed without error."""
     import cv2
 
     from openheadpose.io import VideoWriter, atomic_write_image
@@ -254,7 +262,7 @@ def _run_source(estimator, src, handle, names, show, bar, window: str) -> bool:
     with contextlib.ExitStack() as stack:
         video = None
         try:
-            for res in estimator.stream(src):
+            for res in estimator.stream(src, keep_images=names is not None or show) if results is None else results:
                 if res.warning:  # no frame behind it: not counted, nothing written
                     err(f"warning: {res.warning}")
                     continue
