@@ -179,7 +179,7 @@ MIN_FACE = 72
 
 #: Face side, as a fraction of the image's long side, from which BlazeFace short range on a whole
 #: image finds >= 90 % of the faces, and full range >= 80 % (:data:`FULL_REACH`). Measured by
-#: ``benchmarks/bench_photos.py --reach`` on aflw-yaw crops pasted at known sizes onto the
+#: ``benchmarks/schedule_constants.py`` on aflw-yaw crops pasted at known sizes onto the
 #: no-face ``free-mountain-vector-01.jpg`` (a training set and a no-face photo; never AFLW2000).
 SHORT_REACH = 0.15
 FULL_REACH = 0.10
@@ -193,24 +193,21 @@ def _scaled(d: Detections, f: float, off=(0.0, 0.0)) -> Detections:
 
 
 class BlazeFaceSchedule:
-    """BlazeFace that pays only where a face it has not found yet can be (the default detector).
+    """BlazeFace that pays for tiles only where a face the whole-image passes miss can be (the default detector).
 
-    1. **Short range on the whole image** (128 px input): finds every face of side
-       >= :data:`SHORT_REACH` of the image's long side ``L``.
-    2. **Full range on the whole image** (192 px input), only where it can add a face of at
-       least ``min_face`` pixels the first pass cannot reach (``SHORT_REACH * L > min_face``),
-       or where the first pass found nothing (full range also finds some large faces short
-       range misses). Both passes read one copy of the image shrunk to 192 px.
-    3. **Short range on tiles** of side ``min_face / SHORT_REACH``, only where faces from
-       ``min_face`` up to what the whole-image passes reach (``FULL_REACH * L``) can be:
-       tiles overlap by that reach (any face the whole passes may miss lies whole inside a
-       tile), are cut from one copy of the image shrunk to the model's input scale, and a tile
-       is skipped when the faces already found leave no free square of ``min_face`` in it
-       (faces do not sit inside faces).
+    1. **Short and full range on the whole image**. Short
+       range finds >= 90 % of the faces of side >= :data:`SHORT_REACH` of the image's long side
+       ``L``, full range >= 80 % of those >= :data:`FULL_REACH` x ``L``; their boxes, averaged by
+       weighted NMS, seed FaceMesh better than either alone (on 450 px portraits, where no tile
+       runs, this is exactly what :class:`TiledBlazeFace` does, so the boxes are the same).
+    2. **Short range on tiles** of side ``min_face / SHORT_REACH``, only where faces from
+       ``min_face`` up to ``FULL_REACH * L`` can be (``L > min_face / FULL_REACH``): tiles
+       overlap by ``FULL_REACH * L`` (a face the whole passes may miss lies whole inside one),
+       are cut from one copy of the image shrunk to the model's input scale, and a tile is
+       skipped when the faces already found leave no free square of ``min_face`` in it (faces
+       do not sit inside faces).
 
-    Detections from every pass are merged with weighted NMS. On a 450 px portrait this is one
-    short-range pass; on a 1280 px group photo, both whole passes and a dozen tiles where
-    :class:`TiledBlazeFace` runs 55.
+    On a 1280 px group photo that is 12 tiles where :class:`TiledBlazeFace` runs 55.
 
     Args:
         min_face: smallest face side (pixels) looked for where the image is large enough to
@@ -222,20 +219,14 @@ class BlazeFaceSchedule:
         self.short = BlazeFace("short", min_score)
         self.full = BlazeFace("full", max(min_score, 0.6))
         self.min_face = min_face
-        #: what the last call ran: whole-image passes and tiles run / skipped (for benchmarks)
-        self.last: dict[str, int] = {}
+        #: what the last call ran: tiles run and tiles skipped
+        self.last: dict[str, int] = {"tiles": 0, "skipped": 0}
 
     def __call__(self, image: np.ndarray) -> Detections:
-        h, w = image.shape[:2]
-        L = max(h, w)
-        f = min(1.0, self.full.spec.size / L)
-        small = image if f == 1.0 else cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-        dets = [_scaled(self.short(small), f)]
-        run_full = SHORT_REACH * L > self.min_face or len(dets[0]) == 0
-        if run_full:
-            dets.append(_scaled(self.full(small), f))
-        reach = (FULL_REACH if run_full else SHORT_REACH) * L
-        self.last = {"full": int(run_full), "tiles": 0, "skipped": 0}
+        L = max(image.shape[:2])
+        dets = [self.short(image), self.full(image)]
+        reach = FULL_REACH * L
+        self.last = {"tiles": 0, "skipped": 0}
         if reach > self.min_face:
             dets += self._tiles(image, reach, _concat(dets).boxes)
         return weighted_nms(_concat(dets))
@@ -308,7 +299,7 @@ class HaarCascade:
         return weighted_nms(Detections(boxes, scores), iou_threshold=0.3)
 
 
-@DETECTORS.register("blazeface", help="BlazeFace short range, then full range and tiles only where faces it missed can be (default)")
+@DETECTORS.register("blazeface", help="BlazeFace short+full range on the image, short range on tiles only where smaller faces can be (default)")
 def _make_schedule(**kw):
     return BlazeFaceSchedule(**kw)
 

@@ -26,8 +26,11 @@ class FaceMesh:
     level (from the detector's eye keypoints when it gives them). With
     ``refine=True`` a second pass re-crops from the first pass's landmarks, as
     MediaPipe's tracker does, which helps for boxes that fit the face badly
-    (profiles, Haar boxes); ``refine="auto"`` (the default) does so only where the
-    first pass says the box fitted badly (see :attr:`REFINE_MOVE`).
+    (profiles, Haar boxes); ``refine="auto"`` (``facemesh-auto``) does so only where the
+    first pass says the box fitted badly (see :attr:`REFINE_MOVE`). It is not the default:
+    it saves most second passes but costs accuracy end to end on AFLW2000-dev (compare
+    ``headpose evaluate --root ../shared/data/aflw2000-dev --crop detect --landmarker facemesh-auto``
+    with the same command without ``--landmarker``).
     """
 
     side = 192
@@ -36,15 +39,15 @@ class FaceMesh:
     #: landmarks) moved by more than this fraction of its side, changed size by more than
     #: :attr:`REFINE_RESIZE` (log ratio), turned by more than :attr:`REFINE_TURN` degrees, or
     #: when the first pass's face-presence score is under :attr:`REFINE_SCORE`. Chosen on 300
-    #: aflw-yaw crops and the shared media photos (320 faces): the second pass then runs on 12 %
-    #: of them, and on the others it would have moved the landmarks by a median 0.5 % of the
-    #: crop (95th percentile 1.5 %, about one pixel of FaceMesh's input).
+    #: aflw-yaw crops and the shared media photos (``benchmarks/schedule_constants.py``): the
+    #: second pass then runs on about one face in eight, and on the others it would have moved
+    #: the landmarks by a median 0.5 % of the crop (about one pixel of FaceMesh's input).
     REFINE_MOVE = 0.08
     REFINE_RESIZE = 0.15
     REFINE_TURN = 8.0
     REFINE_SCORE = 0.9
 
-    def __init__(self, refine: bool | str = "auto", scale: float = 1.5):
+    def __init__(self, refine: bool | str = True, scale: float = 1.5):
         if refine not in (True, False, "auto"):
             raise ValueError(f"refine must be True, False or 'auto', got {refine!r}")
         self.model = TFLiteModel(model_path("face_landmark"))
@@ -109,14 +112,14 @@ class FaceMesh:
         return Landmarks(np.stack(out_p), np.array(out_s))
 
 
-@LANDMARKERS.register("facemesh", help="MediaPipe FaceMesh, 468 points; a second pass where the first one's crop fitted badly (default)")
+@LANDMARKERS.register("facemesh", help="MediaPipe FaceMesh, 468 points, two passes (default)")
 def _make_facemesh(**kw):
     return FaceMesh(**kw)
 
 
-@LANDMARKERS.register("facemesh-twice", help="MediaPipe FaceMesh, 468 points, always two passes")
-def _make_facemesh_twice(**kw):
-    return FaceMesh(refine=True, **kw)
+@LANDMARKERS.register("facemesh-auto", help="MediaPipe FaceMesh, a second pass only where the first one's crop fitted badly (faster, less accurate)")
+def _make_facemesh_auto(**kw):
+    return FaceMesh(refine="auto", **kw)
 
 
 @LANDMARKERS.register("facemesh-fast", help="MediaPipe FaceMesh, one pass from the detection box")

@@ -34,6 +34,7 @@ from openheadpose.inference.keypoint_sources import KEYPOINT_SOURCES
 from openheadpose.inference.landmarkers import LANDMARKERS
 from openheadpose.inference.pose_stages import POSE_STAGES
 from openheadpose.inference.results import Faces, FrameResult, HeadKeypoints, Heads
+from openheadpose.specs.spec import PosePrediction
 from openheadpose.io.images import as_rgb_uint8, read_image
 from openheadpose.io.sources import Source, expand_sources
 
@@ -451,12 +452,16 @@ class HeadPoseEstimator:
             if exc is not None:
                 yield FrameResult(src.name, 0, 0, 0, Heads.empty(), error=f"{src.name}: {exc}")
                 continue
-            heads = Heads.empty() if len(faces) == 0 else self._still_heads(faces, pred)
+            heads = self._still_heads(faces, pred)
             yield FrameResult(src.name, 0, int(w), int(h), heads, timings, image=image if keep_images else None)
 
     def _still_heads(self, faces: Faces, pred) -> Heads:
         """:meth:`predict`'s heads of one photo, as the tracker reports a stream's first frame when there is one."""
-        if self.tracker is None:
+        if len(faces) == 0:
+            if self.tracker is None:
+                return Heads.empty()
+            pred = PosePrediction(np.zeros((0, 3, 3)), None)  # what the tracker reports for a frame without heads
+        elif self.tracker is None:
             return Heads(faces.boxes, faces.scores, pred.rotations, pred.sigma, faces.mesh, faces.keypoints, faces.keypoint_conf, angles=pred.angles)
         R = np.asarray(pred.rotations, np.float64)
         mesh = faces.mesh if faces.mesh is not None and np.isfinite(faces.mesh).all() else None
