@@ -34,9 +34,9 @@ from openheadpose.inference.keypoint_sources import KEYPOINT_SOURCES
 from openheadpose.inference.landmarkers import LANDMARKERS
 from openheadpose.inference.pose_stages import POSE_STAGES
 from openheadpose.inference.results import Faces, FrameResult, HeadKeypoints, Heads
-from openheadpose.specs.spec import PosePrediction
 from openheadpose.io.images import as_rgb_uint8, read_image
 from openheadpose.io.sources import Source, expand_sources
+from openheadpose.specs.spec import PosePrediction
 
 #: Detector score a face needs when no landmarker confirms it (image networks on the
 #: detector's box, the blazeface keypoint source). With a landmarker the head's score
@@ -341,11 +341,13 @@ class HeadPoseEstimator:
         h, w = image.shape[:2]
         return FrameResult(name, index, int(w), int(h), heads, timings, image=image, fps=fps)
 
-
     # ------------------------------------------------------------------ folders of photos
-    #: Photos whose faces share one pose-network call in :meth:`_stream_stills`, and how many
-    #: are decoded ahead of the one being processed.
+    #: At most this many photos, and :data:`STILLS_BATCH_PIXELS` pixels, share one pose-network
+    #: call in :meth:`_stream_stills` (their images are held until then); :data:`STILLS_AHEAD`
+    #: more are decoded and searched for faces ahead on the worker thread.
     STILLS_BATCH = 8
+    STILLS_BATCH_PIXELS = 48_000_000
+    STILLS_AHEAD = 2
 
     def _stills_batchable(self) -> bool:
         """Whether a photo's result can be built without the tracker: its first frame is then
@@ -372,7 +374,7 @@ class HeadPoseEstimator:
         reduced = not keep_images
 
         def refill():
-            while len(ahead) < 2 * self.STILLS_BATCH:
+            while len(ahead) < self.STILLS_AHEAD:
                 src = next(todo, None)
                 if src is None:
                     return
@@ -391,7 +393,7 @@ class HeadPoseEstimator:
                     yield item
                     continue
                 batch.append(item)
-                if len(batch) >= self.STILLS_BATCH:
+                if len(batch) >= self.STILLS_BATCH or sum(b[1].shape[0] * b[1].shape[1] for b in batch) >= self.STILLS_BATCH_PIXELS:
                     yield from self._still_results(batch, keep_images)
                     batch = []
             yield from self._still_results(batch, keep_images)
@@ -399,9 +401,12 @@ class HeadPoseEstimator:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _decode_and_find(self, src: Source, reduce_to: int):
-        """The worker thread's share: decode a photo and find its faces (the main thread meanwhile
-        runs the pose network on the photos before; LiteRT and ONNX Runtime release the GIL)."""
-        return self._still_faces(src, _decode_still(src, reduce_to))
+        """The worker thread's share: decode a photo and find its faces, while the main thread runs
+        the pose network on the photos before (the models' native code runs in parallel)."""
+        try:
+            return self._still_faces(src, _decode_still(src, reduce_to))
+        except Exception as exc:  # noqa: BLE001 - one bad input never stops the others
+            return FrameResult(src.name, 0, 0, 0, Heads.empty(), error=f"{src.name}: {exc}")
 
     def _still_faces(self, src: Source, decoded):
         """``(src, image, faces, timings, size)`` of one decoded photo, or its error result."""
@@ -435,11 +440,12 @@ class HeadPoseEstimator:
         preds: list = [None] * len(batch)
         errors: list = [None] * len(batch)
         many = getattr(self.pose, "many", None)
-        try:
-            if many is None:
-                raise NotImplementedError
-            preds = many([(image, faces) for _, image, faces, _, _ in batch])
-        except Exception:  # noqa: BLE001 - photo by photo, so one bad photo fails alone
+        if many is not None:
+            try:
+                preds = many([(image, faces) for _, image, faces, _, _ in batch])
+            except Exception:  # noqa: BLE001 - then photo by photo, so that one bad photo fails alone
+                many = None
+        if many is None:
             for i, (_, image, faces, _, _) in enumerate(batch):
                 try:
                     preds[i] = self.pose(image, faces) if len(faces) else None
