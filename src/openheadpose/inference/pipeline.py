@@ -303,7 +303,8 @@ class HeadPoseEstimator:
             >>> [(r.source, r.frame, len(r.heads)) for r in est.stream("example:astronaut")]
             [('example:astronaut', 0, 1)]
         """
-        for src in _runs_of_stills(_sources(source)):
+        sources = _sources(source)
+        for src in _runs_of_stills(sources) if self._stills_batchable() else sources:
             if isinstance(src, list):  # consecutive photo files
                 yield from self._stream_stills(src, keep_images)
                 continue
@@ -364,9 +365,9 @@ class HeadPoseEstimator:
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
-        if not self._stills_batchable():
-            for src in sources:
-                yield from self.stream(src, keep_images)
+        if len(sources) == 1:  # nothing to overlap or batch with: no thread
+            item = self._decode_and_find(sources[0], 0 if keep_images else self.max_detect_side)
+            yield from [item] if isinstance(item, FrameResult) else self._still_results([item], keep_images)
             return
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headpose-decode")
         ahead: deque = deque()

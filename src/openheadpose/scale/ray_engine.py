@@ -101,7 +101,7 @@ def process_unit(estimator, unit: WorkUnit, out_dir: str | Path) -> dict[str, An
     for src in unit.iter_sources(Path(out_dir) / INDEX):
         n_frames, failed = 0, False
         try:
-            for res in estimator.stream(src):
+            for res in estimator.stream(src, keep_images=False):  # records only: large JPEGs decode reduced
                 if res.warning:
                     warnings.append(res.warning)
                     continue
