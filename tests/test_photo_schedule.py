@@ -76,11 +76,15 @@ def test_small_photos_run_no_tile(media, schedule):
 
 
 def test_tiles_covered_by_found_faces_are_skipped(schedule):
-    img = np.full((1000, 1400, 3), 127, np.uint8)
-    out = schedule._tiles(img, reach=140.0, found=np.array([[0.0, 0.0, 1400.0, 1000.0]]))
+    from openheadpose.inference.detectors import SHORT_REACH
+
+    k = 128 * SHORT_REACH / schedule.min_face  # a 1400 x 1000 photo at the tiles' scale
+    small = np.full((round(1000 * k), round(1400 * k), 3), 127, np.uint8)
+    schedule.last = {"tiles": 0, "skipped": 0}
+    out = schedule._tiles(small, k, reach=140.0, found=np.array([[0.0, 0.0, 1400.0, 1000.0]]))
     assert out == [] and schedule.last["tiles"] == 0 and schedule.last["skipped"] > 0
     schedule.last = {"tiles": 0, "skipped": 0}
-    schedule._tiles(img, reach=140.0, found=np.zeros((0, 4)))
+    schedule._tiles(small, k, reach=140.0, found=np.zeros((0, 4)))
     assert schedule.last["skipped"] == 0 and schedule.last["tiles"] > 0
 
 

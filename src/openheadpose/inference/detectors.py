@@ -199,7 +199,8 @@ class BlazeFaceSchedule:
        range finds >= 90 % of the faces of side >= :data:`SHORT_REACH` of the image's long side
        ``L``, full range >= 80 % of those >= :data:`FULL_REACH` x ``L``; their boxes, averaged by
        weighted NMS, seed FaceMesh better than either alone (on 450 px portraits, where no tile
-       runs, this is exactly what :class:`TiledBlazeFace` does, so the boxes are the same).
+       runs, this is exactly what :class:`TiledBlazeFace` does, so the boxes are the same; where
+       tiles run, both read the copy shrunk for the tiles, already larger than their inputs).
     2. **Short range on tiles** of side ``min_face / SHORT_REACH``, only where faces from
        ``min_face`` up to ``FULL_REACH * L`` can be (``L > min_face / FULL_REACH``): tiles
        overlap by ``FULL_REACH * L`` (a face the whole passes may miss lies whole inside one),
@@ -223,21 +224,22 @@ class BlazeFaceSchedule:
         self.last: dict[str, int] = {"tiles": 0, "skipped": 0}
 
     def __call__(self, image: np.ndarray) -> Detections:
-        L = max(image.shape[:2])
-        dets = [self.short(image), self.full(image)]
-        reach = FULL_REACH * L
+        h, w = image.shape[:2]
+        reach = FULL_REACH * max(h, w)
         self.last = {"tiles": 0, "skipped": 0}
-        if reach > self.min_face:
-            dets += self._tiles(image, reach, _concat(dets).boxes)
+        if reach <= self.min_face:
+            return weighted_nms(_concat([self.short(image), self.full(image)]))
+        # one copy at the tiles' scale (a tile is the short-range input there) feeds every pass
+        k = self.short.spec.size * SHORT_REACH / self.min_face
+        small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+        dets = [_scaled(self.short(small), k), _scaled(self.full(small), k)]
+        dets += self._tiles(small, k, reach, _concat(dets).boxes)
         return weighted_nms(_concat(dets))
 
-    def _tiles(self, image: np.ndarray, reach: float, found: np.ndarray) -> list[Detections]:
-        """Short range over tiles that can hold a face from ``min_face`` to ``reach`` pixels."""
-        h, w = image.shape[:2]
+    def _tiles(self, small: np.ndarray, k: float, reach: float, found: np.ndarray) -> list[Detections]:
+        """Short range over tiles of ``small`` (the image scaled by ``k``, so a tile is the model's
+        input) that can hold a face from ``min_face`` to ``reach`` pixels of the image."""
         s = self.short.spec.size
-        t = self.min_face / SHORT_REACH
-        k = s / t  # the image at the short-range model's scale: a tile is s x s there
-        small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
         sh, sw = small.shape[:2]
         step = max(s // 4, int(s - np.ceil(reach * k)))  # overlap >= reach (the estimator caps L at 1920: reach <= 192 < t)
         # free: where a face of min_face would overlap no face found so far
