@@ -987,6 +987,12 @@ def photos_section(lines: list[str]) -> None:
         lines.append(f"| {r['engine']} | {r['photos']} | {_f(r['ours']['photos_per_s'], 1)} | {', '.join(map(str, r['ours']['runs']))} "
                      f"| {_f(r['ours']['cpu_seconds'], 1)} | {_f(b.get('photos_per_s'), 1)} | {', '.join(map(str, b.get('runs', []))) or '–'} "
                      f"| {_f(b.get('cpu_seconds'), 1)} | {_f(r.get('speedup'), 2)} ({_f(r.get('cpu_speedup'), 2)}) |")
+    ev = RESULTS / "eval" / "aflw2000-dev_default_detect.json"
+    if ev.is_file():
+        e = json.loads(ev.read_text())
+        lines += ["", f"End to end with this schedule (`{e['command']}`, {e['date'][:10]}): {e['n_detected']} of {e['n_images']} "
+                  f"AFLW2000-dev faces found, MAE {_f(e['mae']['mean'], 2)} (yaw {_f(e['mae']['yaw'], 2)}, pitch {_f(e['mae']['pitch'], 2)}, "
+                  f"roll {_f(e['mae']['roll'], 2)}): on these 450 px photos no tile runs and the boxes are the exhaustive schedule's."]
     for k, v in d.get("notes", {}).items():
         lines.append(f"\n{k}: {v}")
     lines.append("")

@@ -166,8 +166,10 @@ def read_image_reduced(path: str | os.PathLike, min_side: int) -> tuple[np.ndarr
     """
     p = Path(path)
     try:
-        with open(p, "rb") as fh:
-            jpeg = fh.read(2) == b"\xff\xd8"
+        jpeg = stat.S_ISREG(p.stat().st_mode)  # never open a FIFO or device here
+        if jpeg:
+            with open(p, "rb") as fh:
+                jpeg = fh.read(2) == b"\xff\xd8"
     except OSError:
         jpeg = False  # read_image says what is wrong with it
     if not jpeg:
