@@ -987,6 +987,8 @@ def photos_section(lines: list[str]) -> None:
         lines.append(f"| {r['engine']} | {r['photos']} | {_f(r['ours']['photos_per_s'], 1)} | {', '.join(map(str, r['ours']['runs']))} "
                      f"| {_f(r['ours']['cpu_seconds'], 1)} | {_f(b.get('photos_per_s'), 1)} | {', '.join(map(str, b.get('runs', []))) or '–'} "
                      f"| {_f(b.get('cpu_seconds'), 1)} | {_f(r.get('speedup'), 2)} ({_f(r.get('cpu_speedup'), 2)}) |")
+    lines += ["", "*CPU s*: user + system seconds of the command and the child processes it waited for (Ray's workers, started by "
+              "its own daemons, are not all among them). A Ray run's time is mostly Ray's start-up on 200 photos."]
     ev = RESULTS / "eval" / "aflw2000-dev_default_detect.json"
     if ev.is_file():
         e = json.loads(ev.read_text())
