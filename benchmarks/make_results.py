@@ -5,6 +5,7 @@ Regenerate the inputs, then this page::
     python benchmarks/evaluate_all.py      # accuracy of our models and every peer -> results/eval/
     python benchmarks/eval_hhpnet.py       # HHP-Net per keypoint source, ours and the official
     python benchmarks/bench_speed.py
+    python benchmarks/bench_photos.py --baseline-src OLD/src   # photos beside MediaPipe, folders; README speed line
     python benchmarks/bench_train.py       # training images/s per model family
     python benchmarks/train_families.py --data DIR --epochs 10   # a short real-data run per family
     python benchmarks/synth_quality.py SYNTH --bfm WHEEL          # the headpose synth set
@@ -1118,6 +1119,122 @@ def position_section(lines: list[str]) -> None:
     lines.append("")
 
 
+# ---------------------------------------------------------------- photos beside MediaPipe (issue 32)
+README = ROOT / "README.md"
+PHOTOS_BEGIN, PHOTOS_END = "<!-- photos-speed: written by benchmarks/make_results.py from benchmarks/results/photos.json -->", "<!-- /photos-speed -->"
+
+
+def _photos() -> dict | None:
+    p = RESULTS / "photos.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def photos_section(lines: list[str]) -> None:
+    d = _photos()
+    if d is None:
+        return
+    mc = d["machine"]
+    tools = [k for k in ("mediapipe", "openheadpose", "openheadpose, exhaustive schedule") if k in d["photos"][0]]
+    lines += [
+        "## Photos beside MediaPipe",
+        "",
+        f"Measured {d['date'][:10]} with `{d['command']}` ({mc.get('cpu_model') or mc.get('processor')}, {mc['cpus_usable']} cores, "
+        f"load average {_f(d['loadavg_before'][0], 1)} before and {_f(d['loadavg_after'][0], 1)} after: other work shared the cores, "
+        "so compare the ratios, measured in the same run, not the milliseconds). MediaPipe: "
+        f"`{d['mediapipe_call']}` (mediapipe {d['mediapipe_version']}); openheadpose: `build_estimator()`; exhaustive schedule: the "
+        "same with `--detector blazeface-tiled` (short + full range + every 320/480 px tile on every photo: the default before "
+        "issue 32). Milliseconds per photo, decode included, model construction excluded, median of "
+        f"{d['photos'][0]['repeats']} runs taken in turn; faces found in brackets.",
+        "",
+        "| photo | " + " | ".join(tools) + " | openheadpose / MediaPipe, wall (CPU) | exhaustive / openheadpose |",
+        "|---|" + "---|" * (len(tools) + 2),
+    ]
+    for r in d["photos"]:
+        cells = [f"{_f(r[k]['ms'], 1)} ({', '.join(map(str, r[k]['faces']))})" for k in tools]
+        lines.append(f"| `{r['photo']}` | " + " | ".join(cells) + f" | {_f(r.get('ratio_to_mediapipe'), 2)} ({_f(r.get('cpu_ratio_to_mediapipe'), 2)}) "
+                     f"| {_f(r['speedup_over_exhaustive'], 2)} |")
+    lines += ["", "CPU milliseconds per photo (all threads; less sensitive than wall time to other work on the machine): "
+              + "; ".join(f"`{r['photo']}` " + ", ".join(f"{k} {_f(r[k]['cpu_ms'], 1)}" for k in tools) for r in d["photos"]) + "."]
+    lines += [
+        "",
+        "Recall by face size (a face counts when a head's box overlaps its labelled box with IoU ≥ 0.3). `group-t1.jpg`'s six "
+        "hand-labelled faces (`benchmarks/data/group-t1_heads.json`), the photo shrunk so the same faces come smaller:",
+        "",
+        "| scale | image | face side px | " + " | ".join(tools) + " |",
+        "|---|---|---|" + "---|" * len(tools),
+    ]
+    for r in d["recall_group"]:
+        lines.append(f"| {r['scale']} | {r['image'][0]}×{r['image'][1]} | {r['face_px'][0]}–{r['face_px'][1]} | "
+                     + " | ".join(f"{r[k]}/{r['faces']}" for k in tools) + " |")
+    a = d["recall_aflw2000_dev"]
+    lines += [
+        "",
+        f"AFLW2000-dev ({a['faces']} faces, 450×450 photos; box: the extent of `pt3d_68`), by the box's longer side:",
+        "",
+        "| box side px | faces | " + " | ".join(tools) + " |",
+        "|---|---|" + "---|" * len(tools),
+    ]
+    for b in a["by_side"]:
+        lo, hi = b["side_px"]
+        lines.append(f"| {lo}–{hi if hi < 10_000 else '…'} | {b['faces']} | " + " | ".join(str(b[k]) for k in tools) + " |")
+    lines.append(f"| all | {a['faces']} | " + " | ".join(str(a["found"][k]) for k in tools) + " |")
+    lines += [
+        "",
+        f"Folder throughput: `headpose predict DIR --json OUT -q` over the first {d['folders'][0]['photos']} AFLW2000-dev photos, wall time of the "
+        "whole command (start-up included), median of the runs listed"
+        + (f"; *baseline*: the same command on `{d['baseline_src']}` (the code before issue 32), run in turn with ours." if d.get("baseline_src") else "."),
+        "",
+        "| engine | photos | photos/s | runs (s) | CPU s | baseline photos/s | baseline runs (s) | baseline CPU s | speed-up, wall (CPU) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["folders"]:
+        b = r.get("baseline") or {}
+        lines.append(f"| {r['engine']} | {r['photos']} | {_f(r['ours']['photos_per_s'], 1)} | {', '.join(map(str, r['ours']['runs']))} "
+                     f"| {_f(r['ours']['cpu_seconds'], 1)} | {_f(b.get('photos_per_s'), 1)} | {', '.join(map(str, b.get('runs', []))) or '–'} "
+                     f"| {_f(b.get('cpu_seconds'), 1)} | {_f(r.get('speedup'), 2)} ({_f(r.get('cpu_speedup'), 2)}) |")
+    lines += ["", "*CPU s*: user + system seconds of the command and the child processes it waited for (Ray's workers, started by "
+              "its own daemons, are not all among them). A Ray run's time is mostly Ray's start-up on 200 photos."]
+    ev = RESULTS / "eval" / "aflw2000-dev_default_detect.json"
+    if ev.is_file():
+        e = json.loads(ev.read_text())
+        lines += ["", f"End to end with this schedule (`{e['command']}`, {e['date'][:10]}): {e['n_detected']} of {e['n_images']} "
+                  f"AFLW2000-dev faces found, MAE {_f(e['mae']['mean'], 2)} (yaw {_f(e['mae']['yaw'], 2)}, pitch {_f(e['mae']['pitch'], 2)}, "
+                  f"roll {_f(e['mae']['roll'], 2)}): on these 450 px photos no tile runs and the boxes are the exhaustive schedule's."]
+    for k, v in d.get("notes", {}).items():
+        lines.append(f"\n{k}: {v}")
+    lines.append("")
+
+
+def readme_photos_block() -> None:
+    """The README's speed figures, rewritten between its photos-speed markers from the same JSON."""
+    d = _photos()
+    if d is None or not README.is_file():
+        return
+    text = README.read_text()
+    if PHOTOS_BEGIN not in text or PHOTOS_END not in text:
+        return
+    rows = {r["photo"]: r for r in d["photos"]}
+    one, group = rows["single_face.jpg"], rows["group-t1.jpg"]
+    local = next(r for r in d["folders"] if r["engine"] == "local")
+    ray = next((r for r in d["folders"] if r["engine"] != "local"), None)
+    mp = "mediapipe" in one
+    body = [
+        f"Speed (`{d['command']}`, {d['date'][:10]}, a shared {d['machine']['cpus_usable']}-core machine; "
+        "[RESULTS](docs/RESULTS.md#photos-beside-mediapipe)): a one-face photo takes "
+        f"{_f(one['openheadpose']['ms'], 1)} ms, decode included"
+        + (f", {_f(one['ratio_to_mediapipe'], 1)}× MediaPipe FaceMesh's {_f(one['mediapipe']['ms'], 1)} ms" if mp else "")
+        + f"; the six small faces of `group-t1.jpg` {_f(group['openheadpose']['ms'], 1)} ms for "
+        f"{'/'.join(map(str, group['openheadpose']['faces']))} faces"
+        + (f" (MediaPipe finds {'/'.join(map(str, group['mediapipe']['faces']))})" if mp else "")
+        + f"; a folder of {local['photos']} photos {_f(local['ours']['photos_per_s'], 1)} photos/s"
+        + (f" ({_f(local['speedup'], 2)}× the code before issue 32)" if local.get("speedup") else "")
+        + (f", {_f(ray['ours']['photos_per_s'], 1)} photos/s on 2 Ray workers" if ray else "") + ".",
+    ]
+    start = text.index(PHOTOS_BEGIN) + len(PHOTOS_BEGIN)
+    README.write_text(text[:start] + "\n" + "\n".join(body) + "\n" + text[text.index(PHOTOS_END):])
+    print(f"wrote {README} (photos-speed block)")
+
+
 def main() -> int:
     lines = [
         "# Results",
@@ -1138,6 +1255,7 @@ def main() -> int:
     heatmap_cnn_section(lines)
     video_section(lines)
     position_section(lines)
+    photos_section(lines)
     speed_section(lines)
     service_section(lines)
     ray_section(lines)
@@ -1152,6 +1270,7 @@ def main() -> int:
     tmp.write_text("\n".join(lines))
     tmp.replace(OUT)
     print(f"wrote {OUT}")
+    readme_photos_block()
     return 0
 
 

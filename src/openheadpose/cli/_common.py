@@ -7,6 +7,7 @@ never import PyTorch. Each command imports what it needs when it runs.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -300,8 +301,15 @@ def run_frames(estimator, expanded, n_failed: int, handle, save_dir, show: bool,
     n_used, interrupted = 0, False
     with tqdm(total=count_frames(expanded), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:
         try:
-            for src in expanded:
-                ok, n_frames = _run_source(estimator, src, handle, names, show, bar, window)
+            photos = None  # one stream over each run of photo files: decoded ahead, poses batched across them
+            for i, src in enumerate(expanded):
+                if src.kind != "image":
+                    photos = None
+                elif photos is None:
+                    run = list(itertools.takewhile(lambda s: s.kind == "image", expanded[i:]))
+                    photos = estimator.stream(run, keep_images=names is not None or show)
+                results = None if photos is None else itertools.islice(photos, 1)
+                ok, n_frames = _run_source(estimator, src, handle, names, show, bar, window, results)
                 n_used += n_frames > 0
                 n_failed += not ok
         except KeyboardInterrupt:
@@ -317,8 +325,9 @@ def run_frames(estimator, expanded, n_failed: int, handle, save_dir, show: bool,
     return EXIT_OK if n_failed == 0 else EXIT_SOME_FAILED if n_used else EXIT_ALL_FAILED
 
 
-def _run_source(estimator, src, handle, names, show, bar, window: str) -> tuple[bool, int]:
-    """Process every frame of one source; returns (processed whole and without error, frames processed).
+def _run_source(estimator, src, handle, names, show, bar, window: str, results=None) -> tuple[bool, int]:
+    """Process every frame of one source (``results``: its results when already streamed); returns
+    (processed whole and without error, frames processed).
 
     A video that stops decoding before the frame count its header promises is not whole: its
     frames are kept, and it counts as failed (exit status 1)."""
@@ -332,7 +341,7 @@ def _run_source(estimator, src, handle, names, show, bar, window: str) -> tuple[
     with contextlib.ExitStack() as stack:
         video = None
         try:
-            for res in estimator.stream(src):
+            for res in estimator.stream(src, keep_images=names is not None or show) if results is None else results:
                 if res.warning:  # no frame behind it: not counted, nothing written
                     err(f"warning: {res.warning}")
                     failed = failed or src.kind == "video"  # a video cut short (a camera's drops are no failure)

@@ -26,12 +26,30 @@ class FaceMesh:
     level (from the detector's eye keypoints when it gives them). With
     ``refine=True`` a second pass re-crops from the first pass's landmarks, as
     MediaPipe's tracker does, which helps for boxes that fit the face badly
-    (profiles, Haar boxes).
+    (profiles, Haar boxes); ``refine="auto"`` (``facemesh-auto``) does so only where the
+    first pass says the box fitted badly (see :attr:`REFINE_MOVE`). It is not the default:
+    it saves most second passes but costs accuracy end to end on AFLW2000-dev (compare
+    ``headpose evaluate --root ../shared/data/aflw2000-dev --crop detect --landmarker facemesh-auto``
+    with the same command without ``--landmarker``).
     """
 
     side = 192
 
-    def __init__(self, refine: bool = True, scale: float = 1.5):
+    #: ``refine="auto"`` runs the second pass only when the first pass's crop (from its own
+    #: landmarks) moved by more than this fraction of its side, changed size by more than
+    #: :attr:`REFINE_RESIZE` (log ratio), turned by more than :attr:`REFINE_TURN` degrees, or
+    #: when the first pass's face-presence score is under :attr:`REFINE_SCORE`. Chosen on 300
+    #: aflw-yaw crops and the shared media photos (``benchmarks/schedule_constants.py``): the
+    #: second pass then runs on about one face in eight, and on the others it would have moved
+    #: the landmarks by a median 0.5 % of the crop (about one pixel of FaceMesh's input).
+    REFINE_MOVE = 0.08
+    REFINE_RESIZE = 0.15
+    REFINE_TURN = 8.0
+    REFINE_SCORE = 0.9
+
+    def __init__(self, refine: bool | str = True, scale: float = 1.5):
+        if refine not in (True, False, "auto"):
+            raise ValueError(f"refine must be True, False or 'auto', got {refine!r}")
         self.model = TFLiteModel(model_path("face_landmark"))
         self.refine = refine
         self.scale = scale
@@ -61,6 +79,13 @@ class FaceMesh:
         z = -pts[:, 2] * roi.size / self.side  # MediaPipe z grows away from the viewer
         return np.concatenate([xy, z[:, None]], axis=1), float(sigmoid(flag.ravel()[0]))
 
+    def _needs_second_pass(self, roi: RotatedSquare, roi2: RotatedSquare, score: float) -> bool:
+        """Whether the crop the first pass's landmarks place differs enough from the detector's to look again."""
+        moved = float(np.linalg.norm(roi2.centre - roi.centre)) / roi.size
+        resized = abs(np.log(roi2.size / roi.size))
+        turn = np.degrees(abs(np.arctan2(roi.ex[0] * roi2.ex[1] - roi.ex[1] * roi2.ex[0], float(roi.ex @ roi2.ex))))
+        return moved > self.REFINE_MOVE or resized > self.REFINE_RESIZE or turn > self.REFINE_TURN or score < self.REFINE_SCORE
+
     def follow(self, image: np.ndarray, previous: np.ndarray, shift=(0.0, 0.0)) -> tuple[np.ndarray, float]:
         """One pass on the crop the previous frame's landmarks ``(468, 3)`` place, moved by ``shift``
         ``(dx, dy)`` pixels: how MediaPipe follows a face between detections. Returns the
@@ -73,9 +98,11 @@ class FaceMesh:
         out_p, out_s = [], []
         for i in range(len(detections)):
             kps = None if detections.keypoints is None else detections.keypoints[i]
-            pts, score = self._run(image, self._roi_from_detection(detections.boxes[i], kps))
-            if self.refine:
-                pts2, score2 = self._run(image, self._roi_from_landmarks(pts))
+            roi = self._roi_from_detection(detections.boxes[i], kps)
+            pts, score = self._run(image, roi)
+            roi2 = self._roi_from_landmarks(pts)
+            if self.refine is True or (self.refine == "auto" and self._needs_second_pass(roi, roi2, score)):
+                pts2, score2 = self._run(image, roi2)
                 if score2 >= score or score2 > 0.5:
                     pts, score = pts2, score2
             out_p.append(pts)
@@ -88,6 +115,11 @@ class FaceMesh:
 @LANDMARKERS.register("facemesh", help="MediaPipe FaceMesh, 468 points, two passes (default)")
 def _make_facemesh(**kw):
     return FaceMesh(**kw)
+
+
+@LANDMARKERS.register("facemesh-auto", help="MediaPipe FaceMesh, a second pass only where the first one's crop fitted badly (faster, less accurate)")
+def _make_facemesh_auto(**kw):
+    return FaceMesh(refine="auto", **kw)
 
 
 @LANDMARKERS.register("facemesh-fast", help="MediaPipe FaceMesh, one pass from the detection box")

@@ -35,8 +35,9 @@ from openheadpose.inference.landmarkers import LANDMARKERS
 from openheadpose.inference.placement import HeadPlacer
 from openheadpose.inference.pose_stages import POSE_STAGES
 from openheadpose.inference.results import Faces, FrameResult, HeadKeypoints, Heads
-from openheadpose.io.images import as_rgb_uint8
+from openheadpose.io.images import as_rgb_uint8, read_image
 from openheadpose.io.sources import Source, expand_sources
+from openheadpose.specs.spec import PosePrediction
 
 #: Detector score a face needs when no landmarker confirms it (image networks on the
 #: detector's box, the blazeface keypoint source). With a landmarker the head's score
@@ -176,17 +177,20 @@ class HeadPoseEstimator:
         """Run the detector, on a downscaled copy when the image is huge."""
         return detect_scaled(self.detector, image, self.max_detect_side)
 
-    def find_faces(self, image: np.ndarray, timings: dict[str, float] | None = None) -> Faces:
-        """Every stage before the pose stage: the heads kept, with what the pose stage reads."""
+    def find_faces(self, image: np.ndarray, timings: dict[str, float] | None = None, detections=None) -> Faces:
+        """Every stage before the pose stage: the heads kept, with what the pose stage reads.
+
+        ``detections``: the detector's output when already run (in ``image``'s pixels), e.g. on a
+        reduced decode of the same photo."""
         timings = {} if timings is None else timings
         t0 = time.perf_counter()
         if self.detector is None:  # a keypoint source that finds heads itself
             kp = self.keypoints(image, None)
             timings["keypoints"] = time.perf_counter() - t0
             return self._enough_keypoints(Faces.from_keypoints(kp, self.keypoints.name))
-        det = self.detect(image)
+        det = self.detect(image) if detections is None else detections
         t1 = time.perf_counter()
-        timings["detect"] = t1 - t0
+        timings["detect"] = timings.get("detect", 0.0) + t1 - t0
         if self.landmarker is None:
             keep = np.flatnonzero(det.scores >= self.min_score)
             points = None if det.keypoints is None else det.keypoints[keep]
@@ -285,7 +289,7 @@ class HeadPoseEstimator:
         return FrameResult(source, frame, int(w), int(h), heads, timings)
 
     # ------------------------------------------------------------------ streams
-    def stream(self, source: str | PathLike | int | Source | np.ndarray | Iterable) -> Iterator[FrameResult]:
+    def stream(self, source: str | PathLike | int | Source | np.ndarray | Iterable, keep_images: bool = True) -> Iterator[FrameResult]:
         """Heads of every frame of ``source``, one :class:`FrameResult` at a time.
 
         ``source`` may be what ``headpose predict`` accepts (an image or video file,
@@ -302,12 +306,22 @@ class HeadPoseEstimator:
         source is skipped). A video that ends before the frame count its header
         promises is followed by a frame-less result with ``warning`` set.
 
+        Consecutive photo files (a folder) go faster, with the same results: the next ones are
+        decoded on a thread while the models run, and the pose network reads the faces of
+        several photos in one call (:meth:`_stream_stills`). With ``keep_images=False`` results
+        carry no ``image``, and JPEGs much larger than the detector's input are decoded at a
+        reduced size, read whole only when they hold a face.
+
         Example:
             >>> est = HeadPoseEstimator()
             >>> [(r.source, r.frame, len(r.heads)) for r in est.stream("example:astronaut")]
             [('example:astronaut', 0, 1)]
         """
-        for src in _sources(source):
+        sources = _sources(source)
+        for src in _runs_of_stills(sources) if self._stills_batchable() else sources:
+            if isinstance(src, list):  # consecutive photo files
+                yield from self._stream_stills(src, keep_images)
+                continue
             if self.tracker is not None and not (isinstance(src, tuple) and src[1] > 0):
                 self.tracker.reset()  # each source is a stream of its own (a caller's frames: one stream)
             if isinstance(src, FrameResult):  # an input that could not even be expanded
@@ -322,6 +336,8 @@ class HeadPoseEstimator:
                     yield FrameResult(src.name, fr.index, 0, 0, Heads.empty(), error=fr.error, fps=fr.fps, warning=fr.warning)
                     continue
                 res = self._frame_result(src.name, fr.index, fr.image, fr.fps)
+                if not keep_images:
+                    res = replace(res, image=None)
                 if fr.dropped:
                     res = replace(res, dropped=fr.dropped)
                 yield res
@@ -340,6 +356,177 @@ class HeadPoseEstimator:
             return FrameResult(name, index, 0, 0, Heads.empty(), error=f"{name}: {exc}", fps=fps)
         h, w = image.shape[:2]
         return FrameResult(name, index, int(w), int(h), heads, timings, image=image, fps=fps)
+
+    # ------------------------------------------------------------------ folders of photos
+    #: At most this many photos, and :data:`STILLS_BATCH_PIXELS` pixels, share one pose-network
+    #: call in :meth:`_stream_stills` (their images are held until then); :data:`STILLS_AHEAD`
+    #: more are decoded and searched for faces ahead on the worker thread.
+    STILLS_BATCH = 8
+    STILLS_BATCH_PIXELS = 48_000_000
+    STILLS_AHEAD = 2
+
+    def _stills_batchable(self) -> bool:
+        """Whether a photo's result can be built without the tracker: its first frame is then
+        just the detections, left to right, numbered 0..N-1 (no keypoint stage to carry over)."""
+        return self.detector is not None and self.keypoints is None and getattr(self.pose, "needs", "") != "keypoints"
+
+    def _stream_stills(self, sources: list[Source], keep_images: bool) -> Iterator[FrameResult]:
+        """Results of photo files, in order: decoded ahead on a thread, poses batched across photos.
+
+        Each photo is a stream of its own (as the per-frame path treats it: a fresh tracker),
+        so its heads are those of :meth:`predict` with track ids 0..N-1 from left to right; a
+        tracker's first frame gives exactly that (no smoothing before a second frame).
+        """
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        if len(sources) == 1:  # nothing to overlap or batch with: no thread
+            item = self._decode_and_find(sources[0], 0 if keep_images else self.max_detect_side)
+            yield from [item] if isinstance(item, FrameResult) else self._still_results([item], keep_images)
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headpose-decode")
+        ahead: deque = deque()
+        todo = iter(sources)
+        reduced = not keep_images
+
+        def refill():
+            while len(ahead) < self.STILLS_AHEAD:
+                src = next(todo, None)
+                if src is None:
+                    return
+                ahead.append((src, pool.submit(self._decode_and_find, src, self.max_detect_side if reduced else 0)))
+
+        try:
+            refill()
+            batch: list = []
+            while ahead:
+                src, fut = ahead.popleft()
+                refill()
+                item = fut.result()
+                if isinstance(item, FrameResult):
+                    yield from self._still_results(batch, keep_images)
+                    batch = []
+                    yield item
+                    continue
+                batch.append(item)
+                if len(batch) >= self.STILLS_BATCH or sum(b[1].shape[0] * b[1].shape[1] for b in batch) >= self.STILLS_BATCH_PIXELS:
+                    yield from self._still_results(batch, keep_images)
+                    batch = []
+            yield from self._still_results(batch, keep_images)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _decode_and_find(self, src: Source, reduce_to: int):
+        """The worker thread's share: decode a photo and find its faces, while the main thread runs
+        the pose network on the photos before (the models' native code runs in parallel)."""
+        try:
+            return self._still_faces(src, _decode_still(src, reduce_to))
+        except Exception as exc:  # noqa: BLE001 - one bad input never stops the others
+            return FrameResult(src.name, 0, 0, 0, Heads.empty(), error=f"{src.name}: {exc}")
+
+    def _still_faces(self, src: Source, decoded):
+        """``(src, image, faces, timings, size)`` of one decoded photo, or its error result."""
+        image, factor, error = decoded
+        if error is not None:
+            return FrameResult(src.name, 0, 0, 0, Heads.empty(), error=error)
+        timings: dict[str, float] = {}
+        try:
+            h, w = image.shape[:2]
+            det = None
+            if factor > 1:  # found on the reduced decode; crops need the whole photo
+                t0 = time.perf_counter()
+                det = self.detect(image)
+                timings["detect"] = time.perf_counter() - t0
+                if len(det) == 0:
+                    return src, image, Faces.empty(), timings, (w * factor, h * factor)
+                image = read_image(src.path)
+                h, w = image.shape[:2]
+                det = replace(det, boxes=det.boxes * factor, keypoints=None if det.keypoints is None else det.keypoints * factor)
+            faces = self.find_faces(image, timings, det)
+        except Exception as exc:  # noqa: BLE001 - one bad input never stops the others
+            return FrameResult(src.name, 0, 0, 0, Heads.empty(), error=f"{src.name}: {exc}")
+        order = np.argsort(faces.boxes[:, 0], kind="stable") if len(faces) else np.arange(0)
+        return src, image, faces[order], timings, (w, h)
+
+    def _still_results(self, batch: list, keep_images: bool) -> Iterator[FrameResult]:
+        """The pose stage over a batch of photos' faces (one call where the stage can), then their results."""
+        if not batch:
+            return
+        t = time.perf_counter()
+        preds: list = [None] * len(batch)
+        errors: list = [None] * len(batch)
+        many = getattr(self.pose, "many", None)
+        if many is not None:
+            try:
+                preds = many([(image, faces) for _, image, faces, _, _ in batch])
+            except Exception:  # noqa: BLE001 - then photo by photo, so that one bad photo fails alone
+                many = None
+        if many is None:
+            for i, (_, image, faces, _, _) in enumerate(batch):
+                try:
+                    preds[i] = self.pose(image, faces) if len(faces) else None
+                except Exception as exc:  # noqa: BLE001
+                    errors[i] = exc
+        spent = time.perf_counter() - t
+        n_all = max(1, sum(len(b[2]) for b in batch))
+        for (src, image, faces, timings, (w, h)), pred, exc in zip(batch, preds, errors):
+            timings["pose"] = spent * len(faces) / n_all
+            if exc is not None:
+                yield FrameResult(src.name, 0, 0, 0, Heads.empty(), error=f"{src.name}: {exc}")
+                continue
+            heads = self._still_heads(faces, pred)
+            yield FrameResult(src.name, 0, int(w), int(h), heads, timings, image=image if keep_images else None)
+
+    def _still_heads(self, faces: Faces, pred) -> Heads:
+        """:meth:`predict`'s heads of one photo, as the tracker reports a stream's first frame when there is one."""
+        if len(faces) == 0:
+            if self.tracker is None:
+                return Heads.empty()
+            pred = PosePrediction(np.zeros((0, 3, 3)), None)  # what the tracker reports for a frame without heads
+        elif self.tracker is None:
+            return Heads(faces.boxes, faces.scores, pred.rotations, pred.sigma, faces.mesh, faces.keypoints, faces.keypoint_conf, angles=pred.angles)
+        R = np.asarray(pred.rotations, np.float64)
+        mesh = faces.mesh if faces.mesh is not None and np.isfinite(faces.mesh).all() else None
+        return Heads(
+            np.asarray(faces.boxes, np.float64),
+            np.asarray(faces.scores, np.float64),
+            R,
+            pred.sigma,
+            mesh,
+            track_ids=np.arange(len(faces), dtype=np.int64),
+            raw_rotations=R if self.tracker.smooth else None,
+            angles=pred.angles,
+        )
+
+
+def _decode_still(src: Source, reduce_to: int):
+    """``(image, factor, error)`` of one photo file (the decode thread's work); ``reduce_to``:
+    decode a large JPEG at a reduced size whose long side still reaches it (0: never)."""
+    from openheadpose.io.images import InputError, read_image_reduced
+
+    try:
+        if reduce_to:
+            image, factor = read_image_reduced(src.path, reduce_to)
+        else:
+            image, factor = read_image(src.path), 1
+        return image, factor, None
+    except InputError as exc:
+        return None, 1, str(exc)
+
+
+def _runs_of_stills(items: Iterator) -> Iterator:
+    """``items`` with each run of consecutive photo-file :class:`Source` s gathered in a list."""
+    run: list = []
+    for item in items:
+        if isinstance(item, Source) and item.kind == "image":
+            run.append(item)
+            continue
+        if run:
+            yield run
+            run = []
+        yield item
+    if run:
+        yield run
 
 
 def keypoint_finder(source: str | Any, detector: str | Any | None = None, **kwargs) -> HeadPoseEstimator:

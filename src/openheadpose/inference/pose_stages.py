@@ -260,22 +260,36 @@ class NetworkPose:
         (``"both"`` when the stage was built with ``mirror``, else ``"plain"``). The mirrored
         read flips the crop left-right and maps its pose back; the result is always the pose
         of the face as the image shows it."""
+        return self.many([(image, faces)], view)[0]
+
+    def many(self, items: list[tuple[np.ndarray, Faces]], view: str | None = None) -> list[PosePrediction]:
+        """One prediction per ``(image, faces)`` pair, the crops of all of them through the
+        network in calls of up to ``batch_size`` faces (several photos' faces share a call),
+        each read as ``view`` (see :meth:`__call__`)."""
         view = resolve_view(view, self.mirror)
-        n = len(faces)
-        if n == 0:
-            return PosePrediction(np.zeros((0, 3, 3)), None)
         size = self.model.input_size
-        boxes = self.crop_boxes(image.shape, faces)
+        crops = [self.recipe(image, b, size) for image, faces in items if len(faces) for b in self.crop_boxes(image.shape, faces)]
         rots, sigmas = [], []
-        for i in range(0, n, self.batch_size):
-            crops = np.stack([self.recipe(image, b, size) for b in boxes[i : i + self.batch_size]])
-            pred = read_crops(self.model, crops, view)
-            rots.append(pred.rotations)
+        for i in range(0, len(crops), self.batch_size):
+            pred = read_crops(self.model, np.stack(crops[i : i + self.batch_size]), view)
+            rots.append(np.asarray(pred.rotations, np.float64))
             sigmas.append(pred.sigma)
-        R = np.concatenate(rots).astype(np.float64)
+        R_all = np.concatenate(rots) if rots else np.zeros((0, 3, 3))
+        sigma_all = None if not sigmas or any(s is None for s in sigmas) else np.concatenate(sigmas)
+        out, at = [], 0
+        for image, faces in items:
+            n = len(faces)
+            if n == 0:
+                out.append(PosePrediction(np.zeros((0, 3, 3)), None))
+                continue
+            out.append(self._finish(image, faces, R_all[at : at + n], None if sigma_all is None else sigma_all[at : at + n]))
+            at += n
+        return out
+
+    def _finish(self, image: np.ndarray, faces: Faces, R: np.ndarray, sigma) -> PosePrediction:
+        n = len(faces)
         centres = np.array([faces.mesh[i, :, :2].mean(0) if _has_mesh(faces, i) else (faces.boxes[i, :2] + faces.boxes[i, 2:]) / 2 for i in range(n)])
         R = _to_camera_frame(R, centres, image.shape, self.focal_factor)
-        sigma = None if any(s is None for s in sigmas) else np.concatenate(sigmas)
         return PosePrediction(orthonormalize(R), sigma, _angles(self.model))
 
 

@@ -148,3 +148,53 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     return np.ascontiguousarray(a[:, :, :3])
+
+
+#: cv2 flags decoding a JPEG at 1/2, 1/4 and 1/8 of its size (libjpeg's DCT scaling: the
+#: smaller image costs a fraction of the full decode, not a decode and a resize).
+REDUCED_FLAGS: dict[int, int] = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def read_image_reduced(path: str | os.PathLike, min_side: int) -> tuple[np.ndarray, int]:
+    """Decode a large JPEG at a reduced size whose long side still reaches ``min_side``.
+
+    The reduction is the largest of 8, 4 and 2 that keeps the long side >= ``min_side``
+    (pixel ``(x, y)`` of the result covers ``(x * factor, y * factor)`` of the full image);
+    any other file, or a JPEG smaller than ``2 * min_side``, is read whole by
+    :func:`read_image` (factor 1). EXIF orientation is applied as there; the result is
+    8-bit RGB (a reduced decode is always 8-bit colour).
+
+    Args:
+        path: image file.
+        min_side: the smallest long side the caller needs (e.g. a detector's input).
+
+    Returns:
+        ``(image, factor)``: ``(H, W, 3)`` uint8 RGB and the reduction (1, 2, 4 or 8).
+
+    Raises:
+        InputError: as :func:`read_image`.
+    """
+    p = Path(path)
+    try:
+        jpeg = stat.S_ISREG(p.stat().st_mode)  # never open a FIFO or device here
+        if jpeg:
+            with open(p, "rb") as fh:
+                jpeg = fh.read(2) == b"\xff\xd8"
+    except OSError:
+        jpeg = False  # read_image says what is wrong with it
+    if not jpeg:
+        return read_image(p), 1
+    from PIL import Image  # Pillow comes with scikit-image; it reads the header only
+
+    try:
+        with Image.open(p) as im:
+            long_side = max(im.size)
+    except Exception:  # noqa: BLE001 - a header Pillow cannot parse: the full decoder decides
+        return read_image(p), 1
+    factor = next((f for f in (8, 4, 2) if long_side // f >= min_side), 1)
+    if factor == 1:
+        return read_image(p), 1
+    img = cv2.imdecode(np.fromfile(p, dtype=np.uint8), REDUCED_FLAGS[factor])
+    if img is None or img.size == 0:
+        return read_image(p), 1
+    return to_rgb8(img, p), factor

@@ -102,7 +102,7 @@ def process_unit(estimator, unit: WorkUnit, out_dir: str | Path) -> dict[str, An
     for src in unit.iter_sources(Path(out_dir) / INDEX):
         n_frames, failed, short = 0, False, False
         try:
-            for res in estimator.stream(src):
+            for res in estimator.stream(src, keep_images=False):  # records only: large JPEGs decode reduced
                 if res.warning:
                     warnings.append(res.warning)
                     short = short or src.kind == "video"  # cut short: its frames kept, the source not whole (exit 1)
