@@ -20,10 +20,17 @@ stream (a video or a camera) in order. Per frame:
    and reappearing on its path keeps its id. Where two followed heads converge on one face
    (one passing in front of the other), the one that moved less against its prediction
    keeps the face and the other coasts.
-4. **Smooth on SO(3).** Each track's rotation goes through a One-Euro filter on the rotation's
-   log map (:class:`RotationFilter`): steady when the head is still, little lag when it
-   turns; a larger sigma (where the model gives one) smooths more. Boxes get the same
-   filter in pixels. ``Heads.raw_rotations`` keeps the per-frame estimate.
+4. **Fuse on SO(3).** Each track's rotation is the state of an error-state Kalman filter on
+   SO(3) with a still and a constant-angular-velocity model mixed
+   (:class:`~openheadpose.inference.fusion.RotationKalman`): every frame's reading is fused by
+   its sigma, so a still head's estimate averages many readings and a turning head is
+   followed without lag. ``Heads.raw_rotations`` keeps each frame's reading, ``Heads.sigma``
+   the fused head's sigma. Boxes are smoothed by a One-Euro filter in pixels.
+5. **Crops that do not drift.** The pose network reads each head's crop from the landmarks
+   FaceMesh gives for this frame; FaceMesh followed from its own landmarks settles on crops
+   that creep off the face (a bias the filter cannot remove), so a head's pose is read only
+   from the crop of a detector-anchored FaceMesh run (two passes from a detection) or from a
+   followed one whose box agrees with it (``reanchor_every``).
 
 Without a FaceMesh landmarker (image networks on the detector's box, keypoint networks) the
 detector runs on every frame and the tracker only associates and smooths.
@@ -42,6 +49,7 @@ from scipy.optimize import linear_sum_assignment
 
 from openheadpose.core.geometry import box_iou, points_box
 from openheadpose.core.rotation import from_axis_angle, orthonormalize, to_axis_angle
+from openheadpose.inference.fusion import RotationKalman
 from openheadpose.inference.results import Faces, Heads
 
 #: Side in pixels of the grey patch kept per head for re-localising it without landmarks.
@@ -79,37 +87,6 @@ class OneEuro:
         return self.x.copy()
 
 
-class RotationFilter:
-    """One-Euro on SO(3): the filter state is a rotation; each new rotation is reached along the
-    geodesic by the One-Euro step of its log-map offset (a 3-vector in degrees).
-
-    Args:
-        min_cutoff: Hz when still; ``beta``: Hz per deg/s of turning speed. The defaults take a
-            still head measured with 0.5 deg of noise per axis (1.1 deg/frame raw) to under 0.1
-            deg/frame, and trail a turn at 30 deg/s by 1.3 frames, at 90 deg/s by 0.6
-            (``tests/test_tracking.py``).
-        sigma_ref: per-angle sigma (degrees) at which the still cutoff is ``min_cutoff``; a larger
-            sigma lowers it in proportion (down to a quarter), a smaller one raises it (up to 2x).
-    """
-
-    def __init__(self, min_cutoff: float = 0.3, beta: float = 0.05, d_cutoff: float = 1.0, sigma_ref: float = 5.0):
-        self.min_cutoff, self.beta, self.d_cutoff, self.sigma_ref = min_cutoff, beta, d_cutoff, sigma_ref
-        self.R: np.ndarray | None = None
-        self.rate = np.zeros(3)
-
-    def __call__(self, R: np.ndarray, dt: float, sigma: np.ndarray | None = None) -> np.ndarray:
-        R = np.asarray(R, np.float64)
-        if self.R is None:
-            self.R = R.copy()
-            return R
-        delta = np.degrees(to_axis_angle(self.R.T @ R))  # offset in the filtered head's frame
-        self.rate = self.rate + _alpha(self.d_cutoff, dt) * (delta / dt - self.rate)
-        scale = 1.0 if sigma is None else float(np.clip(self.sigma_ref / max(float(np.mean(sigma)), 1e-6), 0.25, 2.0))
-        cutoff = self.min_cutoff * scale + self.beta * float(np.linalg.norm(self.rate))
-        self.R = orthonormalize(self.R @ from_axis_angle(np.radians(_alpha(cutoff, dt) * delta)))
-        return self.R.copy()
-
-
 @dataclass
 class Track:
     """One head followed through a stream."""
@@ -125,7 +102,7 @@ class Track:
     hits: int = 0
     score: float = 1.0
     tentative: bool = False  # first seen scoring below confirm_score: not reported until detected again
-    rotation_filter: RotationFilter = field(default_factory=RotationFilter)
+    fusion: RotationKalman = field(default_factory=RotationKalman)
     box_filter: OneEuro = field(default_factory=lambda: OneEuro(min_cutoff=1.0, beta=0.02))
 
     def predicted(self) -> np.ndarray:
@@ -214,7 +191,7 @@ class HeadTracker:
             that the patch would then follow (lettering in ``../shared/media/no_face.mp4``
             scores 0.52 in one frame). Heads scoring this much, and every head of a stream's
             first frame (a still image is a one-frame stream), are reported at once.
-        smooth: filter rotations and boxes over time (the raw estimate stays in ``Heads.raw_rotations``).
+        smooth: fuse rotations over time and smooth boxes (each frame's reading stays in ``Heads.raw_rotations``).
         fps: frame rate used for the filters when the stream does not say.
     """
 
@@ -291,6 +268,7 @@ class HeadTracker:
         # update tracks
         self.lost_last_frame = False
         out_boxes, out_R, out_ids, out_scores, out_mesh, out_raw, out_rows = [], [], [], [], [], [], []
+        fused_sigma: list[np.ndarray] = []
         keep = np.ones(len(order), bool)
         for j, k in enumerate(order):
             tr, s = self.tracks[k], seen[k]
@@ -304,6 +282,7 @@ class HeadTracker:
                 c = ((s.box[:2] + s.box[2:]) - (tr.box[:2] + tr.box[2:])) / 2 / (1 + tr.missed)
                 tr.steps = (tr.steps + [np.concatenate([c, c])])[-5:]
                 tr.velocity = np.median(np.stack(tr.steps), axis=0)
+            gap = 1 + tr.missed  # frames since this head's last reading
             tr.box, tr.missed, tr.hits, tr.score = s.box.copy(), 0, tr.hits + 1, s.score
             if tr.tentative and tr.hits >= 2 and s.detected:  # detected again: a head after all
                 tr.tentative, tr.id = False, self.next_id
@@ -319,10 +298,12 @@ class HeadTracker:
                     tr.patch = _grey_patch(image, s.crop_box)
                 tr.crop_box = s.crop_box
             sg = None if sigma is None else sigma[j]
-            R = tr.rotation_filter(rotations[j], dt, sg) if self.smooth else rotations[j]
+            R = tr.fusion.update(rotations[j], dt * gap, sg) if self.smooth else rotations[j]
             box = tr.box_filter(s.box, dt) if self.smooth else s.box
             if tr.tentative:
                 continue
+            if self.smooth and sg is not None:  # the fused head's sigma; an angle the stage does not estimate stays NaN
+                fused_sigma.append(np.where(np.isfinite(sg), tr.fusion.sigma(), np.nan))  # (yaw, pitch, roll) columns
             out_rows.append(j)
             out_raw.append(rotations[j])
             out_boxes.append(box)
@@ -339,6 +320,8 @@ class HeadTracker:
         self.frame += 1
         raw = np.array(out_raw).reshape(-1, 3, 3)
         sig = None if sigma is None else np.asarray(sigma)[out_rows].reshape(-1, 3)
+        if sig is not None and self.smooth:
+            sig = np.array(fused_sigma).reshape(-1, 3)
         mesh = np.stack(out_mesh) if out_mesh and all(m is not None for m in out_mesh) else None
         heads = Heads(
             np.array(out_boxes).reshape(-1, 4),
