@@ -26,11 +26,13 @@ stream (a video or a camera) in order. Per frame:
    its sigma, so a still head's estimate averages many readings and a turning head is
    followed without lag. ``Heads.raw_rotations`` keeps each frame's reading, ``Heads.sigma``
    the fused head's sigma. Boxes are smoothed by a One-Euro filter in pixels.
-5. **Crops that do not drift.** The pose network reads each head's crop from the landmarks
-   FaceMesh gives for this frame; FaceMesh followed from its own landmarks settles on crops
-   that creep off the face (a bias the filter cannot remove), so a head's pose is read only
-   from the crop of a detector-anchored FaceMesh run (two passes from a detection) or from a
-   followed one whose box agrees with it (``reanchor_every``).
+5. **Crops that do not drift.** FaceMesh followed from its own landmarks re-crops along its
+   own eye line, and pass after pass that line drifts in roll (on a face turned 41 degrees the
+   crop went from -11 to -4 degrees in three frames while the head held still), and the pose
+   network's crop, placed from those landmarks, drifts with it: a bias the filter cannot
+   average away. So a followed head's FaceMesh crop keeps the eye line FaceMesh found when the
+   detector last placed it, turned by the head's own in-plane turn since (from its fused
+   rotation; ``anchor_roll``), and the detector re-anchors every ``detect_every`` frames.
 
 Without a FaceMesh landmarker (image networks on the detector's box, keypoint networks) the
 detector runs on every frame and the tracker only associates and smooths.
@@ -49,7 +51,7 @@ from scipy.optimize import linear_sum_assignment
 
 from openheadpose.core.geometry import box_iou, points_box
 from openheadpose.core.rotation import from_axis_angle, orthonormalize, to_axis_angle
-from openheadpose.inference.fusion import RotationKalman
+from openheadpose.inference.fusion import RotationKalman, tangent_or_default
 from openheadpose.inference.results import Faces, Heads
 
 #: Side in pixels of the grey patch kept per head for re-localising it without landmarks.
@@ -105,6 +107,9 @@ class Track:
     fusion: RotationKalman = field(default_factory=RotationKalman)
     box_filter: OneEuro = field(default_factory=lambda: OneEuro(min_cutoff=1.0, beta=0.02))
 
+    anchor_axis: np.ndarray | None = None  # FaceMesh's eye line (image x axis of its crop) when last detected
+    anchor_angle: float = 0.0  # the head's in-plane angle (degrees, ccw on screen) then
+
     def predicted(self) -> np.ndarray:
         return self.box + self.velocity * (1 + self.missed)
 
@@ -118,6 +123,11 @@ class _Seen:
     mesh: np.ndarray | None = None
     crop_box: np.ndarray | None = None
     detected: bool = False  # placed by the detector this frame (not followed)
+
+
+def screen_angle(R: np.ndarray) -> float:
+    """The head's in-plane angle on screen, degrees, counter-clockwise positive (``rot_z(a) @ R`` adds ``a``)."""
+    return math.degrees(math.atan2(-R[0, 1], R[1, 1]))
 
 
 def _cover(a: np.ndarray, b: np.ndarray) -> float:
@@ -193,6 +203,10 @@ class HeadTracker:
             first frame (a still image is a one-frame stream), are reported at once.
         smooth: fuse rotations over time and smooth boxes (each frame's reading stays in ``Heads.raw_rotations``).
         fps: frame rate used for the filters when the stream does not say.
+        followed_weight: weight of a reading from a followed crop against one from a detected
+            crop (its sigma is divided by the square root).
+        anchor_roll: a followed head's FaceMesh crop keeps the eye line of its last detection,
+            turned by the head's in-plane turn since (module docstring, step 5).
     """
 
     def __init__(
@@ -205,6 +219,8 @@ class HeadTracker:
         confirm_score: float = 0.75,
         smooth: bool = True,
         fps: float = 30.0,
+        followed_weight: float = 1.0,
+        anchor_roll: bool = True,
     ):
         self.detect_every = detect_every
         self.max_missed = max_missed
@@ -214,6 +230,8 @@ class HeadTracker:
         self.confirm_score = confirm_score
         self.smooth = smooth
         self.fps = fps
+        self.followed_weight = followed_weight
+        self.anchor_roll = anchor_roll
         self.reset()
 
     def reset(self) -> None:
@@ -290,6 +308,9 @@ class HeadTracker:
             covered = any(_cover(s.box, seen[o].box) > 0.05 for o in seen if o != k)
             if s.mesh is not None:
                 tr.mesh = s.mesh
+                if s.detected:
+                    tr.anchor_axis = s.mesh[263, :2] - s.mesh[33, :2]  # FaceMesh's outer eye corners, as its own crop
+                    tr.anchor_angle = float(screen_angle(rotations[j]))
                 if not covered:  # a patch with part of another head in it would later find that head
                     tr.patch = _grey_patch(image, s.crop_box if s.crop_box is not None else s.box)
                 tr.crop_box = s.crop_box
@@ -298,7 +319,13 @@ class HeadTracker:
                     tr.patch = _grey_patch(image, s.crop_box)
                 tr.crop_box = s.crop_box
             sg = None if sigma is None else sigma[j]
-            R = tr.fusion.update(rotations[j], dt * gap, sg) if self.smooth else rotations[j]
+            if self.smooth:
+                # A reading from a crop FaceMesh placed from its own last landmarks (followed, not
+                # detected) carries that crop's drift: it counts followed_weight of a detected one.
+                w = 1.0 if s.detected else self.followed_weight
+                R = tr.fusion.update(rotations[j], dt * gap, tangent_or_default(sg) / math.sqrt(w))
+            else:
+                R = rotations[j]
             box = tr.box_filter(s.box, dt) if self.smooth else s.box
             if tr.tentative:
                 continue
@@ -373,7 +400,14 @@ class HeadTracker:
             return None
         shift = tr.velocity[:2] * (1 + tr.missed)
         if tr.mesh is not None:
-            mesh, presence = estimator.landmarker.follow(image, tr.mesh, shift)
+            axis = None
+            if self.anchor_roll and tr.anchor_axis is not None and tr.fusion.R is not None:
+                # the crop turned as the head turned since it was detected, not as its own
+                # landmarks say: FaceMesh re-cropped from its own eye line drifts in roll
+                a = math.radians(screen_angle(tr.fusion.predict(1.0 / self.fps)) - tr.anchor_angle)
+                c, s_ = math.cos(a), math.sin(a)
+                axis = np.array([c * tr.anchor_axis[0] + s_ * tr.anchor_axis[1], -s_ * tr.anchor_axis[0] + c * tr.anchor_axis[1]])
+            mesh, presence = estimator.landmarker.follow(image, tr.mesh, shift, axis) if axis is not None else estimator.landmarker.follow(image, tr.mesh, shift)
             box = points_box(mesh[None])[0]
             if presence >= self.min_presence and _near(box, pred) and not any(_cover(box, c) > 0.3 for c in claimed):
                 return _Seen(box, presence * tr.score, mesh=mesh)
