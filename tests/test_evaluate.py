@@ -68,9 +68,12 @@ def test_crop_model_protocol():
 def test_batch_size_does_not_change_results():
     data = _ListDataset(_samples())
     m1, m64 = _ColourModel(), _ColourModel()
-    a = evaluate(m1, data, "gt", batch_size=1, progress=False)
-    b = evaluate(m64, data, "gt", batch_size=64, progress=False)
+    a = evaluate(m1, data, "gt", batch_size=1, progress=False, mirror=False)
+    b = evaluate(m64, data, "gt", batch_size=64, progress=False, mirror=False)
     assert m1.batches == [1] * 70 and m64.batches == [64, 6]
+    both = _ColourModel()
+    evaluate(both, data, "gt", batch_size=64, progress=False)  # the default reads each face and its mirror
+    assert both.batches == [128, 12]
     assert a.n_detected == b.n_detected == 70
     np.testing.assert_allclose(a.R_pred, b.R_pred, atol=1e-12)
     assert a.to_dict()["mae"] == b.to_dict()["mae"]

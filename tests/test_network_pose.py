@@ -78,12 +78,15 @@ def test_batches_and_camera_frame():
     lm = Landmarks(pts, np.ones(5))
     image = np.zeros((300, 400, 3), np.uint8)
     model = _Recorder(R)
-    out = NetworkPose(model, batch_size=2)(image, lm)
+    NetworkPose(model, batch_size=2)(image, lm)  # the default reads each face and its mirror in one batch
+    assert [len(c) for c in model.seen] == [4, 4, 2]
+    model = _Recorder(R)
+    out = NetworkPose(model, batch_size=2, mirror=False)(image, lm)
     assert [len(c) for c in model.seen] == [2, 2, 1] and model.seen[0].shape[1:] == (32, 32, 3)
     np.testing.assert_allclose(out.rotations, np.repeat(R[None], 5, 0), atol=1e-9)
     assert out.sigma is None
     # with a camera: the same correction as the geometric stage's
-    cam = NetworkPose(_Recorder(R), focal_factor=1.2)(image, lm)
+    cam = NetworkPose(_Recorder(R), focal_factor=1.2, mirror=False)(image, lm)
     for r, p in zip(cam.rotations, pts):
         np.testing.assert_allclose(r, camera_frame(R, p[:, :2].mean(0), image.shape, 1.2), atol=1e-9)
     assert not np.allclose(cam.rotations[0], R)  # the leftmost face is off-axis
@@ -164,7 +167,7 @@ def test_a_face_facemesh_rejects_is_read_from_its_detector_box():
 
     image = np.zeros((300, 400, 3), np.uint8)
     model = _Recorder(R)
-    est = pl.HeadPoseEstimator(detector, landmarker, NetworkPose(model))
+    est = pl.HeadPoseEstimator(detector, landmarker, NetworkPose(model, mirror=False))
     heads = est(image)
     assert len(heads) == 2  # the confirmed face, and the sure but unconfirmed one on the right
     assert np.isfinite(heads.mesh[0]).all() and np.isnan(heads.mesh[1]).all()

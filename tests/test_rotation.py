@@ -175,3 +175,50 @@ def test_rotate_in_plane_is_the_turned_picture():
     # a frontal face turned counter-clockwise on screen: AFLW roll (clockwise positive) drops by the turn
     e = rot.matrix_to_euler(rot.rotate_in_plane(rot.euler_to_matrix(0.0, 0.0, 10.0), 25.0))
     assert np.allclose([e.yaw, e.pitch, e.roll], [0.0, 0.0, -15.0], atol=1e-9)
+
+
+def test_mirror_is_an_involution_and_mirrors_the_picture():
+    """Mirroring twice is the identity (1e-12: float round-off), and the mirrored pose projects
+    (orthographic, GL: u = x, v = -y) to the left-right flip of the original projection."""
+    R = random_rotations(2000)
+    assert np.abs(rot.mirror_horizontal(rot.mirror_horizontal(R)) - R).max() < 1e-12
+    assert rot.is_rotation(rot.mirror_horizontal(R)).all()
+    e, m = rot.matrix_to_euler(R[:50]), rot.matrix_to_euler(rot.mirror_horizontal(R[:50]))
+    assert np.allclose(m.stack(), np.stack([-e.yaw, e.pitch, -e.roll], -1), atol=1e-9)
+    # a head's points and their mirror (x -> -x in the head frame) seen through the mirrored pose
+    P = np.random.default_rng(5).normal(0, 50, (30, 3))
+    Pm = P * np.array([-1.0, 1.0, 1.0])
+    for r in R[:20]:
+        u = P @ r.T
+        um = Pm @ rot.mirror_horizontal(r).T
+        assert np.allclose(um[:, 0], -u[:, 0]) and np.allclose(um[:, 1:], u[:, 1:])
+
+
+def test_mean_rotation_of_a_rotation_and_itself_is_itself():
+    R = random_rotations(500)
+    Q = rot.mean_rotation(np.stack([R, R], axis=1))
+    assert rot.geodesic_distance(Q, R).max() < 1e-6
+
+
+def test_mean_of_two_rotations_is_their_geodesic_midpoint():
+    """For any two rotations less than 180 deg apart, the chordal mean is R1 @ exp(log(R1^T R2) / 2):
+    halfway along the geodesic, at half the distance from each (1e-6 deg: SVD round-off)."""
+    R1, R2 = random_rotations(1000), random_rotations(2000)[1000:]
+    d = rot.geodesic_distance(R1, R2)
+    keep = d < 179.0
+    R1, R2, d = R1[keep], R2[keep], d[keep]
+    Q = rot.mean_rotation(np.stack([R1, R2], axis=1))
+    half = rot.from_axis_angle(rot.to_axis_angle(np.swapaxes(R1, -1, -2) @ R2) / 2)
+    assert rot.geodesic_distance(Q, R1 @ half).max() < 1e-6
+    assert np.allclose(rot.geodesic_distance(Q, R1), d / 2, atol=1e-6)
+    assert np.allclose(rot.geodesic_distance(Q, R2), d / 2, atol=1e-6)
+
+
+def test_mean_rotation_weights_and_shapes():
+    R = random_rotations(12).reshape(4, 3, 3, 3)
+    assert rot.mean_rotation(R).shape == (4, 3, 3)
+    # all weight on one rotation gives that rotation
+    w = np.array([0.0, 1.0, 0.0])
+    assert rot.geodesic_distance(rot.mean_rotation(R, w), R[:, 1]).max() < 1e-6
+    with pytest.raises(ValueError):
+        rot.mean_rotation(np.eye(3))

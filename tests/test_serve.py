@@ -154,6 +154,10 @@ def test_predict_options(client, astronaut):
     # --fov: rotations in the camera frame; the astronaut's face is off the image centre, so they change
     cam = client.post("/v1/predict?fov=60", content=data).json()["heads"][0]
     assert cam["box"] == base["box"] and cam["rotation"] != base["rotation"]
+    # mirror=false: one read instead of the default's two (same face, a different rotation)
+    single = client.post("/v1/predict?mirror=false", content=data).json()["heads"][0]
+    assert single["box"] == base["box"] and single["rotation"] != base["rotation"]
+    assert client.post("/v1/predict?mirror=true", content=data).json()["heads"][0]["rotation"] == base["rotation"]
 
 
 @needs_face_models

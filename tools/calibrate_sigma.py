@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         sys.exit(f"{dst}: codec {model.codec.name!r} has no bins to take a spread from")
     # unit factors: the network's sigma is then its bins' raw spread, whatever the file holds now
     model.spread_calibration = Calibration((1.0, 1.0, 1.0), "uncalibrated", {}, {})
-    est = HeadPoseEstimator(pose=NetworkPose(model))
+    est = HeadPoseEstimator(pose=NetworkPose(model, mirror=False))  # sigma is fitted for one read
     t0 = time.time()
     if args.method == "fitted":
         cal, report = _fitted(est, args)
@@ -333,7 +333,7 @@ def _ratio(est, args):
     # On the real photos two more pose stages read the same faces: their errors against the same
     # yaw labels give the labels' own noise (triple collocation, core.calibration.label_noise),
     # paired with the geometric fit, which shares no training data with either network.
-    others = {"fsanet-synth": NetworkPose("fsanet-synth"), "geometric": GeometricPose()}
+    others = {"fsanet-synth": NetworkPose("fsanet-synth", mirror=False), "geometric": GeometricPose()}
     e_real, s_real, y_real, n_real, e_others, _ = pipeline_errors(est, real_ds, args.limit, others)
     e_real[:, 1:] = np.nan  # yaw only is labelled there
     frontal = np.abs(y_real) < TAU_MAX_YAW

@@ -124,7 +124,14 @@ def track_options(f):
                              "--no-track: every frame on its own.")(f)
 
 
-def build_or_exit(model_name, weights, *, keypoint_source=None, detector=None, landmarker=None, pose_name=None, min_score=None, fov=None, track=True, smooth=True):
+def mirror_option(f):
+    """``--mirror/--no-mirror`` (``predict``, ``interact``, ``evaluate``): read each face twice."""
+    return click.option("--mirror/--no-mirror", default=None,
+                        help="Read every face twice, its crop and the crop's mirror image, and average the two poses "
+                             "(default: on for image networks, off for keypoint networks; --no-mirror: one read, about half the pose stage's time).")(f)  # fmt: skip
+
+
+def build_or_exit(model_name, weights, *, keypoint_source=None, detector=None, landmarker=None, pose_name=None, min_score=None, fov=None, track=True, smooth=True, mirror=None):
     """:func:`~openheadpose.inference.builder.build_estimator`, or exit 2 with its message."""
     from openheadpose.inference.builder import build_estimator
 
@@ -132,7 +139,7 @@ def build_or_exit(model_name, weights, *, keypoint_source=None, detector=None, l
     try:
         est = build_estimator(
             model_name, weights, detector=detector, landmarker=landmarker, pose=pose_name, keypoints=keypoint_source, min_score=min_score, fov=fov,
-            track=track, smooth=smooth,
+            track=track, smooth=smooth, mirror=mirror,
         )
     except (KeyError, RuntimeError, ValueError, OSError) as exc:
         fail(message(exc))

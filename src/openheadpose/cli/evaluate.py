@@ -12,6 +12,7 @@ from openheadpose.cli._common import (
     EXIT_ALL_FAILED,
     EXIT_OK,
     build_or_exit,
+    mirror_option,
     dumps,
     err,
     estimator_options,
@@ -37,8 +38,9 @@ def _dataset_kinds() -> list[str]:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as JSON.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), help="Write PNG plots here: error vs |yaw|, histograms, worst cases.")
 @click.option("--per-image", is_flag=True, help="Include every face's label and prediction in the JSON (keep such files out of public repositories: they copy the dataset's labels).")
+@mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def evaluate(kind, root, crop, model_name, weights, keypoint_source, detector, landmarker, pose_name, batch_size, no_filter, split, json_path, plots_dir, per_image, quiet) -> None:
+def evaluate(kind, root, crop, model_name, weights, keypoint_source, detector, landmarker, pose_name, batch_size, no_filter, split, json_path, plots_dir, per_image, quiet, mirror) -> None:
     """Score a model on a labelled dataset: MAE per angle, MAEV, geodesic error, share within 5/10/15 deg.
 
     Faces outside +-99 deg are dropped (the standard filter) and counted; with
@@ -73,7 +75,8 @@ def evaluate(kind, root, crop, model_name, weights, keypoint_source, detector, l
     keypoints = keypoint_source
     from_labels = keypoint_source == LABELS
     model = build_or_exit(
-        model_name, weights, keypoint_source=None if from_labels else keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name
+        model_name, weights, keypoint_source=None if from_labels else keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name,
+        mirror=mirror,
     )
     if isinstance(model.pose, KeypointPose):
         keypoints = LABELS if from_labels else model.keypoints.name

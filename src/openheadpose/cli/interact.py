@@ -22,6 +22,7 @@ from openheadpose.cli._common import (
     fail,
     message,
     run_frames,
+    mirror_option,
     track_options,
 )
 
@@ -37,8 +38,9 @@ from openheadpose.cli._common import (
 @click.option("--depth", type=click.Choice(["size", "plane"]), default="size", show_default=True, help="size: bigger faces are nearer (pinhole camera of --fov); plane: all heads at one depth.")
 @click.option("--fov", "fov_deg", type=click.FloatRange(1, 179), default=60.0, show_default=True, help="Camera field of view across the image's longer side, degrees (--depth size).")
 @track_options
+@mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, cone_deg, depth, fov_deg, quiet, track, smooth) -> None:
+def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, cone_deg, depth, fov_deg, quiet, track, smooth, mirror) -> None:
     """Who looks at whom: view cones, mutual gaze and interaction levels in SOURCES.
 
     For every pair of heads: whether each looks at the other (the other head is
@@ -81,8 +83,8 @@ def interact(sources, save_dir, json_path, show, model_name, weights, keypoint_s
         config = InteractionConfig(cone_deg=cone_deg, max_cone_deg=max(60.0, cone_deg), depth=depth, fov_deg=fov_deg)
     except ValueError as exc:
         fail(message(exc))
-    est = build_or_exit(model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name, min_score=min_score, track=track, smooth=smooth
-)
+    est = build_or_exit(model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name, min_score=min_score, track=track, smooth=smooth,
+                        mirror=mirror)
     # As in predict: the writer commits on a normal exit (Ctrl-C is caught inside, so
     # what was finished is kept) and discards its temporary file on any other error.
     with contextlib.ExitStack() as stack:

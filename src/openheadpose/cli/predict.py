@@ -15,6 +15,7 @@ from openheadpose.cli._common import (
     estimator_options,
     expand_or_exit,
     fail,
+    mirror_option,
     run_frames,
     track_options,
 )
@@ -120,8 +121,9 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Minimum head score. [default: 0.5 when a landmarker or the body source confirms the face (default model, facemesh, body), 0.75 for a detector alone]")
 @click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight.")
 @track_options
+@mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, num_workers, parquet_dir, draw, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, quiet, track, smooth) -> None:
+def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, num_workers, parquet_dir, draw, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, quiet, track, smooth, mirror) -> None:
     """Estimate the pose of every head in SOURCES.
 
     SOURCES are image files, video files, folders (searched recursively),
@@ -142,7 +144,7 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
       headpose predict photos/ videos/ --engine ray --ray-address auto --parquet heads/
     """
     est_kwargs = {"model_name": model_name, "weights": weights, "keypoint_source": keypoint_source, "detector": detector, "landmarker": landmarker,
-                  "pose_name": pose_name, "min_score": min_score, "fov": fov, "track": track, "smooth": smooth}
+                  "pose_name": pose_name, "min_score": min_score, "fov": fov, "track": track, "smooth": smooth, "mirror": mirror}
     if engine == "ray":
         if save_dir or show:
             fail("--save and --show need --engine local (annotated frames are drawn where they are decoded); --engine ray writes --json, --csv or --parquet")

@@ -19,6 +19,7 @@ from openheadpose.cli._common import (
     err,
     estimator_options,
     fail,
+    mirror_option,
     message,
     onnx_weights,
 )
@@ -40,6 +41,7 @@ def is_loopback(host: str) -> bool:
 @estimator_options(KEYPOINTS_HELP)
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Default minimum head score. [default: as in `headpose predict`]")
 @click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Default horizontal field of view, degrees (rotations in the camera frame).")
+@mirror_option
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes (each loads the models once).")
 @click.option("--max-concurrency", type=click.IntRange(1, 64), default=None, help="Inferences run at once per worker. [default: usable cores, at most 4]")
 @click.option("--queue", "queue_len", type=click.IntRange(0, 10_000), default=32, show_default=True, help="Requests that may wait for an inference per worker; beyond, 503 with Retry-After.")
@@ -51,7 +53,7 @@ def is_loopback(host: str) -> bool:
 @click.option("--insecure", is_flag=True, help="Allow binding a non-loopback address without an API key.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True, help="JSON log lines on standard error at this level.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="One JSON line per request (request id, method, path, status, bytes, ms).")
-def serve(host, port, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, workers, max_concurrency, queue_len, timeout_s,
+def serve(host, port, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, mirror, workers, max_concurrency, queue_len, timeout_s,
           max_body_mb, max_megapixels, max_streams, api_key, insecure, log_level, access_log) -> None:  # fmt: skip
     """Serve head pose over HTTP and WebSocket, with a page for photos and the webcam.
 
@@ -95,7 +97,7 @@ def serve(host, port, model_name, weights, keypoint_source, detector, landmarker
     try:
         config = ServeConfig(
             model=model_name, weights=None if weights is None else str(Path(weights).resolve()), detector=detector, landmarker=landmarker,
-            pose=pose_name, keypoints=keypoint_source, min_score=min_score, fov=fov, max_concurrency=max_concurrency or default_concurrency(),
+            pose=pose_name, keypoints=keypoint_source, min_score=min_score, fov=fov, mirror=mirror, max_concurrency=max_concurrency or default_concurrency(),
             queue=queue_len, timeout_s=timeout_s, max_body_bytes=int(max_body_mb * 2**20), max_pixels=int(max_megapixels * 1e6),
             max_streams=max_streams, api_key=api_key or None,
         )  # fmt: skip
@@ -103,7 +105,7 @@ def serve(host, port, model_name, weights, keypoint_source, detector, landmarker
         fail(message(exc))
     # Built here to refuse bad options before binding; one worker keeps it, several build their own.
     est = build_or_exit(model_name, weights, keypoint_source=keypoint_source, detector=detector, landmarker=landmarker, pose_name=pose_name,
-                        min_score=min_score, fov=fov, track=False)  # fmt: skip
+                        min_score=min_score, fov=fov, mirror=mirror, track=False)  # fmt: skip
     err(f"serving on http://{'[' + host + ']' if ':' in host else host}:{port}/  ({', '.join(f'{k}: {v}' for k, v in est.names.items())}; "
         f"{workers} worker(s) x {config.max_concurrency} inferences, queue {config.queue}{', API key required' if config.api_key else ''})")  # fmt: skip
     common = {"host": host, "port": port, "log_config": log_config(log_level, access_log), "access_log": False, "ws_max_size": config.max_body_bytes,

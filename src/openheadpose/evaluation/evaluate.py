@@ -50,7 +50,7 @@ from openheadpose.inference.keypoint_sources import (
     label_keypoints,
 )
 from openheadpose.inference.pipeline import HeadPoseEstimator, keypoint_finder
-from openheadpose.inference.pose_stages import KeypointPose, NetworkPose
+from openheadpose.inference.pose_stages import KeypointPose, NetworkPose, read_crops, resolve_view
 from openheadpose.inference.results import Detections, HeadKeypoints
 from openheadpose.io.images import InputError
 from openheadpose.specs.crops import CROPS, square_box, take_pixels
@@ -242,6 +242,7 @@ def evaluate(
     progress: bool = True,
     keep_worst: int = 16,
     keypoints=None,
+    mirror: bool | None = None,
 ) -> EvalResult:
     """Run ``model`` over ``dataset`` and score it.
 
@@ -264,6 +265,9 @@ def evaluate(
         keypoints: for keypoint networks: a :data:`~openheadpose.inference.keypoint_sources.KEYPOINT_SOURCES`
             name, ``"labels"`` (the dataset's labelled landmarks) or a callable source
             (default :data:`~openheadpose.inference.keypoint_sources.DEFAULT_SOURCE`).
+        mirror: for a bare network: read each face as it is and mirrored, averaged
+            (``None``: its pose stage's default, on for image networks). An estimator
+            keeps its own pose stage's setting.
 
     Raises:
         ValueError: a bad ``crop`` / ``batch_size``, or ``keypoints`` for a model that reads images.
@@ -274,8 +278,10 @@ def evaluate(
         raise ValueError(f"crop must be 'detect' or 'gt', not {crop!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, not {batch_size}")
-    est = model if isinstance(model, HeadPoseEstimator) else _estimator_for_network(model, detector, keypoints)
+    est = model if isinstance(model, HeadPoseEstimator) else _estimator_for_network(model, detector, keypoints, mirror)
     if isinstance(est.pose, KeypointPose):
+        if est.pose.mirror:
+            raise ValueError("the evaluator scores a keypoint network on one read of its keypoints: leave --mirror out")
         # A named source was already built into the estimator of a bare network: run that one
         # rather than load its models again.
         named = isinstance(keypoints, str) and keypoints != LABELS
@@ -306,7 +312,7 @@ def evaluate(
         def flush():
             if not pending:
                 return
-            pred = model.predict(np.stack([p[3] for p in pending]))
+            pred = read_crops(model, np.stack([p[3] for p in pending]), resolve_view(None, est.pose.mirror))
             for (nm, s, img, _, box), R in zip(pending, pred.rotations):
                 scorer.add(nm, s, np.asarray(R, np.float64), img, box)
             sigmas.extend([None] * len(pending) if pred.sigma is None else list(pred.sigma))
@@ -406,14 +412,15 @@ def _result(dataset, *, name, model, crop, crop_recipe, batch_size, n_images, na
 
 
 # --------------------------------------------------------------------------- keypoint networks
-def _estimator_for_network(net, detector, keypoints) -> HeadPoseEstimator:
+def _estimator_for_network(net, detector, keypoints, mirror: bool | None = None) -> HeadPoseEstimator:
     """The estimator a bare network runs in: behind a keypoint source, or on the detector's box."""
+    kw = {} if mirror is None else {"mirror": mirror}
     if getattr(net, "takes_keypoints", False):
         src = KEYPOINT_SOURCES.create(keypoints if isinstance(keypoints, str) and keypoints != LABELS else DEFAULT_SOURCE)
-        return HeadPoseEstimator(detector, src.landmarker, KeypointPose(net), keypoints=src)
+        return HeadPoseEstimator(detector, src.landmarker, KeypointPose(net, **kw), keypoints=src)
     if keypoints is not None:
         raise ValueError(f"keypoints={keypoints!r} is for keypoint networks (hhpnet, heatmap-cnn); {getattr(net, 'name', net)!r} reads images")
-    return HeadPoseEstimator(detector, None, NetworkPose(net))
+    return HeadPoseEstimator(detector, None, NetworkPose(net, **kw))
 
 
 def match_head(kp: HeadKeypoints, box: np.ndarray, min_iou: float) -> int | None:

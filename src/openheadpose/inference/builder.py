@@ -44,6 +44,7 @@ def build_estimator(
     max_detect_side: int = 1920,
     track: bool = True,
     smooth: bool = True,
+    mirror: bool | None = None,
 ) -> HeadPoseEstimator:
     """The estimator for a model name and the options of ``headpose predict``.
 
@@ -77,15 +78,31 @@ def build_estimator(
             (:class:`~openheadpose.inference.tracking.HeadTracker`); ``False``: every frame
             on its own, as ``predict`` does.
         smooth: with ``track``, smooth rotations and boxes over time.
+        mirror: read every face twice, as it is and mirrored, and average the two poses
+            (:class:`~openheadpose.inference.pose_stages.NetworkPose`'s ``mirror``). ``None``:
+            on for image networks (:data:`~openheadpose.inference.pose_stages.MIRROR_DEFAULT`),
+            off for keypoint networks (no measured sigma for their mean yet); the geometric
+            stage is mirror-symmetric by construction and refuses ``True``.
 
     Raises:
         KeyError: an unknown stage name (the message suggests the closest).
         ValueError: missing or wrong weights, or an option the model cannot use.
     """
     est = _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side)
+    _set_mirror(est.pose, mirror)
     if track:
         est.tracker = HeadTracker(smooth=smooth)
     return est
+
+
+def _set_mirror(stage, mirror: bool | None) -> None:
+    """Give the pose stage the ``mirror`` option, or refuse it for a stage that reads no image."""
+    if mirror is None:
+        return
+    if hasattr(stage, "mirror"):
+        stage.mirror = bool(mirror)
+    elif mirror:
+        raise ValueError(f"--mirror: the {getattr(stage, 'name', 'chosen')} pose stage reads no image crop or keypoints (a rigid fit of landmarks is mirror-symmetric already)")
 
 
 def _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side) -> HeadPoseEstimator:

@@ -14,6 +14,14 @@ reads one kind of evidence from :class:`~openheadpose.inference.results.Faces`
 
 Every stage can report rotations in the camera's frame instead of relative to the
 line of sight (``focal_factor``; ``headpose predict --fov``).
+
+Every stage takes ``view`` (:data:`VIEWS`): a network can read each face as it is
+(``"plain"``), its mirror image with the pose mapped back
+(:func:`~openheadpose.core.rotation.mirror_horizontal`; ``"mirrored"``), or both in one
+batch averaged on SO(3) (:func:`~openheadpose.core.rotation.mean_rotation`; ``"both"``).
+No network is exactly mirror-symmetric, so the two reads err in opposite directions and
+their mean is better than either (``benchmarks/README.md``, "The mirrored read").
+The returned rotation is always that of the face as the image shows it.
 """
 
 from __future__ import annotations
@@ -28,13 +36,64 @@ from openheadpose.assets import (
 )
 from openheadpose.core.geometry import camera_frame, robust_similarity_fit
 from openheadpose.core.registry import Registry
-from openheadpose.core.rotation import from_axis_angle, orthonormalize, to_axis_angle
+from openheadpose.core.rotation import (
+    from_axis_angle,
+    mean_rotation,
+    mirror_horizontal,
+    orthonormalize,
+    to_axis_angle,
+)
 from openheadpose.inference.backends.onnx import load_network
 from openheadpose.inference.results import Faces
 from openheadpose.specs.crops import CROPS
 from openheadpose.specs.spec import PosePrediction
 
 POSE_STAGES: Registry = Registry("pose stage")
+
+#: The ways a stage can read a face: as it is, its mirror image (pose mapped back), or both averaged.
+VIEWS = ("plain", "mirrored", "both")
+#: Whether an image network reads every face twice (plain and mirrored) unless told otherwise:
+#: the one default that ``NetworkPose``, the builder, the CLI (``--mirror/--no-mirror``) and the
+#: service (``mirror``) share.
+MIRROR_DEFAULT = True
+#: Left-right partner of each of the five head keypoints (nose, left eye, right eye, left ear, right ear).
+KEYPOINT_MIRROR = np.array([0, 2, 1, 4, 3])
+
+
+def resolve_view(view: str | None, mirror: bool) -> str:
+    """The view a call reads: ``view`` as given, else ``"both"`` for a stage built with ``mirror``, else ``"plain"``."""
+    if view is None:
+        return "both" if mirror else "plain"
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)} (or None: the stage's default), got {view!r}")
+    return view
+
+
+def both_sigma_factor(model) -> np.ndarray:
+    """``(3,)`` per-angle factor turning the single-read sigma into that of the two reads' mean.
+
+    Measured on held-out photos (``tools/calibrate_sigma.py``; ``notes["sigma_both"]`` of the
+    model's file). Two reads of one face are correlated, so it is not ``1/sqrt(2)``; a model
+    whose file has none keeps the single-read sigma (factor 1): the mean's error is not larger
+    than a single read's on average, so that sigma is too wide rather than too narrow.
+    """
+    cal = getattr(model, "both_calibration", None)
+    return np.ones(3) if cal is None else np.asarray(cal.scale, np.float64)
+
+
+def _combine(plain: PosePrediction, mirrored: PosePrediction, view: str, model) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rotations ``(N, 3, 3)`` and sigma ``(N, 3)`` (or ``None``) of a view, from the reads of
+    the faces (``plain``) and of their mirror images (``mirrored``, in the mirrored frame)."""
+    if view == "plain":
+        return np.asarray(plain.rotations, np.float64), plain.sigma
+    back = mirror_horizontal(mirrored.rotations)  # the mirror image's pose, mapped back to the face's
+    if view == "mirrored":
+        return back, mirrored.sigma  # |yaw| and |roll| keep their size under the mirror: so does their sigma
+    R = mean_rotation(np.stack([np.asarray(plain.rotations, np.float64), back], axis=1))
+    if plain.sigma is None or mirrored.sigma is None:
+        return R, None
+    sigma = (np.asarray(plain.sigma, np.float64) + np.asarray(mirrored.sigma, np.float64)) / 2
+    return R, sigma * both_sigma_factor(model)
 
 
 def _require(faces: Faces, field: str, message: str) -> None:
@@ -98,7 +157,10 @@ class GeometricPose:
     #: What this stage reads from :class:`~openheadpose.inference.results.Faces`.
     needs = "mesh"
 
-    def __call__(self, image: np.ndarray, faces: Faces) -> PosePrediction:
+    def __call__(self, image: np.ndarray, faces: Faces, view: str | None = None) -> PosePrediction:
+        """``view`` is accepted for a common signature and ignored: a rigid fit of a face and of
+        its mirror image gives mirrored poses by construction (the template is symmetric)."""
+        resolve_view(view, False)
         _require(faces, "mesh", "the geometric pose stage fits FaceMesh's landmarks: it needs --landmarker facemesh")
         if len(faces) == 0:
             return PosePrediction(np.zeros((0, 3, 3)), None)
@@ -161,12 +223,15 @@ class NetworkPose:
             (``hopenet-synth``, ``fsanet-synth``: the shipped weights), or a loaded crop model.
         weights: its ``.onnx`` file, for names without packaged weights.
         focal_factor: report rotations in the camera's frame (see :func:`~openheadpose.core.geometry.camera_frame`).
-        batch_size: crops per network call (results do not depend on it).
+        batch_size: faces per network call (results do not depend on it).
+        mirror: read every face twice by default -- its crop and the crop's mirror image in
+            one batch, the two poses averaged on SO(3) (``view="both"``); ``False``: once
+            (``view="plain"``). A call's ``view`` overrides it.
     """
 
     needs = "mesh or detector box"
 
-    def __init__(self, model="hopenet-synth", weights=None, focal_factor: float | None = None, batch_size: int = 32):
+    def __init__(self, model="hopenet-synth", weights=None, focal_factor: float | None = None, batch_size: int = 32, mirror: bool = MIRROR_DEFAULT):
         self.name = model if isinstance(model, str) else getattr(model, "name", type(model).__name__)
         if isinstance(model, str):
             model = load_network(model, weights)
@@ -176,6 +241,7 @@ class NetworkPose:
         self.recipe = CROPS[model.crop]
         self.focal_factor = focal_factor
         self.batch_size = batch_size
+        self.mirror = bool(mirror)
 
     def crop_boxes(self, image_shape, faces: Faces) -> np.ndarray:
         """``(N, 4)`` integer crop boxes, one per face."""
@@ -189,7 +255,12 @@ class NetworkPose:
         ]
         return np.array(boxes).reshape(-1, 4)
 
-    def __call__(self, image: np.ndarray, faces: Faces) -> PosePrediction:
+    def __call__(self, image: np.ndarray, faces: Faces, view: str | None = None) -> PosePrediction:
+        """The pose of each face; ``view``: ``"plain"``, ``"mirrored"``, ``"both"`` or ``None``
+        (``"both"`` when the stage was built with ``mirror``, else ``"plain"``). The mirrored
+        read flips the crop left-right and maps its pose back; the result is always the pose
+        of the face as the image shows it."""
+        view = resolve_view(view, self.mirror)
         n = len(faces)
         if n == 0:
             return PosePrediction(np.zeros((0, 3, 3)), None)
@@ -198,7 +269,7 @@ class NetworkPose:
         rots, sigmas = [], []
         for i in range(0, n, self.batch_size):
             crops = np.stack([self.recipe(image, b, size) for b in boxes[i : i + self.batch_size]])
-            pred = self.model.predict(crops)
+            pred = read_crops(self.model, crops, view)
             rots.append(pred.rotations)
             sigmas.append(pred.sigma)
         R = np.concatenate(rots).astype(np.float64)
@@ -206,6 +277,27 @@ class NetworkPose:
         R = _to_camera_frame(R, centres, image.shape, self.focal_factor)
         sigma = None if any(s is None for s in sigmas) else np.concatenate(sigmas)
         return PosePrediction(orthonormalize(R), sigma, _angles(self.model))
+
+
+def read_crops(model, crops: np.ndarray, view: str = "plain") -> PosePrediction:
+    """An image network's pose of crops ``(B, S, S, 3)`` (RGB uint8) read as ``view``.
+
+    ``"mirrored"`` reads each crop flipped left-right and maps the pose back
+    (:func:`~openheadpose.core.rotation.mirror_horizontal`); ``"both"`` reads the crops and
+    their mirror images in one batch and averages the two poses of each face on SO(3). The
+    poses are always those of the crops as given. The one place the pose stage and the
+    evaluator (``headpose evaluate``'s own-crop mode) read a crop twice.
+    """
+    crops = np.asarray(crops)
+    k = len(crops)
+    view = resolve_view(view, False)
+    batch = {"plain": crops, "mirrored": crops[:, :, ::-1], "both": np.concatenate([crops, crops[:, :, ::-1]])}[view]
+    pred = model.predict(np.ascontiguousarray(batch))
+    sig = pred.sigma
+    plain = PosePrediction(pred.rotations[:k], None if sig is None else sig[:k])
+    mirrored = PosePrediction(pred.rotations[len(batch) - k :], None if sig is None else sig[len(batch) - k :])
+    R, sigma = _combine(plain, mirrored, view, model)
+    return PosePrediction(R, sigma, _angles(model))
 
 
 class KeypointPose:
@@ -223,11 +315,15 @@ class KeypointPose:
             or a name :func:`~openheadpose.inference.backends.onnx.load_network` knows.
         weights: its ``.onnx`` file, for names without packaged weights.
         focal_factor: report rotations in the camera's frame.
+        mirror: read every head twice by default -- its keypoints and their mirror image
+            (mirrored about the head box's centre, left and right eye and ear swapped), the
+            two poses averaged on SO(3). Off unless asked: a keypoint network's mirrored
+            read has no measured sigma factor yet (see :func:`both_sigma_factor`).
     """
 
     needs = "keypoints"
 
-    def __init__(self, model="hhpnet", weights=None, focal_factor: float | None = None):
+    def __init__(self, model="hhpnet", weights=None, focal_factor: float | None = None, mirror: bool = False):
         if isinstance(model, str):
             model = load_network(model, weights)
         self.name = getattr(model, "name", type(model).__name__)
@@ -235,14 +331,37 @@ class KeypointPose:
             raise ValueError(f"{getattr(model, 'name', model)!r} is not a keypoint model (it has no predict_keypoints)")
         self.model = model
         self.focal_factor = focal_factor
+        self.mirror = bool(mirror)
 
-    def __call__(self, image: np.ndarray, faces: Faces) -> PosePrediction:
+    def __call__(self, image: np.ndarray, faces: Faces, view: str | None = None) -> PosePrediction:
+        """The pose of each head; ``view`` as for :class:`NetworkPose` (``None``: ``"both"`` when
+        built with ``mirror``, else ``"plain"``)."""
+        view = resolve_view(view, self.mirror)
         _require(faces, "keypoints", f"{self.model.name} reads head keypoints: the pipeline needs a keypoint source (--keypoints)")
         if len(faces) == 0:
             return self.model.predict_keypoints(np.zeros((0, 5, 2)), np.zeros((0, 5)), np.zeros((0, 4)))
-        pred = self.model.predict_keypoints(faces.keypoints, faces.keypoint_conf, faces.boxes, source=faces.keypoint_source)
-        R = _to_camera_frame(np.asarray(pred.rotations, np.float64), faces.keypoints.mean(1), image.shape, self.focal_factor)
-        return PosePrediction(R, pred.sigma, _angles(self.model))
+        pts, conf, boxes = np.asarray(faces.keypoints, np.float64), np.asarray(faces.keypoint_conf, np.float64), np.asarray(faces.boxes, np.float64)
+        n = len(pts)
+        if view != "plain":
+            mpts, mconf = mirror_keypoints(pts, boxes), conf[:, KEYPOINT_MIRROR]
+            pts, conf, boxes = (mpts, mconf, boxes) if view == "mirrored" else (np.concatenate([pts, mpts]), np.concatenate([conf, mconf]), np.concatenate([boxes, boxes]))
+        pred = self.model.predict_keypoints(pts, conf, boxes, source=faces.keypoint_source)
+        sig = pred.sigma
+        plain = PosePrediction(pred.rotations[:n], None if sig is None else sig[:n])
+        mirrored = PosePrediction(pred.rotations[-n:], None if sig is None else sig[-n:])
+        R, sigma = _combine(plain, mirrored, view, self.model)
+        R = _to_camera_frame(R, faces.keypoints.mean(1), image.shape, self.focal_factor)
+        return PosePrediction(R, sigma, _angles(self.model))
+
+
+def mirror_keypoints(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The five head keypoints ``(N, 5, 2)`` of each head's mirror image about its box's
+    vertical centre line (``boxes`` ``(N, 4)``), left and right eye and ear swapped, so that
+    the box stays where it is and the mirrored head is read in the same place."""
+    p = np.asarray(points, np.float64)[:, KEYPOINT_MIRROR].copy()
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    p[..., 0] = (b[:, 0] + b[:, 2])[:, None] - p[..., 0]
+    return p
 
 
 def _register_shipped() -> None:

@@ -193,11 +193,11 @@ class RayRun:
 
 
 def estimator_options(model: str = "default", weights=None, *, detector=None, landmarker=None, pose=None, keypoints=None,
-                      min_score=None, fov=None, track: bool = True, smooth: bool = True) -> dict[str, Any]:
+                      min_score=None, fov=None, track: bool = True, smooth: bool = True, mirror: bool | None = None) -> dict[str, Any]:
     """The ``build_estimator`` arguments a run passes to its actors (JSON-able: they go in the plan)."""
     return {"model": model, "weights": None if weights is None else str(Path(weights).resolve()), "detector": detector,
             "landmarker": landmarker, "pose": pose, "keypoints": keypoints, "min_score": min_score, "fov": fov,
-            "track": track, "smooth": smooth}
+            "track": track, "smooth": smooth, "mirror": mirror}
 
 
 def expand(specs: Sequence[str | Source]) -> tuple[list[Source], list[str]]:

@@ -4,7 +4,7 @@ Endpoints:
 
 * ``POST /v1/predict``: an image (raw bytes, or the ``file`` field of a multipart form) ->
   the record ``headpose predict --json`` writes for it; query options as the CLI's
-  (``model``, ``detector``, ``landmarker``, ``pose``, ``keypoints``, ``min_score``, ``fov``,
+  (``model``, ``detector``, ``landmarker``, ``pose``, ``keypoints``, ``min_score``, ``fov``, ``mirror``,
   ``track``, ``smooth``).
 * ``POST /v1/interact``: the same -> the record ``headpose interact --json`` writes
   (``cone``, ``depth`` and ``fov`` as its options).
@@ -59,7 +59,7 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 #: Query options of each endpoint (anything else is refused by name).
-ESTIMATOR_PARAMS = {"model", "detector", "landmarker", "pose", "keypoints", "min_score"}
+ESTIMATOR_PARAMS = {"model", "detector", "landmarker", "pose", "keypoints", "min_score", "mirror"}
 PREDICT_PARAMS = ESTIMATOR_PARAMS | {"fov", "track", "smooth"}
 INTERACT_PARAMS = ESTIMATOR_PARAMS | {"cone", "depth", "fov", "track", "smooth"}
 STREAM_PARAMS = ESTIMATOR_PARAMS | {"fov", "smooth", "key"}
@@ -355,11 +355,12 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
         fov: float | None = Query(None, ge=1, le=179, description="Horizontal field of view, degrees: rotations in the camera frame"),
         track: bool = Query(True, description="As `headpose predict --track`: heads numbered by track_id"),
         smooth: bool = Query(True, description="As `headpose predict --smooth`"),
+        mirror: bool | None = Query(None, description="As `headpose predict --mirror`: read each face and its mirror image, averaged (default: the server's)"),
     ) -> dict:
         """The record `headpose predict --json` writes for this image: `source` (the uploaded file's name, else `upload`),
         `frame`, `width`, `height`, `heads` (box, score, yaw, pitch, roll, rotation, sigma, track_id)."""
         _check_params(request.query_params, PREDICT_PARAMS)
-        key = _estimator_key(model=model, detector=detector, landmarker=landmarker, pose=pose, keypoints=keypoints, min_score=min_score, fov=fov)
+        key = _estimator_key(model=model, detector=detector, landmarker=landmarker, pose=pose, keypoints=keypoints, min_score=min_score, fov=fov, mirror=mirror)
         data, name = await _read_upload(request)
         check_header(data, name, config.max_pixels)  # before taking a place in the queue
 
@@ -384,6 +385,7 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
         fov: float = Query(60.0, ge=1, le=179, description="Camera field of view across the image's longer side, degrees (depth=size)"),
         track: bool = Query(True),
         smooth: bool = Query(True),
+        mirror: bool | None = Query(None, description="As /v1/predict"),
     ) -> dict:
         """The record `headpose interact --json` writes for this image: the heads, then `pairs`, `groups` and `camera`."""
         from openheadpose.apps.interaction import (
@@ -393,7 +395,7 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
         )
 
         _check_params(request.query_params, INTERACT_PARAMS)
-        key = _estimator_key(model=model, detector=detector, landmarker=landmarker, pose=pose, keypoints=keypoints, min_score=min_score)
+        key = _estimator_key(model=model, detector=detector, landmarker=landmarker, pose=pose, keypoints=keypoints, min_score=min_score, mirror=mirror)
         inter_config = InteractionConfig(cone_deg=cone, max_cone_deg=max(60.0, cone), depth=depth, fov_deg=fov)
         data, name = await _read_upload(request)
         check_header(data, name, config.max_pixels)
@@ -537,10 +539,15 @@ def _stream_options(q) -> dict[str, Any]:
         if not lo <= v <= hi:
             raise ApiError(422, "invalid_option", f"{name}: must be in [{lo:g}, {hi:g}] (got {raw!r})")
         out[name] = v
-    smooth = (q.get("smooth") or "true").lower()
-    if smooth not in ("true", "false", "1", "0", "yes", "no"):
-        raise ApiError(422, "invalid_option", f"smooth: true or false (got {q.get('smooth')!r})")
-    out["smooth"] = smooth in ("true", "1", "yes")
+    for name, default in (("smooth", "true"), ("mirror", None)):
+        raw = q.get(name)
+        value = (raw or default or "").lower()
+        if not value:
+            out[name] = None  # mirror: the server's
+            continue
+        if value not in ("true", "false", "1", "0", "yes", "no"):
+            raise ApiError(422, "invalid_option", f"{name}: true or false (got {raw!r})")
+        out[name] = value in ("true", "1", "yes")
     return out
 
 

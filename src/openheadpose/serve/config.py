@@ -30,7 +30,7 @@ class ServeConfig:
     """A server's models and limits.
 
     Attributes:
-        model, weights, detector, landmarker, pose, keypoints, min_score, fov: the default
+        model, weights, detector, landmarker, pose, keypoints, min_score, fov, mirror: the default
             estimator, as ``headpose predict``'s options (``weights`` is a path the *server*
             was started with; requests can never name a file).
         max_concurrency: inferences running at once (threads of the inference pool).
@@ -54,6 +54,7 @@ class ServeConfig:
     keypoints: str | None = None
     min_score: float | None = None
     fov: float | None = None
+    mirror: bool | None = None
     max_concurrency: int = dataclasses.field(default_factory=default_concurrency)
     queue: int = 32
     timeout_s: float = 30.0
@@ -74,7 +75,7 @@ class ServeConfig:
 
     def estimator_options(self) -> dict:
         """The default estimator's options, as :func:`~openheadpose.inference.builder.build_estimator` names them."""
-        return {k: getattr(self, k) for k in ("model", "detector", "landmarker", "pose", "keypoints", "min_score", "fov")}
+        return {k: getattr(self, k) for k in ("model", "detector", "landmarker", "pose", "keypoints", "min_score", "fov", "mirror")}
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

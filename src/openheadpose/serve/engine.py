@@ -37,7 +37,7 @@ from openheadpose.serve.errors import ApiError
 T = TypeVar("T")
 
 #: The estimator options a request may set (query parameters), in the builder's names.
-OPTION_NAMES = ("model", "detector", "landmarker", "pose", "keypoints", "min_score", "fov")
+OPTION_NAMES = ("model", "detector", "landmarker", "pose", "keypoints", "min_score", "fov", "mirror")
 
 
 class EstimatorCache:

@@ -59,6 +59,10 @@ class OnnxPoseModel:
             #: For a binned image network: the factors that turn its bins' spread into sigma
             #: (``notes["sigma"]``, fitted by ``tools/calibrate_sigma.py``), or ``None`` (no sigma).
             self.spread_calibration = Calibration.from_dict(self.spec.notes.get("sigma"))
+            #: The factors that turn the single-read sigma into that of the mean of a plain and a
+            #: mirrored read (``notes["sigma_both"]``, measured by ``tools/calibrate_sigma.py``), or
+            #: ``None`` (see :func:`~openheadpose.inference.pose_stages.both_sigma_factor`).
+            self.both_calibration = Calibration.from_dict(self.spec.notes.get("sigma_both"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{self.path}: unreadable sigma calibration in its metadata ({exc})") from None
         if self.spread_calibration is not None and not hasattr(self.codec, "spread"):
