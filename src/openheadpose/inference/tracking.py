@@ -51,8 +51,12 @@ from scipy.optimize import linear_sum_assignment
 
 from openheadpose.core.geometry import box_iou, points_box
 from openheadpose.core.rotation import from_axis_angle, orthonormalize, to_axis_angle
-from openheadpose.inference.fusion import RotationKalman, tangent_or_default
+from openheadpose.inference.fusion import RotationKalman, exp_so3, log_so3, tangent_or_default
 from openheadpose.inference.results import Faces, Heads
+
+#: Memory, in pairs of plain and mirrored reads, of the view offset's exponential average
+#: (the offset changes as the head turns).
+VIEW_PAIRS = 10
 
 #: Side in pixels of the grey patch kept per head for re-localising it without landmarks.
 PATCH = 32
@@ -107,6 +111,9 @@ class Track:
     fusion: RotationKalman = field(default_factory=RotationKalman)
     box_filter: OneEuro = field(default_factory=lambda: OneEuro(min_cutoff=1.0, beta=0.02))
 
+    last_read: tuple | None = None  # (reading, its view, frame) for the view offset
+    view_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))  # half the mirrored-minus-plain reading (rotation vector)
+    view_pairs: int = 0
     anchor_axis: np.ndarray | None = None  # FaceMesh's eye line (image x axis of its crop) when last detected
     anchor_angle: float = 0.0  # the head's in-plane angle (degrees, ccw on screen) then
 
@@ -207,6 +214,9 @@ class HeadTracker:
             crop (its sigma is divided by the square root).
         anchor_roll: a followed head's FaceMesh crop keeps the eye line of its last detection,
             turned by the head's in-plane turn since (module docstring, step 5).
+        alternate_views: with a pose stage that reads each face and its mirror image
+            (``mirror``, the default for image networks), read only one of them per frame, in
+            turn, and let the fusion average them (with ``smooth``); else both every frame.
     """
 
     def __init__(
@@ -221,6 +231,7 @@ class HeadTracker:
         fps: float = 30.0,
         followed_weight: float = 1.0,
         anchor_roll: bool = True,
+        alternate_views: bool = True,
     ):
         self.detect_every = detect_every
         self.max_missed = max_missed
@@ -232,6 +243,7 @@ class HeadTracker:
         self.fps = fps
         self.followed_weight = followed_weight
         self.anchor_roll = anchor_roll
+        self.alternate_views = alternate_views
         self.reset()
 
     def reset(self) -> None:
@@ -281,6 +293,7 @@ class HeadTracker:
             self.next_id += int(sure)
         t0 = time.perf_counter()
         order = sorted(seen, key=lambda k: seen[k].box[0])  # left to right
+        self._view = None  # the view this frame's readings took ("plain" / "mirrored" in turn), None: both or n/a
         rotations, sigma, angles = self._poses(estimator, image, [seen[k] for k in order], faces)
         timings["pose"] = time.perf_counter() - t0
         # update tracks
@@ -323,7 +336,7 @@ class HeadTracker:
                 # A reading from a crop FaceMesh placed from its own last landmarks (followed, not
                 # detected) carries that crop's drift: it counts followed_weight of a detected one.
                 w = 1.0 if s.detected else self.followed_weight
-                R = tr.fusion.update(rotations[j], dt * gap, tangent_or_default(sg) / math.sqrt(w))
+                R = tr.fusion.update(self._centred(tr, rotations[j], dt), dt * gap, tangent_or_default(sg) / math.sqrt(w))
             else:
                 R = rotations[j]
             box = tr.box_filter(s.box, dt) if self.smooth else s.box
@@ -363,6 +376,29 @@ class HeadTracker:
         return heads, timings
 
     # ------------------------------------------------------------------ pieces
+    def _centred(self, tr: Track, R: np.ndarray, dt: float) -> np.ndarray:
+        """A one-view reading moved to the midpoint of the two views (what reading both gives).
+
+        Plain and mirrored reads of a face differ by a bias of their own (the network is not
+        exactly mirror-symmetric): ``R_mirrored = exp(o) M``, ``R_plain = exp(-o) M`` about their
+        mean ``M``. Fused as they come, every other reading would jump by ``2|o|`` and the filter
+        would follow the jumps. The track estimates ``o`` from consecutive reads of the two views
+        (the earlier one moved on by the head's fused turn), from the first pair on, as an
+        exponential average of :data:`VIEW_PAIRS` pairs' memory (it changes as the head turns), and fuses ``exp(-+o) R``.
+        """
+        if self._view is None:
+            return R
+        last = tr.last_read
+        if last is not None and last[1] != self._view and last[2] == self.frame - 1:
+            moved = exp_so3(tr.fusion.w * dt) @ last[0]
+            half = log_so3(R @ moved.T) / 2.0 * (1.0 if self._view == "mirrored" else -1.0)
+            tr.view_pairs += 1
+            tr.view_offset = half if tr.view_pairs == 1 else tr.view_offset + (half - tr.view_offset) / VIEW_PAIRS
+        tr.last_read = (R, self._view, self.frame)
+        if tr.view_pairs == 0:
+            return R
+        return exp_so3(-tr.view_offset if self._view == "mirrored" else tr.view_offset) @ R
+
     def _associate(self, faces: Faces) -> tuple[dict[int, _Seen], list[_Seen]]:
         """Detections matched to live tracks (by track index) and the unmatched ones."""
         dets = [
@@ -472,7 +508,13 @@ class HeadTracker:
                 f = Faces(f.boxes, f.scores, f.detection_boxes, mesh=f.mesh, crop_boxes=estimator.pose.crop_boxes(image.shape, f))
                 for r, cb in zip(rows, f.crop_boxes):
                     items[r].crop_box = np.asarray(cb, np.float64)
-            pred = estimator.pose(image, f)
+            if getattr(estimator.pose, "mirror", False) and self.alternate_views and self.smooth:
+                # the mirrored read on every other frame: the fused pose averages both views
+                # over time for the price of one read per frame
+                self._view = ("plain", "mirrored")[self.frame % 2]
+                pred = estimator.pose(image, f, view=self._view)
+            else:
+                pred = estimator.pose(image, f)
             angles = getattr(pred, "angles", angles)
             for r, R in zip(rows, pred.rotations):
                 rotations[r] = np.asarray(R, np.float64)
