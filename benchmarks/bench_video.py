@@ -3,23 +3,26 @@
 A benchmark, not a test: it asserts nothing, and every figure it reports is
 either a ratio or was measured in this one run, on this machine.
 
-(1) throughput on ``media/WolfgangLanger_Pexels.mp4`` (472 frames, 640x360): all
-    frames are decoded into memory first, then each engine runs over the same RGB
-    frames -- our engine (tracking build when it exists), our per-frame engine
-    (``build_estimator(track=False)``), MediaPipe FaceMesh in tracking mode
-    (``static_image_mode=False``) and in static mode. Frames per second and the
-    ratios ours / MediaPipe.
-(2) labelled synthetic videos (``benchmarks/video_fixtures.py``: AFLW2000-dev photos
-    pasted, turned, shifted and zoomed; the ground truth is exact): (a) a still
-    head, (b) in-plane turns with shifts and zoom, (c) a profile, still then
-    moving, (d) two faces crossing, one hiding the other for about a second.
-(3) per scenario and engine: geodesic error (median / mean, degrees), frames lost
-    (a visible ground-truth head with no predicted box of IoU >= 0.3), false heads,
-    jitter on still stretches (mean geodesic angle between consecutive predicted
-    rotations of one head, degrees per frame), lag on turns (the frame shift that
-    best aligns predicted and true in-plane angle), identity switches (a head's
-    matched track id changing) and frames per second.
-(4) memory over a long video: a synthetic video (20 minutes, 640x360, 25 fps,
+(1) speed on ``media/WolfgangLanger_Pexels.mp4`` (472 frames, 640x360), decode included:
+    every engine reads the same file itself (``HeadPoseEstimator.stream(path)``; MediaPipe:
+    ``cv2.VideoCapture`` + its FaceMesh graph, ``static_image_mode=False``, with
+    ``max_num_faces=4`` and ``=1``), in turn, for ``throughput_rounds`` rounds (a load spike
+    on a shared machine hits all alike); each engine's best round, and the ratios of the bests
+    and within each round.
+(2) labelled videos made like issue 29's (``benchmarks/video_fixtures.py``: AFLW2000-dev
+    photos pasted, turned in the image plane, shifted and zoomed, 640x360, sensor noise of 3
+    grey levels, written as mp4v and decoded back; the labels are exact): ``faces``, four
+    faces one after another (yaw -41 to 63), each 30 frames still, 90 turning, 30 still
+    where the turn stopped; ``crossing``, two faces crossing, one hidden behind the other.
+(3) per scenario (and per face of ``faces``) and engine, the issue's numbers: mean geodesic
+    error (the tracked engine's reported rotation, and ``raw``: its per-frame readings),
+    frames lost (a visible labelled head with no reported box of IoU >= 0.3), false heads,
+    still-head jitter (mean angle between consecutive reported rotations) from the 10th
+    still frame on and over every still frame, settle time after a stop or a cut (still
+    frames until the head moves by under ``SETTLED_DEG`` per frame for good; ``never``:
+    stretches where it never does), lag on turns (the shift that best aligns the reported
+    in-plane angle with the label's), identity switches; then each target met or missed.
+(4) memory over a long video: a synthetic video (``memory_minutes``, 640x360, 25 fps,
     mp4v, written to a temporary folder under /tmp frame by frame) streamed by
     our engine in a fresh child process; resident memory at 10 %, 50 % and 100 %
     of the video, and the peak.
@@ -28,9 +31,10 @@ A ``convention_check`` runs first: a frontal photo turned by +-20 degrees on
 screen must change the per-frame engine's predicted roll as the labels say.
 
 Usage:
-    python benchmarks/bench_video.py                    # full run, about 45 minutes on 2 cores (35 of them the 20-minute video)
-    python benchmarks/bench_video.py --quick            # development: 120 frames, 1 short clip per scenario, 1-minute video,
-                                                        # a few minutes; writes /tmp/openheadpose-bench-video-quick.json
+    python benchmarks/bench_video.py                    # the report: about 10 minutes on 2 loaded cores (5-minute memory video)
+    python benchmarks/bench_video.py --memory-minutes 20   # the issue's 20-minute memory video (about 25 minutes more)
+    python benchmarks/bench_video.py --quick            # development: shorter clips, 1 speed round, 1-minute video;
+                                                        # writes /tmp/openheadpose-bench-video-quick.json
     python benchmarks/bench_video.py --memory-minutes 5 --out /tmp/video.json
     python benchmarks/bench_video.py --skip memory,mediapipe
 
@@ -79,7 +83,7 @@ SECTIONS = ("throughput", "mediapipe", "scenarios", "memory")
 
 #: clips per scenario (full run, quick run) and frames per clip
 FULL = {"throughput_rounds": 2,
-        "memory_minutes": 20.0}
+        "memory_minutes": 5.0}  # --memory-minutes 20 for the issue's 20-minute video (about 25 more minutes on 2 loaded cores)
 QUICK = {"throughput_rounds": 1,
          "memory_minutes": 1.0}
 
@@ -87,35 +91,25 @@ QUICK = {"throughput_rounds": 1,
 # --------------------------------------------------------------------------- engines
 
 
+#: Our engines: the default (``headpose predict``: tracking, fusion, plain and mirrored reads in
+#: turn), ``--no-track`` (each frame on its own, both views read), and today's single-read
+#: per-frame pipeline (``--no-track --no-mirror``), the issue's reference for the 0.9x target.
+ENGINES = {"tracked": {}, "per-frame": {"track": False}, "single-read": {"track": False, "mirror": False}}
+
+
 def build_engine(kind: str):
-    """``(estimator, build kwargs, note)`` for ``kind`` = ``"tracked"`` or ``"per-frame"``;
-    ``(None, None, why)`` when this version of openheadpose cannot build it."""
+    """``(estimator, build kwargs, note)`` for ``kind`` in :data:`ENGINES`."""
     from openheadpose.inference.builder import build_estimator
 
-    if kind == "tracked":
-        try:
-            return build_estimator(track=True, smooth=True), {"track": True, "smooth": True}, None
-        except TypeError as exc:
-            return None, None, f"build_estimator(track=True, smooth=True) failed: {exc}"
-    try:
-        return build_estimator(track=False), {"track": False}, None
-    except TypeError:
-        return build_estimator(), {}, "build_estimator() takes no 'track' argument: today's per-frame estimator"
+    return build_estimator(**ENGINES[kind]), ENGINES[kind], None
 
 
 def engine_plan() -> dict[str, dict[str, Any]]:
-    """Which of our engines this run measures: ``ours`` (the tracking build, or the
-    per-frame one when tracking is absent) and ``ours_per_frame`` (only if different)."""
-    tracked, kw_t, why_t = build_engine("tracked")
-    _, kw_p, why_p = build_engine("per-frame")
-    plan: dict[str, dict[str, Any]] = {}
-    if tracked is not None:
-        plan["ours"] = {"kind": "tracked", "build_kwargs": kw_t, "tracking": True}
-        plan["ours_per_frame"] = {"kind": "per-frame", "build_kwargs": kw_p, "tracking": False, "note": why_p}
-    else:
-        plan["ours"] = {"kind": "per-frame", "build_kwargs": kw_p, "tracking": False,
-                        "note": f"tracking not available ({why_t}); 'ours' is the per-frame estimator"}
-    return plan
+    """The engines this run measures (``ours_single_read`` only on the labelled videos)."""
+    return {"ours": {"kind": "tracked", "build_kwargs": ENGINES["tracked"], "tracking": True},
+            "ours_per_frame": {"kind": "per-frame", "build_kwargs": ENGINES["per-frame"], "tracking": False},
+            "ours_single_read": {"kind": "single-read", "build_kwargs": ENGINES["single-read"], "tracking": False,
+                                 "note": "labelled videos only"}}
 
 
 def stream_heads(est, frames: list[np.ndarray]) -> tuple[list[dict[str, Any]], list[float], int]:
@@ -195,6 +189,7 @@ def bench_throughput(media: Path, plan: dict[str, Any], rounds: int, with_mediap
     B C D ...: a load spike hits all alike); each engine's best round and the ratios of the bests,
     and the ratios within each round."""
     path = media / VIDEO
+    plan = {k: v for k, v in plan.items() if k != "ours_single_read"}
     engines: dict[str, Any] = {name: (lambda spec=spec: ours_file(build_engine(spec["kind"])[0], path)) for name, spec in plan.items()}
     calls = {name: f"build_estimator(**{spec['build_kwargs']}).stream(path)" for name, spec in plan.items()}
     if with_mediapipe:
@@ -338,8 +333,8 @@ def identity_metrics(s: dict[str, list], tracked: bool) -> dict[str, Any]:
             stretch = []
     truth_a = np.array([screen_angle(R) for R in s["truth"]])
     pred_a = np.array([np.nan if R is None else screen_angle(R) for R in s["R"]])
-    moving = still < 0
-    lag = lag_frames(np.unwrap(truth_a, period=360), _unwrap_nan(pred_a)) if moving.sum() > 20 else None
+    turns = np.unwrap(truth_a, period=360)
+    lag = lag_frames(turns, _unwrap_nan(pred_a)) if np.std(turns) > 1.0 else None  # no lag to measure on a head that never turns
     tids = [x for x in s["tid"] if x is not None]
     return {
         "frames": n, "visible": int(vis.sum()), "lost": int((vis & ~found).sum()),
@@ -409,7 +404,8 @@ def bench_scenarios(shared: Path, plan: dict[str, Any], quick: bool) -> dict[str
                 series = per_identity(gts, preds)
                 rows = {ident: identity_metrics(s, spec["tracking"]) for ident, s in sorted(series.items())}
                 heads = {str(ident): {k: v for k, v in r.items() if not k.startswith("_")} for ident, r in rows.items()}
-                res["engines"][name] = {"summary": pool(list(rows.values())) | {"errors_in_stream": errors,
+                false_heads = sum(len(p["boxes"]) - len(match(gt, p["boxes"])) for gt, p in zip(gts, preds))
+                res["engines"][name] = {"summary": pool(list(rows.values())) | {"errors_in_stream": errors, "false_heads": false_heads,
                                                                                  "fps": _r(steady_fps(stamps), 2)},
                                         "heads": heads}
             out["results"][scen] = res
@@ -592,10 +588,13 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     if sc and "ours_per_frame" in doc["engines"]:
         for scen, res in sc["results"].items():
             t, p = res["engines"]["ours"]["summary"], res["engines"]["ours_per_frame"]["summary"]
+            one = res["engines"].get("ours_single_read", {}).get("summary", p)
             add = lambda what, value, met: out.append({"scenario": scen, "what": f"{scen}: {what}", "value": value, "met": bool(met)})  # noqa: E731
             if t["error_mean_deg"] is not None and p["error_mean_deg"] is not None:
                 add("tracked error <= --no-track error", f"{t['error_mean_deg']:.2f} vs {p['error_mean_deg']:.2f}", t["error_mean_deg"] <= p["error_mean_deg"])
-                add("tracked error <= 0.9 x per-frame", f"{t['error_mean_deg'] / p['error_mean_deg']:.3f}x", t["error_mean_deg"] <= 0.9 * p["error_mean_deg"])
+            if t["error_mean_deg"] is not None and one["error_mean_deg"] is not None:
+                add("tracked error <= 0.9 x today's single-read per-frame error", f"{t['error_mean_deg']:.2f} vs {one['error_mean_deg']:.2f}: "
+                    f"{t['error_mean_deg'] / one['error_mean_deg']:.3f}x", t["error_mean_deg"] <= 0.9 * one["error_mean_deg"])
             if t["jitter_settled_deg_per_frame"] is not None:
                 add("still jitter from the 10th still frame <= 0.1", f"{t['jitter_settled_deg_per_frame']:.3f}", t["jitter_settled_deg_per_frame"] <= 0.1)
             if t["jitter_all_still_deg_per_frame"] is not None:
@@ -641,12 +640,13 @@ def print_report(doc: dict[str, Any]) -> None:
     if sc:
         print(f"\n(2-3) labelled videos, mp4 round trip; error and jitter in degrees")
         print(f"{'scenario':<22} {'engine':<15} {'err':>6} {'raw':>6} {'lost':>8} {'jit>=10':>7} {'jit all':>7} "
-              f"{'settle':>6} {'never':>5} {'lag':>5} {'id sw':>5} {'fps':>6}")
+              f"{'settle':>6} {'never':>5} {'lag':>5} {'id sw':>5} {'false':>5} {'fps':>6}")
         for row in targets_rows(sc):
             print(f"{row['scenario']:<22} {row['engine']:<15} {_f(row['error_mean_deg']):>6} {_f(row['raw_error_mean_deg']):>6} "
                   f"{row['lost']:>3}/{row['visible']:<4} {_f(row['jitter_settled_deg_per_frame'], '.3f'):>7} "
                   f"{_f(row['jitter_all_still_deg_per_frame'], '.3f'):>7} {_f(row['settle_frames_mean'], '.1f'):>6} "
                   f"{row['stretches_never_settled']:>5} {_f(row['lag_frames'], '.1f'):>5} {_f(row['id_switches'], 'd'):>5} "
+                  f"{_f(row.get('false_heads'), 'd'):>5} "
                   f"{_f(row.get('fps'), '.1f'):>6}")
         for t in doc.get("targets", []):
             print(f"  {'met   ' if t['met'] else 'MISSED'} {t['what']}: {t['value']}")

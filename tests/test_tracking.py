@@ -183,7 +183,7 @@ def test_tracker_reset_starts_ids_again():
 @needs_face_models
 def test_cli_tracks_a_video_and_interact_names_pairs_by_track(faces, tmp_path):
     """headpose predict / interact on a video file: every head has a track_id, both faces keep
-    theirs, the CSV has the column, and interact's pairs carry track_a / track_b."""
+    theirs, the CSV has the column, --plot writes its picture, and interact's pairs carry track_a / track_b."""
     import csv
     import json
     import subprocess
@@ -198,8 +198,9 @@ def test_cli_tracks_a_video_and_interact_names_pairs_by_track(faces, tmp_path):
         w.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     w.release()
     cli = [sys.executable, "-m", "openheadpose.cli"]
-    r = subprocess.run([*cli, "predict", str(path), "--json", str(tmp_path / "p.jsonl"), "--csv", str(tmp_path / "p.csv"), "-q"], capture_output=True, text=True)
+    r = subprocess.run([*cli, "predict", str(path), "--json", str(tmp_path / "p.jsonl"), "--csv", str(tmp_path / "p.csv"), "--plot", str(tmp_path / "angles.png"), "-q"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    assert (tmp_path / "angles.png").stat().st_size > 10_000  # the --plot picture (its content: tests/test_plot.py)
     recs = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert len(recs) == 40 and {h["track_id"] for rec in recs for h in rec["heads"]} == {0, 1}
     rows = list(csv.DictReader((tmp_path / "p.csv").open()))

@@ -12,6 +12,7 @@ from typing import Any
 
 from openheadpose.inference.backends.litert import SOURCES
 from openheadpose.inference.backends.onnx import load_network
+from openheadpose.inference.defaults import STREAM, default_tracker
 from openheadpose.inference.head_detector import HEAD_MIN_SCORE
 from openheadpose.inference.keypoint_sources import DEFAULT_SOURCE, KEYPOINT_SOURCES
 from openheadpose.inference.pipeline import (
@@ -20,7 +21,6 @@ from openheadpose.inference.pipeline import (
     default_pose,
 )
 from openheadpose.inference.pose_stages import POSE_STAGES, KeypointPose, NetworkPose
-from openheadpose.inference.tracking import HeadTracker
 
 #: The model name of the landmark pipeline (detector + FaceMesh + a pose stage).
 DEFAULT_MODEL = "default"
@@ -42,8 +42,8 @@ def build_estimator(
     min_score: float | None = None,
     fov: float | None = None,
     max_detect_side: int = 1920,
-    track: bool = True,
-    smooth: bool = True,
+    track: bool = STREAM.track,
+    smooth: bool = STREAM.smooth,
     mirror: bool | None = None,
 ) -> HeadPoseEstimator:
     """The estimator for a model name and the options of ``headpose predict``.
@@ -77,7 +77,8 @@ def build_estimator(
             heads through each video or camera stream and gives them ``track_ids``
             (:class:`~openheadpose.inference.tracking.HeadTracker`); ``False``: every frame
             on its own, as ``predict`` does.
-        smooth: with ``track``, smooth rotations and boxes over time.
+        smooth: with ``track``, fuse each head's readings over time (``Heads.raw_rotations`` keeps them)
+            and smooth its box. ``track`` and ``smooth`` default to :data:`~openheadpose.inference.defaults.STREAM`.
         mirror: read every face twice, as it is and mirrored, and average the two poses
             (:class:`~openheadpose.inference.pose_stages.NetworkPose`'s ``mirror``). ``None``:
             on for image networks (:data:`~openheadpose.inference.pose_stages.MIRROR_DEFAULT`),
@@ -90,8 +91,7 @@ def build_estimator(
     """
     est = _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side)
     _set_mirror(est.pose, mirror)
-    if track:
-        est.tracker = HeadTracker(smooth=smooth)
+    est.tracker = default_tracker(track, smooth)
     return est
 
 

@@ -104,6 +104,27 @@ def log_so3(R: np.ndarray) -> np.ndarray:
     return theta / (2.0 * math.sin(theta)) * w
 
 
+def _inv3(S: np.ndarray) -> tuple[np.ndarray, float]:
+    """Inverse and determinant of a 3x3 matrix by its adjugate: per head and frame this runs a
+    few times, and LAPACK's call overhead (threads on a loaded machine) costs more than the sum."""
+    a, b, c = S[0]
+    d, e, f = S[1]
+    g, h, i = S[2]
+    A, B, C = e * i - f * h, f * g - d * i, d * h - e * g
+    det = a * A + b * B + c * C
+    adj = np.array([[A, c * h - b * i, b * f - c * e], [B, a * i - c * g, c * d - a * f], [C, b * g - a * h, a * e - b * d]])
+    return adj / det, float(det)
+
+
+def _reorthonormalize(R: np.ndarray) -> np.ndarray:
+    """The rotation nearest ``R`` to first order (Gram-Schmidt on its rows): rounding creeps in
+    over thousands of products, this removes it without an SVD per frame."""
+    x = R[0] / np.linalg.norm(R[0])
+    y = R[1] - (R[1] @ x) * x
+    y /= np.linalg.norm(y)
+    return np.stack([x, y, np.cross(x, y)])
+
+
 def _cv_matrices(dt: float, q: float, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Transition and process noise of a constant-velocity model over ``dim`` axes."""
     I = np.eye(dim)
@@ -161,7 +182,7 @@ class _Model:
         """Fuse the reading; the log-likelihood of its innovation under this model."""
         z = log_so3(R_z @ self.R.T)
         S = self.P[:3, :3] + np.diag(noise2)
-        Sinv = np.linalg.inv(S)
+        Sinv, det = _inv3(S)
         K = self.P[:, :3] @ Sinv
         dx = K @ z
         self.R = exp_so3(dx[:3]) @ self.R
@@ -169,7 +190,7 @@ class _Model:
         IKH = np.eye(6)
         IKH[:, :3] -= K
         self.P = IKH @ self.P @ IKH.T + K @ np.diag(noise2) @ K.T  # Joseph form: symmetric, positive
-        return -0.5 * float(z @ Sinv @ z) - 0.5 * math.log(float(np.linalg.det(2 * math.pi * S)))
+        return -0.5 * float(z @ Sinv @ z) - 0.5 * math.log((2 * math.pi) ** 3 * det)
 
 
 class RotationKalman:
@@ -266,7 +287,7 @@ class RotationKalman:
             m.predict(dt, self.q_move, self.q_still, self.w_still)
         moving = self.models[1]
         z = log_so3(R_z @ moving.R.T)
-        if float(z @ np.linalg.inv(moving.P[:3, :3] + np.diag(noise2)) @ z) > self.restart_sigmas**2:
+        if float(z @ _inv3(moving.P[:3, :3] + np.diag(noise2))[0] @ z) > self.restart_sigmas**2:
             self._start(R_z, noise2)  # a jump no motion explains: another face, or the head re-found
             return self.R.copy()
         loglik = np.array([m.update(R_z, noise2) for m in self.models])
@@ -274,8 +295,7 @@ class RotationKalman:
         self.mu = np.clip(w / w.sum(), 1e-6, 1.0)
         self.mu /= self.mu.sum()
         for m in self.models:
-            U, _, Vt = np.linalg.svd(m.R)  # keep R a rotation over long streams
-            m.R = U @ Vt
+            m.R = _reorthonormalize(m.R)  # keep R a rotation over long streams
         self._combine()
         return self.R.copy()
 

@@ -29,6 +29,7 @@ from openheadpose.assets import DEFAULT_POSE_NETWORK, shipped_weights
 from openheadpose.core.geometry import box_iou, nms_indices, points_box
 from openheadpose.inference import head_detector as _head_detector  # noqa: F401 - registers the "heads" detector
 from openheadpose.inference.backends.litert import has_model
+from openheadpose.inference.defaults import default_tracker
 from openheadpose.inference.detectors import DETECTORS, detect_scaled
 from openheadpose.inference.keypoint_sources import KEYPOINT_SOURCES
 from openheadpose.inference.landmarkers import LANDMARKERS
@@ -113,9 +114,10 @@ class HeadPoseEstimator:
             :data:`UNCONFIRMED_MIN_SCORE`; the network reads its detector box, its
             score is the detector's and its ``mesh`` row is NaN.
         tracker: a :class:`~openheadpose.inference.tracking.HeadTracker` that :meth:`stream`
-            runs over the frames of each source (identities, smoothing, detection only
-            now and then); ``None``: every frame on its own. ``predict`` and ``__call__``
-            always treat one image on its own.
+            runs over the frames of each source (identities, fused rotations, detection only
+            now and then); ``"default"``: the one ``headpose predict`` uses
+            (:func:`~openheadpose.inference.defaults.default_tracker`); ``None``: every frame on
+            its own. ``predict`` and ``__call__`` always treat one image on its own.
 
     Example:
         >>> from skimage.data import astronaut
@@ -135,7 +137,7 @@ class HeadPoseEstimator:
         min_score: float | None = None,
         max_detect_side: int = 1920,
         min_keypoints: int = 2,
-        tracker=None,
+        tracker: Any = "default",
         box_fallback: bool = True,
     ):
         self.keypoints = KEYPOINT_SOURCES.create(keypoints) if isinstance(keypoints, str) else keypoints
@@ -158,7 +160,7 @@ class HeadPoseEstimator:
             self.keypoints.min_score = self.min_score
         self.max_detect_side = max_detect_side
         self.min_keypoints = min_keypoints
-        self.tracker = tracker
+        self.tracker = default_tracker() if isinstance(tracker, str) and tracker == "default" else tracker
         reads_boxes = "detector box" in getattr(self.pose, "needs", "")
         self.box_fallback = bool(box_fallback and self.landmarker is not None and self.keypoints is None and reads_boxes)
         self.names = {
@@ -319,8 +321,7 @@ class HeadPoseEstimator:
             if self.tracker is None:
                 heads, timings = self.predict(image)
             else:
-                image = as_rgb_uint8(image)
-                heads, timings = self.tracker.step(self, image, fps)
+                heads, timings = self.tracker.step(self, as_rgb_uint8(image), fps)
         except Exception as exc:  # noqa: BLE001 - one bad input never stops the others (Ctrl-C is no Exception)
             return FrameResult(name, index, 0, 0, Heads.empty(), error=f"{name}: {exc}", fps=fps)
         h, w = image.shape[:2]
