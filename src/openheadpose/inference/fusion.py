@@ -39,10 +39,11 @@ import math
 import numpy as np
 
 #: Share of a reading's calibrated sigma that changes from frame to frame (the rest is a
-#: per-face bias, constant over a still head). From the default pipeline's own readings of a
-#: still face in ../shared/media (single_face.jpg with sensor noise of 3 grey levels:
-#: frame-to-frame scatter 0.5-0.6 deg per angle against a calibrated sigma of about 3 deg),
-#: never from an evaluation set.
+#: per-face bias, constant over a still head). On still photos of ../shared/media with sensor
+#: noise alone (single_face.jpg, Tom_Hanks_54745.png, 30 copies with noise of 3 grey levels,
+#: read by ``build_estimator(track=False)``) the readings scatter by 0.05-0.10 of their sigma;
+#: video adds the crop's own motion and compression, so twice the larger is taken (a larger
+#: share averages more readings and trusts a single one less). Never set on an evaluation set.
 FRAME_SHARE = 0.2
 
 #: Per-angle sigma (degrees) of a reading whose pose stage gives none (the geometric fit):
