@@ -284,8 +284,6 @@ def _unwrap_nan(a: np.ndarray) -> np.ndarray:
 def per_identity(gts: list[list[dict]], preds: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Each labelled head's series through the clip: per frame its label, whether it is visible,
     and the reported (fused) and raw rotations and track id of the head matched to it (or None)."""
-    from openheadpose.core.rotation import geodesic_distance  # noqa: F401 - imported where used
-
     series: dict[int, dict[str, list]] = {}
     for t, (gt, p) in enumerate(zip(gts, preds)):
         m = match(gt, p["boxes"])
