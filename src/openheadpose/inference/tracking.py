@@ -537,9 +537,10 @@ class HeadTracker:
                 f = Faces(f.boxes, f.scores, f.detection_boxes, mesh=f.mesh, crop_boxes=estimator.pose.crop_boxes(image.shape, f))
                 for r, cb in zip(rows, f.crop_boxes):
                     items[r].crop_box = np.asarray(cb, np.float64)
-            if getattr(estimator.pose, "mirror", False) and self.alternate_views and self.smooth:
+            if getattr(estimator.pose, "mirror", False) and self.alternate_views and self.smooth and self.frame > 0:
                 # the mirrored read on every other frame: the fused pose averages both views
-                # over time for the price of one read per frame
+                # over time for the price of one read per frame (a stream's first frame, which
+                # may be a still image on its own, reads both)
                 self._view = ("plain", "mirrored")[self.frame % 2]
                 pred = estimator.pose(image, f, view=self._view)
             else:
