@@ -581,7 +581,8 @@ def video_section(lines: list[str]) -> None:
             "*crossing*: two faces crossing, one hidden behind the other. Error: mean geodesic error of the reported rotation (raw: the tracked engine's "
             "per-frame readings); jitter: mean angle between consecutive reported rotations of a still head, from its 10th still frame on and over every "
             f"still frame; settle: still frames until it moves by under {sc['settled_deg']}°/frame for good (never: stretches where it does not); "
-            "lag: the shift that best aligns the reported in-plane angle with the label's.",
+            "lag: the shift that best aligns the reported in-plane angle with the label's; false heads: reported heads on no labelled head "
+            "(the second photo of *faces*, image00532, shows a second, unlabelled person at its edge, whom every engine finds).",
             "",
             "| scenario | engine | error ° (raw) | lost | jitter ≥10th | jitter all still | settle (never) | lag | id switches | false heads |",
             "|---|---|---|---|---|---|---|---|---|---|",
