@@ -207,3 +207,47 @@ def test_plain_and_mirrored_reads_in_turn_are_fused_about_their_midpoint():
     assert asked[:4] == [None, "mirrored", "plain", "mirrored"]  # a stream's first frame (maybe a still image) reads both
     assert geodesic_distance(out[60:], R0[None]).mean() < 0.3
     assert geodesic_distance(out[61:], out[60:-1]).mean() < 0.1
+
+
+def test_facemesh_is_skipped_on_a_still_head_only_when_asked():
+    """``skip_still=1``: on a still head (the fusion sure it is still, its box not moving) the
+    tracker reuses the last landmarks on every other frame instead of running FaceMesh; the
+    default (0) runs FaceMesh on every frame it does not detect on."""
+    from openheadpose.inference.pipeline import HeadPoseEstimator
+    from openheadpose.inference.results import Detections, Landmarks
+    from openheadpose.inference.tracking import HeadTracker
+    from openheadpose.specs.spec import PosePrediction
+
+    R0 = euler_to_matrix(5.0, 0.0, 0.0)
+    rng = np.random.default_rng(7)
+    grid = np.c_[np.stack(np.meshgrid(np.linspace(100, 160, 26), np.linspace(100, 160, 18)), -1).reshape(-1, 2), np.zeros(468)]
+
+    class Mesh:
+        follows = 0
+
+        def __call__(self, image, det):
+            return Landmarks(grid[None].repeat(len(det), 0), np.full(len(det), 0.95))
+
+        def follow(self, image, previous, shift=(0.0, 0.0), axis=None):
+            Mesh.follows += 1
+            return grid.copy(), 0.95
+
+    class Stage:
+        needs = "mesh or detector box"
+
+        def __call__(self, image, faces):
+            R = from_axis_angle(np.radians(rng.normal(0, NOISE_DEG, 3))) @ R0
+            return PosePrediction(R[None].repeat(len(faces), 0), SIGMA[None].repeat(len(faces), 0))
+
+    def detector(image):
+        return Detections(np.array([[100.0, 100.0, 160.0, 160.0]]), np.array([0.9]))
+
+    counts = {}
+    for skip in (0, 1):
+        Mesh.follows = 0
+        est = HeadPoseEstimator(detector, Mesh(), Stage(), tracker=HeadTracker(detect_every=1000, skip_still=skip))
+        res = list(est.stream([np.zeros((240, 320, 3), np.uint8)] * 60))
+        assert all(len(r.heads) == 1 and int(r.heads.track_ids[0]) == 0 for r in res)
+        counts[skip] = Mesh.follows
+    assert counts[0] == 59  # every frame after the first (detected)
+    assert 25 <= counts[1] <= 40, counts  # about every other frame once the head is known to be still

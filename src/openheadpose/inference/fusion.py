@@ -149,16 +149,6 @@ def tangent_sigma(sigma: np.ndarray | None, angles=("yaw", "pitch", "roll")) -> 
     return out
 
 
-def tangent_or_default(sigma: np.ndarray | None) -> np.ndarray:
-    """A reading's (yaw, pitch, roll) sigma with :data:`DEFAULT_SIGMA_DEG` where it has none."""
-    out = np.full(3, DEFAULT_SIGMA_DEG)
-    if sigma is not None:
-        s = np.asarray(sigma, float).ravel()[:3]
-        ok = np.isfinite(s) & (s > 0)
-        out[: len(s)][ok] = s[ok]
-    return out
-
-
 class _Model:
     """One motion model of :class:`RotationKalman`: its state and covariance."""
 

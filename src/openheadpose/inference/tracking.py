@@ -57,7 +57,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from openheadpose.core.geometry import box_iou, points_box
-from openheadpose.inference.fusion import RotationKalman, exp_so3, log_so3, tangent_or_default
+from openheadpose.inference.fusion import RotationKalman, exp_so3, log_so3
 from openheadpose.inference.results import Faces, Heads
 
 #: Memory, in pairs of plain and mirrored reads, of the view offset's exponential average
@@ -223,8 +223,6 @@ class HeadTracker:
             first frame (a still image is a one-frame stream), are reported at once.
         smooth: fuse rotations over time and smooth boxes (each frame's reading stays in ``Heads.raw_rotations``).
         fps: frame rate used for the filters when the stream does not say.
-        followed_weight: weight of a reading from a followed crop against one from a detected
-            crop (its sigma is divided by the square root).
         anchor_roll: a followed head's FaceMesh crop keeps the eye line of its last detection,
             turned by the head's in-plane turn since (module docstring, step 5).
         skip_still: on a still head, skip FaceMesh on up to this many frames in a row (the pose
@@ -247,7 +245,6 @@ class HeadTracker:
         confirm_score: float = 0.75,
         smooth: bool = True,
         fps: float = 30.0,
-        followed_weight: float = 1.0,
         anchor_roll: bool = True,
         alternate_views: bool = True,
         skip_still: int = 0,
@@ -260,7 +257,6 @@ class HeadTracker:
         self.confirm_score = confirm_score
         self.smooth = smooth
         self.fps = fps
-        self.followed_weight = followed_weight
         self.anchor_roll = anchor_roll
         self.alternate_views = alternate_views
         self.skip_still = skip_still
@@ -353,13 +349,7 @@ class HeadTracker:
                     tr.patch = _grey_patch(image, s.crop_box)
                 tr.crop_box = s.crop_box
             sg = None if sigma is None else sigma[j]
-            if self.smooth:
-                # A reading from a crop FaceMesh placed from its own last landmarks (followed, not
-                # detected) carries that crop's drift: it counts followed_weight of a detected one.
-                w = 1.0 if s.detected else self.followed_weight
-                R = tr.fusion.update(self._centred(tr, rotations[j], dt), dt * gap, tangent_or_default(sg) / math.sqrt(w))
-            else:
-                R = rotations[j]
+            R = tr.fusion.update(self._centred(tr, rotations[j], dt), dt * gap, sg) if self.smooth else rotations[j]
             box = tr.box_filter(s.box, dt) if self.smooth else s.box
             if tr.tentative:
                 continue
