@@ -87,11 +87,6 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
         else:
             err(f"interrupted; {shards} holds every finished unit: the same command resumes from there")
         return EXIT_INTERRUPTED
-    trace = None
-    if plot_path is not None:
-        from openheadpose.inference.plot import AngleTrace
-
-        trace = AngleTrace()
     with contextlib.ExitStack() as stack:
         json_w = stack.enter_context(JsonLinesWriter(json_path)) if json_path else None
         csv_w = stack.enter_context(CsvWriter(csv_path, CSV_HEADER)) if csv_path else None
