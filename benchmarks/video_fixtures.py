@@ -35,6 +35,9 @@ Scenarios (30 fps, 640x480, ~5 s by default; every function takes ``n_frames``):
 * :func:`profile_head` -- a profile (|yaw| > 60), still for the first half, then moving.
 * :func:`crossing_faces` -- two face crops moving horizontally in opposite
   directions; the front one hides the back one for about a second, then both go on.
+* :func:`face_change_clip` -- the issue's harder video: four faces one after another (yaw
+  -41 to 62), each still, turning with shifts and zoom, then still again; 640x360, faces of
+  100-150 px, sensor noise of 3, encoded as mp4 and decoded back (:func:`encode_decode`).
 * :func:`long_loop_clip` -- a lazily rendered periodic clip (a head that moves and
   turns, then leaves for a while) for long-video memory tests; see :func:`write_video`.
 """
@@ -130,6 +133,7 @@ class Place:
     cy: float
     angle: float = 0.0
     scale: float = 1.0
+    still: int = -1  # frames the head has held this place (0: the first still frame), -1 while it moves
 
 
 def _feathered(h: int, w: int, rect: tuple[int, int, int, int], feather: float = 2.0) -> np.ndarray:
@@ -249,7 +253,7 @@ class Clip:
                 continue
             R, box = label(layer, place)
             heads.append({"rotation": R, "box": box, "identity": layer.identity,
-                          "visible": _visible_share(box, i, masks, (w, h)), "source": layer.name})
+                          "visible": _visible_share(box, i, masks, (w, h)), "source": layer.name, "still": place.still})
         if self.noise_sigma > 0:
             rng = np.random.default_rng((self.seed, t))
             out += rng.normal(0.0, self.noise_sigma, out.shape).astype(np.float32)
@@ -397,6 +401,98 @@ def profile_head(sample, **kw) -> Video:
 def crossing_faces(front, back, **kw) -> Video:
     """(d) as a list of ``(frame, heads)``; see :func:`crossing_faces_clip`."""
     return crossing_faces_clip(front, back, **kw).render()
+
+
+# --------------------------------------------------------------------------- realistic clips (issue 29)
+
+#: What the issue's videos were made like: 640x360, sensor noise of 3 grey levels, faces of
+#: 100-150 px, mp4v (the bit rate OpenCV's mp4v encoder picks, about 1-2 Mbit/s here).
+REAL_SIZE = (640, 360)
+REAL_NOISE = 3.0
+REAL_YAWS = (-41.0, -10.0, 25.0, 62.0)  # the four faces of the face-change clip, nearest found
+
+
+def pick_yaws(samples: Sequence[Any], yaws: Sequence[float] = REAL_YAWS) -> list[Any]:
+    """One photo per wanted yaw: the one nearest it (|pitch| < 20, |roll| < 15, landmarks well inside
+    the photo; ties broken by name): deterministic, and a profile for a yaw of 60 or more."""
+    def ok(s) -> bool:
+        x1, y1, x2, y2 = s.box
+        return abs(s.euler[1]) < 20 and abs(s.euler[2]) < 15 and x1 > 15 and y1 > 15 and x2 < 435 and y2 < 435 and x2 - x1 > 80
+
+    pool = sorted((s for s in samples if ok(s)), key=lambda s: s.name)
+    out = []
+    for y in yaws:
+        best = min((s for s in pool if s not in out), key=lambda s: abs(s.euler[0] - y))
+        out.append(best)
+    return out
+
+
+def face_change_clip(samples: Sequence[Any], still: int = 30, turn: int = 90, size: tuple[int, int] = REAL_SIZE,
+                     face_px: tuple[float, float] = (100.0, 150.0), amplitude_deg: float = 30.0, period_frames: int = 60,
+                     noise_sigma: float = REAL_NOISE, seed: int = 5) -> Clip:
+    """One face after another (a cut between them: a new identity): each is still for ``still``
+    frames, turns in the image plane (``amplitude_deg * sin``, period ``period_frames``) while it
+    drifts and zooms for ``turn`` frames, and stops dead (still again) for ``still`` frames where
+    the turn left it. Face sizes go from ``face_px[0]`` to ``face_px[1]`` across the faces. The
+    still stretches right after a cut and right after a stop are what a filter must settle on."""
+    layers = [photo_layer(smp, identity=k) for k, smp in enumerate(samples)]
+    seg = 2 * still + turn
+    sizes = np.linspace(face_px[0], face_px[1], len(layers))
+    scales = [_base_scale(layer, px) for layer, px in zip(layers, sizes)]
+    cx0, cy0 = size[0] / 2, size[1] / 2
+    bg = make_background(size, "grey", None, seed)
+
+    def place(k: int, u: int, held: int) -> Place:
+        a = amplitude_deg * math.sin(2 * math.pi * u / period_frames)
+        cx = cx0 + 60.0 * math.sin(2 * math.pi * u / (1.3 * turn))
+        cy = cy0 + 20.0 * math.sin(2 * math.pi * u / (0.9 * turn))
+        return Place(cx, cy, a, scales[k] * (1.0 + 0.15 * math.sin(2 * math.pi * u / turn)), held)
+
+    def motion(t: int) -> list[Place | None]:
+        k, v = divmod(t, seg)
+        out: list[Place | None] = [None] * len(layers)
+        if v < still:
+            out[k] = place(k, 0, v)
+        elif v < still + turn:
+            out[k] = place(k, v - still, -1)
+        else:
+            out[k] = place(k, turn, v - still - turn)
+        return out
+
+    return Clip(layers, motion, seg * len(layers), bg, noise_sigma, seed, name="faces:" + "+".join(s.name for s in samples),
+                info={"scenario": "faces", "photos": [s.name for s in samples], "euler": [_euler(s) for s in samples],
+                      "face_px": [round(float(x)) for x in sizes], "segment_frames": seg, "still_frames": still,
+                      "turn_frames": turn, "amplitude_deg": amplitude_deg, "period_frames": period_frames})
+
+
+def encode_decode(clip: Clip, folder: str | Path, fourcc: str = "mp4v") -> tuple[list[np.ndarray], list[list[Head]], dict[str, Any]]:
+    """``clip`` written as a video file and read back: the decoded RGB frames (what a user's
+    video gives the engine), each frame's ground truth, and the file's facts (kbit/s)."""
+    path = Path(folder) / f"{clip.info.get('scenario', 'clip')}.mp4"
+    w, h = clip.size
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(clip.fps), (w, h))
+    if not vw.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {fourcc} video to {path}")
+    gts = []
+    try:
+        for t in range(clip.n_frames):
+            frame, heads = clip.frame(t)
+            vw.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            gts.append(heads)
+    finally:
+        vw.release()
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    if len(frames) != len(gts):
+        raise RuntimeError(f"{path}: {len(gts)} frames written, {len(frames)} decoded")
+    kbit = path.stat().st_size * 8 / 1000 / (len(gts) / clip.fps)
+    return frames, gts, {"fourcc": fourcc, "frames": len(frames), "kbit_per_s": round(kbit)}
 
 
 # --------------------------------------------------------------------------- long videos

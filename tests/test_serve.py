@@ -119,7 +119,7 @@ def test_page_is_served_and_loads_nothing_from_elsewhere(client):
     r = client.get("/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     assert 'id="status"' in r.text and "<canvas" in r.text
-    for name in ("index.html", "app.js", "style.css"):
+    for name in ("index.html", "app.js", "chart.js", "style.css"):
         text = (STATIC / name).read_text()
         assert not re.search(r"https?://", text), f"{name} names a remote URL (the page must work offline)"
         assert client.get(f"/static/{name}").status_code == 200

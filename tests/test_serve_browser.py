@@ -126,8 +126,17 @@ def test_webcam_heads_are_tracked_and_drawn(server_url, browser, tmp_path):
         "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 240 && d[i+1] > 195 && d[i+1] < 230 && d[i+2] < 30) n++; return n;"
     )
     assert yellow > 100
+    # the live chart (chart.js) holds the head's track and draws it in the first track colour (#1f77b4)
+    chart = browser.execute_script("return Object.assign({}, document.getElementById('chart').dataset);")
+    assert chart["tracks"].split(",")[0] == "0" and int(chart["points"]) >= 3, chart
+    blue = browser.execute_script(
+        "const c = document.getElementById('chart'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0; for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i]-31) < 12 && Math.abs(d[i+1]-119) < 12 && Math.abs(d[i+2]-180) < 12 && d[i+3] > 200) n++; return n;"
+    )
+    assert blue > 20
     browser.find_element("id", "stop").click()
     wait_for(browser, lambda s: s.get("state") == "idle", "the stream to stop", 10)
+    assert browser.execute_script("return document.getElementById('chart').dataset.points;") == "0"
 
 
 def test_photo_is_predicted_and_drawn(server_url, browser, tmp_path):

@@ -1,4 +1,4 @@
-"""Video tracking: identities through an occlusion, a profile kept, lost tracks, SO(3) smoothing.
+"""Video tracking: identities through an occlusion, a profile kept, lost tracks, fused rotations.
 
 The videos are made here from real photos of ``../shared``: the same photo with sensor
 noise (a still head), or two faces cut from photos moving across a grey frame.
@@ -10,41 +10,10 @@ import numpy as np
 import pytest
 from conftest import needs_face_models, needs_mediapipe_facemesh
 
-from openheadpose.core.rotation import euler_to_matrix, from_axis_angle, geodesic_distance
-from openheadpose.inference.tracking import HeadTracker, OneEuro, RotationFilter
+from openheadpose.core.rotation import geodesic_distance
+from openheadpose.inference.tracking import HeadTracker, OneEuro
 
-# --------------------------------------------------------------------------- the filters (no images)
-
-
-def _turn(rate_deg_s: float, n: int, fps: float = 30.0) -> np.ndarray:
-    """``n`` rotations turning about the vertical axis at a constant rate."""
-    return euler_to_matrix(rate_deg_s * np.arange(n) / fps, np.zeros(n), np.zeros(n))
-
-
-def test_rotation_filter_is_steady_on_a_still_noisy_head():
-    """A still head measured with 0.5 deg of noise per axis: the raw estimate moves ~1.1 deg from
-    frame to frame (the default pipeline's measured jitter on a still head: 0.93); the filtered one
-    by under 0.1 deg (the issue's target; measured 0.087)."""
-    rng = np.random.default_rng(0)
-    R0 = euler_to_matrix(20.0, -10.0, 5.0)
-    raw = [R0 @ from_axis_angle(np.radians(rng.normal(0, 0.5, 3))) for _ in range(300)]
-    f = RotationFilter()
-    out = np.stack([f(R, 1 / 30) for R in raw])
-    raw_jitter = geodesic_distance(np.stack(raw[1:]), np.stack(raw[:-1])).mean()
-    jitter = geodesic_distance(out[151:], out[150:-1]).mean()  # after it settles
-    assert raw_jitter > 1.0 and jitter < 0.1, (raw_jitter, jitter)
-    assert geodesic_distance(out[150:], np.repeat(R0[None], 150, 0)).mean() < 0.6  # and it stays on the truth
-
-
-@pytest.mark.parametrize("rate", [30.0, 90.0])
-def test_rotation_filter_follows_a_turn_with_little_lag(rate):
-    """A head turning at a constant rate: after it settles the filtered pose trails the truth by
-    under 1.5 frames' worth of turning (measured 1.28 at 30 deg/s, 0.63 at 90: the filter opens up with speed)."""
-    truth = _turn(rate, 120)
-    f = RotationFilter()
-    out = np.stack([f(R, 1 / 30) for R in truth])
-    lag_deg = geodesic_distance(out[60:], truth[60:]).mean()
-    assert lag_deg < 1.5 * rate / 30, lag_deg
+# --------------------------------------------------------------------------- the box filter (rotations: tests/test_fusion.py)
 
 
 def test_one_euro_passes_a_constant_and_settles():
@@ -214,7 +183,7 @@ def test_tracker_reset_starts_ids_again():
 @needs_face_models
 def test_cli_tracks_a_video_and_interact_names_pairs_by_track(faces, tmp_path):
     """headpose predict / interact on a video file: every head has a track_id, both faces keep
-    theirs, the CSV has the column, and interact's pairs carry track_a / track_b."""
+    theirs, the CSV has the column, --plot writes its picture, and interact's pairs carry track_a / track_b."""
     import csv
     import json
     import subprocess
@@ -229,8 +198,9 @@ def test_cli_tracks_a_video_and_interact_names_pairs_by_track(faces, tmp_path):
         w.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     w.release()
     cli = [sys.executable, "-m", "openheadpose.cli"]
-    r = subprocess.run([*cli, "predict", str(path), "--json", str(tmp_path / "p.jsonl"), "--csv", str(tmp_path / "p.csv"), "-q"], capture_output=True, text=True)
+    r = subprocess.run([*cli, "predict", str(path), "--json", str(tmp_path / "p.jsonl"), "--csv", str(tmp_path / "p.csv"), "--plot", str(tmp_path / "angles.png"), "-q"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    assert (tmp_path / "angles.png").stat().st_size > 10_000  # the --plot picture (its content: tests/test_plot.py)
     recs = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert len(recs) == 40 and {h["track_id"] for rec in recs for h in rec["heads"]} == {0, 1}
     rows = list(csv.DictReader((tmp_path / "p.csv").open()))

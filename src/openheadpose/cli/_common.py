@@ -145,8 +145,10 @@ def onnx_weights(weights: Path | None) -> Path | None:
 
 def track_options(f):
     """``--track/--no-track`` and ``--smooth/--no-smooth`` (``predict``, ``interact``)."""
-    f = click.option("--smooth/--no-smooth", default=True, show_default=True, help="With --track: smooth each head's rotation and box over time (adaptive: steady when still, little lag when moving).")(f)
-    return click.option("--track/--no-track", default=True, show_default=True,
+    from openheadpose.inference.defaults import STREAM
+
+    f = click.option("--smooth/--no-smooth", default=STREAM.smooth, show_default=True, help="With --track: fuse each head's readings over time (a Kalman filter on its rotation: averages a still head, follows a turn without lag) and smooth its box.")(f)
+    return click.option("--track/--no-track", default=STREAM.track, show_default=True,
                         help="Follow heads through videos and camera streams: an identity (track_id) per head, the detector only now and then. "
                              "--no-track: every frame on its own.")(f)
 

@@ -124,6 +124,7 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
               help="With --engine ray: write the records as Parquet shards into this folder (a re-run resumes it).")
 @click.option("--draw", type=click.Choice(["axes", "cube"]), default="axes", show_default=True, help="How to draw each head's pose.")
 @click.option("--distance/--no-distance", "show_distance", default=False, show_default=True, help="Write each head's distance from the camera (metres, with sigma) in its label.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Draw yaw, pitch and roll over time per head (track) with its sigma band into this image (.png, .svg, .pdf).")
 @estimator_options(KEYPOINTS_HELP)
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Minimum head score. [default: 0.5 when a landmarker or the body source confirms the face (default model, facemesh, body), 0.75 for a detector alone]")
 @click.option("--fov", type=click.FloatRange(1, 179), default=None, help="Horizontal field of view in degrees: report rotations in the camera frame instead of relative to the line of sight, and place heads with it. [default for placing heads: 60, assumed]")
@@ -132,7 +133,7 @@ def _predict_ray(sources, json_path, csv_path, parquet_dir, address, num_workers
 @mirror_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @input_options
-def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, num_workers, parquet_dir, draw, show_distance, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, camera, quiet, track, smooth, mirror) -> None:
+def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, num_workers, parquet_dir, draw, show_distance, plot_path, model_name, weights, keypoint_source, detector, landmarker, pose_name, min_score, fov, camera, quiet, track, smooth, mirror) -> None:
     """Estimate the pose of every head in SOURCES.
 
     SOURCES are image files, video files, folders (searched recursively),
@@ -149,6 +150,7 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
       headpose predict example:astronaut --save out --json -
       headpose predict group.jpg --json - --draw cube --save out
       headpose predict videos/ --save out --csv heads.csv
+      headpose predict clip.mp4 --plot angles.png
       headpose convert fsanet FSA-Net/pre-trained/300W_LP_models fsanet.onnx
       headpose predict clip.mp4 --model fsanet --weights fsanet.onnx --save out
       headpose predict group.jpg --model hhpnet --keypoints body --json -
@@ -158,8 +160,8 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
     est_kwargs = {"model_name": model_name, "weights": weights, "keypoint_source": keypoint_source, "detector": detector, "landmarker": landmarker,
                   "pose_name": pose_name, "min_score": min_score, "fov": fov, "track": track, "smooth": smooth, "camera": camera, "mirror": mirror}
     if engine == "ray":
-        if save_dir or show:
-            fail("--save and --show need --engine local (annotated frames are drawn where they are decoded); --engine ray writes --json, --csv or --parquet")
+        if save_dir or show or plot_path:
+            fail("--save, --show and --plot need --engine local (annotated frames are drawn where they are decoded); --engine ray writes --json, --csv or --parquet")
         sys.exit(_predict_ray(sources, json_path, csv_path, parquet_dir, ray_address, num_workers, quiet, est_kwargs))
     if parquet_dir or ray_address or num_workers:
         fail("--parquet, --ray-address and --num-workers go with --engine ray")
@@ -169,6 +171,11 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
     expanded, n_failed, show = expand_or_exit(sources, show)
     est = build_or_exit(**est_kwargs)
 
+    trace = None
+    if plot_path is not None:
+        from openheadpose.inference.plot import AngleTrace
+
+        trace = AngleTrace()
     with contextlib.ExitStack() as stack:
         json_w = stack.enter_context(JsonLinesWriter(json_path)) if json_path else None
         csv_w = stack.enter_context(CsvWriter(csv_path, CSV_HEADER)) if csv_path else None
@@ -176,6 +183,8 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
         def handle(res, want_image: bool):
 
             def write():
+                if trace is not None:
+                    trace.add(res)
                 if json_w is not None:
                     json_w.write(res.to_dict())
                 if csv_w is not None:
@@ -186,6 +195,10 @@ def predict(sources, save_dir, json_path, csv_path, show, engine, ray_address, n
 
         code = run_frames(est, expanded, n_failed, handle, save_dir, show, quiet, "headpose")
         discard_when_none_read(code, json_w, csv_w)
+    if trace is not None:
+        from openheadpose.inference.plot import plot_angles
+
+        plot_angles(trace, plot_path)
     sys.exit(code)
 
 

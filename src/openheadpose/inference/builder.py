@@ -13,6 +13,7 @@ from typing import Any
 from openheadpose.core.camera import Camera, read_calibration
 from openheadpose.inference.backends.litert import SOURCES
 from openheadpose.inference.backends.onnx import load_network
+from openheadpose.inference.defaults import STREAM, default_tracker
 from openheadpose.inference.head_detector import HEAD_MIN_SCORE
 from openheadpose.inference.keypoint_sources import DEFAULT_SOURCE, KEYPOINT_SOURCES
 from openheadpose.inference.model_names import check_model_name
@@ -23,7 +24,6 @@ from openheadpose.inference.pipeline import (
 )
 from openheadpose.inference.placement import HeadPlacer
 from openheadpose.inference.pose_stages import POSE_STAGES, KeypointPose, NetworkPose
-from openheadpose.inference.tracking import HeadTracker
 
 #: The model name of the landmark pipeline (detector + FaceMesh + a pose stage).
 DEFAULT_MODEL = "default"
@@ -45,8 +45,8 @@ def build_estimator(
     min_score: float | None = None,
     fov: float | None = None,
     max_detect_side: int = 1920,
-    track: bool = True,
-    smooth: bool = True,
+    track: bool = STREAM.track,
+    smooth: bool = STREAM.smooth,
     camera=None,
     mirror: bool | None = None,
 ) -> HeadPoseEstimator:
@@ -81,7 +81,8 @@ def build_estimator(
             heads through each video or camera stream and gives them ``track_ids``
             (:class:`~openheadpose.inference.tracking.HeadTracker`); ``False``: every frame
             on its own, as ``predict`` does.
-        smooth: with ``track``, smooth rotations and boxes over time.
+        smooth: with ``track``, fuse each head's readings over time (``Heads.raw_rotations`` keeps them)
+            and smooth its box. ``track`` and ``smooth`` default to :data:`~openheadpose.inference.defaults.STREAM`.
         camera: a calibrated camera (:class:`~openheadpose.core.camera.Camera`, or the path of
             an OpenCV calibration file, :func:`~openheadpose.core.camera.read_calibration`):
             landmarks are undistorted before heads are placed, and rotations are reported in
@@ -103,8 +104,7 @@ def build_estimator(
     est = _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side)
     est.placer = HeadPlacer(cam, rotations_in_camera_frame=fov is not None, report_camera_frame=camera is not None, from_boxes=est.placer.from_boxes)
     _set_mirror(est.pose, mirror)
-    if track:
-        est.tracker = HeadTracker(smooth=smooth)
+    est.tracker = default_tracker(track, smooth)
     return est
 
 

@@ -60,8 +60,9 @@ class FaceMesh:
         axis = (kps[1] - kps[0]) if kps is not None else np.array([1.0, 0.0])
         return RotatedSquare.from_axis(centre, size, axis)
 
-    def _roi_from_landmarks(self, pts: np.ndarray) -> RotatedSquare:
-        axis = pts[_LEFT_EYE_OUTER, :2] - pts[_RIGHT_EYE_OUTER, :2]
+    def _roi_from_landmarks(self, pts: np.ndarray, axis: np.ndarray | None = None) -> RotatedSquare:
+        if axis is None:
+            axis = pts[_LEFT_EYE_OUTER, :2] - pts[_RIGHT_EYE_OUTER, :2]
         roi = RotatedSquare.from_axis(np.zeros(2), 1.0, axis)
         # bounding box in the rotated frame, so the crop hugs a tilted face
         local = pts[:, :2] @ np.stack([roi.ex, roi.ey], axis=1)
@@ -86,13 +87,15 @@ class FaceMesh:
         turn = np.degrees(abs(np.arctan2(roi.ex[0] * roi2.ex[1] - roi.ex[1] * roi2.ex[0], float(roi.ex @ roi2.ex))))
         return moved > self.REFINE_MOVE or resized > self.REFINE_RESIZE or turn > self.REFINE_TURN or score < self.REFINE_SCORE
 
-    def follow(self, image: np.ndarray, previous: np.ndarray, shift=(0.0, 0.0)) -> tuple[np.ndarray, float]:
+    def follow(self, image: np.ndarray, previous: np.ndarray, shift=(0.0, 0.0), axis=None) -> tuple[np.ndarray, float]:
         """One pass on the crop the previous frame's landmarks ``(468, 3)`` place, moved by ``shift``
-        ``(dx, dy)`` pixels: how MediaPipe follows a face between detections. Returns the
-        landmarks and the face-presence score."""
+        ``(dx, dy)`` pixels: how MediaPipe follows a face between detections. ``axis`` (2,): the
+        crop's x axis in the image, instead of the previous landmarks' eye line (a tracker that
+        knows the head's in-plane turn keeps the crop from drifting in roll pass after pass).
+        Returns the landmarks and the face-presence score."""
         pts = np.asarray(previous, np.float64).copy()
         pts[:, :2] += np.asarray(shift, np.float64)
-        return self._run(image, self._roi_from_landmarks(pts))
+        return self._run(image, self._roi_from_landmarks(pts, None if axis is None else np.asarray(axis, np.float64)))
 
     def __call__(self, image: np.ndarray, detections: Detections) -> Landmarks:
         out_p, out_s = [], []

@@ -29,6 +29,7 @@ from openheadpose.assets import DEFAULT_POSE_NETWORK, shipped_weights
 from openheadpose.core.geometry import box_iou, nms_indices, points_box
 from openheadpose.inference import head_detector as _head_detector  # noqa: F401 - registers the "heads" detector
 from openheadpose.inference.backends.litert import has_model
+from openheadpose.inference.defaults import default_tracker
 from openheadpose.inference.detectors import DETECTORS, detect_scaled
 from openheadpose.inference.keypoint_sources import KEYPOINT_SOURCES
 from openheadpose.inference.landmarkers import LANDMARKERS
@@ -115,9 +116,10 @@ class HeadPoseEstimator:
             :data:`UNCONFIRMED_MIN_SCORE`; the network reads its detector box, its
             score is the detector's and its ``mesh`` row is NaN.
         tracker: a :class:`~openheadpose.inference.tracking.HeadTracker` that :meth:`stream`
-            runs over the frames of each source (identities, smoothing, detection only
-            now and then); ``None``: every frame on its own. ``predict`` and ``__call__``
-            always treat one image on its own.
+            runs over the frames of each source (identities, fused rotations, detection only
+            now and then); ``"default"``: the one ``headpose predict`` uses
+            (:func:`~openheadpose.inference.defaults.default_tracker`); ``None``: every frame on
+            its own. ``predict`` and ``__call__`` always treat one image on its own.
 
     Example:
         >>> from skimage.data import astronaut
@@ -137,7 +139,7 @@ class HeadPoseEstimator:
         min_score: float | None = None,
         max_detect_side: int = 1920,
         min_keypoints: int = 2,
-        tracker=None,
+        tracker: Any = "default",
         box_fallback: bool = True,
     ):
         self.keypoints = KEYPOINT_SOURCES.create(keypoints) if isinstance(keypoints, str) else keypoints
@@ -160,7 +162,7 @@ class HeadPoseEstimator:
             self.keypoints.min_score = self.min_score
         self.max_detect_side = max_detect_side
         self.min_keypoints = min_keypoints
-        self.tracker = tracker
+        self.tracker = default_tracker() if isinstance(tracker, str) and tracker == "default" else tracker
         #: The last step: positions in the camera frame (build_estimator gives it the camera). Boxes
         #: that are not face boxes (the body source's, the heads detector's) place nothing.
         self.placer = HeadPlacer(from_boxes=not finds_heads and detector != "heads")
@@ -474,7 +476,7 @@ class HeadPoseEstimator:
             if exc is not None:
                 yield FrameResult(src.name, 0, 0, 0, Heads.empty(), error=f"{src.name}: {exc}")
                 continue
-            heads = self._still_heads(faces, pred)
+            heads = self.place(self._still_heads(faces, pred), image, timings)
             yield FrameResult(src.name, 0, int(w), int(h), heads, timings, image=image if keep_images else None)
 
     def _still_heads(self, faces: Faces, pred) -> Heads:

@@ -45,6 +45,7 @@ from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from openheadpose.inference.defaults import STREAM
 from openheadpose.io.writers import jsonable
 from openheadpose.serve.config import CONFIG_ENV, ServeConfig
 from openheadpose.serve.engine import Engine, EstimatorCache
@@ -209,11 +210,11 @@ def _frame_result(est, rgb, name: str, frame: int, track: bool, smooth: bool, tr
     ``track``: through a tracker (``tracker``, or a fresh one: ``predict`` tracks by default,
     so a single image's heads get ``track_id`` 0, 1, ...), else every head on its own.
     """
+    from openheadpose.inference.defaults import default_tracker
     from openheadpose.inference.results import FrameResult
-    from openheadpose.inference.tracking import HeadTracker
 
     if track:
-        tracker = tracker if tracker is not None else HeadTracker(smooth=smooth)
+        tracker = tracker if tracker is not None else default_tracker(True, smooth)
         heads, timings = tracker.step(est, rgb, fps)
         place = getattr(est, "place", None)  # positions are per frame, placed after the tracker (as HeadPoseEstimator.stream does)
         heads = heads if place is None else place(heads, rgb, timings)
@@ -355,8 +356,8 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
         keypoints: str | None = Query(None, description="Keypoint source of a keypoint network"),
         min_score: float | None = Query(None, ge=0, le=1, description="Minimum head score"),
         fov: float | None = Query(None, ge=1, le=179, description="Horizontal field of view, degrees: rotations in the camera frame"),
-        track: bool = Query(True, description="As `headpose predict --track`: heads numbered by track_id"),
-        smooth: bool = Query(True, description="As `headpose predict --smooth`"),
+        track: bool = Query(STREAM.track, description="As `headpose predict --track`: heads numbered by track_id"),
+        smooth: bool = Query(STREAM.smooth, description="As `headpose predict --smooth`"),
         mirror: bool | None = Query(None, description="As `headpose predict --mirror`: read each face and its mirror image, averaged (default: the server's)"),
     ) -> dict:
         """The record `headpose predict --json` writes for this image: `source` (the uploaded file's name, else `upload`),
@@ -385,8 +386,8 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
         cone: float = Query(30.0, ge=1, le=60, description="Half-angle in degrees of a view cone before sigma widens it"),
         depth: Literal["position", "size", "plane"] = Query("position", description="position: the heads' positions (pair distances in metres); size: bigger faces are nearer; plane: all heads at one depth"),
         fov: float = Query(60.0, ge=1, le=179, description="Camera field of view across the image's longer side, degrees (depth=size)"),
-        track: bool = Query(True),
-        smooth: bool = Query(True),
+        track: bool = Query(STREAM.track),
+        smooth: bool = Query(STREAM.smooth),
         mirror: bool | None = Query(None, description="As /v1/predict"),
     ) -> dict:
         """The record `headpose interact --json` writes for this image: the heads, then `pairs`, `groups` and `camera`."""
@@ -437,7 +438,7 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
             ws.app.state.streams -= 1
 
     async def _serve_stream(ws: WebSocket, key: tuple, smooth: bool, rid: str) -> None:
-        from openheadpose.inference.tracking import HeadTracker
+        from openheadpose.inference.defaults import default_tracker
 
         engine: Engine = ws.app.state.engine
         totals = ws.app.state.stream_frames
@@ -472,7 +473,7 @@ def create_app(config: ServeConfig | None = None, *, estimator=None) -> FastAPI:
                 closed = True
                 wake.set()
 
-        tracker = HeadTracker(smooth=smooth)
+        tracker = default_tracker(True, smooth)
         task = asyncio.create_task(reader())
         rate = t_prev = t_start = None
         try:
@@ -542,7 +543,7 @@ def _stream_options(q) -> dict[str, Any]:
         if not lo <= v <= hi:
             raise ApiError(422, "invalid_option", f"{name}: must be in [{lo:g}, {hi:g}] (got {raw!r})")
         out[name] = v
-    for name, default in (("smooth", "true"), ("mirror", None)):
+    for name, default in (("smooth", str(STREAM.smooth).lower()), ("mirror", None)):
         raw = q.get(name)
         value = (raw or default or "").lower()
         if not value:

@@ -210,6 +210,7 @@
       lastAnswer = answer;
       setStatus(answer);
       countRate();
+      window.dispatchEvent(new CustomEvent("headpose:answer", { detail: answer })); // chart.js
     };
     ws.onclose = (ev) => {
       if (ws && ev.code !== 1000) showError(null, `stream closed (${ev.code}${ev.reason ? ": " + ev.reason : ""})`);
@@ -265,6 +266,7 @@
     }
     inFlight = false;
     lastAnswer = null;
+    window.dispatchEvent(new Event("headpose:reset")); // chart.js
     status.dataset.state = "idle";
     $("webcam").disabled = false;
     $("stop").disabled = true;
