@@ -179,7 +179,7 @@ def test_truncated_video_exits_1_and_keeps_its_frames(tmp_path):
         def __init__(self, warn: str | None, kind: str):
             self.warn, self.kind = warn, kind
 
-        def stream(self, src):
+        def stream(self, src, keep_images=True):
             for i in range(3):
                 yield FrameResult(src.name, i, 8, 8, Heads.empty(), image=np.zeros((8, 8, 3), np.uint8))
             if self.warn:
@@ -428,7 +428,7 @@ def test_ray_unit_marks_a_cut_video_short(tmp_path):
     from openheadpose.scale.units import WorkUnit
 
     class Fake:
-        def stream(self, src):
+        def stream(self, src, keep_images=True):
             yield FrameResult(src.name, 0, 8, 8, Heads.empty())
             yield FrameResult(src.name, 1, 0, 0, Heads.empty(), warning=f"{src.name}: read 1 of the 4 frames its header promises")
 

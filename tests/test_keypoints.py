@@ -155,9 +155,11 @@ def test_source_mirror_swaps_left_and_right(sources, astronaut, name):
     mirrored = np.stack([astronaut.shape[1] - 1 - swapped[:, 0], swapped[:, 1]], axis=1)
     iod = np.linalg.norm(a.points[0, LEFT_EYE] - a.points[0, RIGHT_EYE])
     err = np.linalg.norm(mirrored - a.points[0], axis=1) / iod
-    # measured (fractions of the eye distance): facemesh <= 0.04, blazeface <= 0.10, pose <= 0.27 (the
-    # face spans ~25 of the 256 pixels of its full-body crop); a swapped side would be off by ~1
-    assert err.max() < {"body": 0.4, "blazeface": 0.15, "facemesh": 0.1}[name], err
+    # measured (fractions of the eye distance): facemesh <= 0.04, blazeface <= 0.17 (an ear; 0.10 before
+    # issue 32's detector schedule, whose weighted NMS averaged the tiles' detections too: this 512 px
+    # photo now gets one short- and one full-range pass), pose <= 0.27 (the face spans ~25 of the 256
+    # pixels of its full-body crop); a swapped side would be off by ~1, so 0.25 still tells a swap
+    assert err.max() < {"body": 0.4, "blazeface": 0.25, "facemesh": 0.1}[name], err
 
 
 #: Heads found, measured on ../shared/media with the defaults (group-t1: 6 people at a table;

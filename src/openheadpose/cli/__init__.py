@@ -55,9 +55,11 @@ def cli() -> None:
       headpose predict 0 --show            # webcam 0
       headpose models                      # the stages you can choose
     """
-    from openheadpose.io.noise import quiet_libraries
+    from openheadpose.io.noise import divert_native_stderr, quiet_libraries
 
     quiet_libraries()  # stderr carries the tool's own lines; --verbose gives the libraries' back
+    if click.get_current_context().invoked_subcommand in ("predict", "interact", "evaluate"):
+        divert_native_stderr()  # also what C code prints on other threads (the folder stream decodes on one)
 
 
 def main() -> None:

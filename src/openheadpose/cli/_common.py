@@ -86,9 +86,10 @@ def estimator_options(keypoints_help: str) -> Callable:
 
 def _set_verbose(ctx, param, value) -> None:
     if value:
-        from openheadpose.io.noise import quiet_libraries
+        from openheadpose.io.noise import quiet_libraries, restore_native_stderr
 
         quiet_libraries(False)
+        restore_native_stderr()
 
 
 def _set_max_pixels(ctx, param, value) -> None:

@@ -61,12 +61,56 @@ def is_quiet() -> bool:
     return _quiet
 
 
+#: While :func:`divert_native_stderr` holds file descriptor 2: (the saved descriptor, the sys.stderr it replaced).
+_diverted: tuple[int, object] | None = None
+
+
+def divert_native_stderr() -> bool:
+    """The command line's standard error for its own lines only, on every thread.
+
+    Python's ``sys.stderr`` moves to a copy of file descriptor 2, and descriptor 2 itself --
+    where C libraries write (libpng decoding a photo on the folder stream's decode thread,
+    FFmpeg) -- goes to the null device. Done only when ``sys.stderr`` is descriptor 2 itself
+    (a real process's stderr; not under a test runner's capture); returns whether it was.
+    :func:`restore_native_stderr` takes it back (``--verbose``).
+    """
+    global _diverted
+    if _diverted is not None:
+        return True
+    try:
+        if sys.stderr is None or sys.stderr.fileno() != 2:
+            return False
+        sys.stderr.flush()
+        saved = os.dup(2)
+        sink = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError, AttributeError):
+        return False
+    previous = sys.stderr
+    sys.stderr = open(saved, "w", buffering=1, encoding=getattr(previous, "encoding", None) or "utf-8", errors="backslashreplace", closefd=False)
+    os.dup2(sink, 2)
+    os.close(sink)
+    _diverted = (saved, previous)
+    return True
+
+
+def restore_native_stderr() -> None:
+    """Undo :func:`divert_native_stderr`: descriptor 2 and ``sys.stderr`` as they were."""
+    global _diverted
+    if _diverted is None:
+        return
+    saved, previous = _diverted
+    _diverted = None
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    sys.stderr = previous
+
+
 @contextlib.contextmanager
 def native_stderr_to() -> Iterator[None]:
     """While quiet, send what C code writes to file descriptor 2 into a temporary file (kept for
     :func:`take_native_messages`), around one short call on the main thread; else do nothing."""
-    if not _quiet or threading.current_thread() is not threading.main_thread():
-        yield
+    if not _quiet or _diverted is not None or threading.current_thread() is not threading.main_thread():
+        yield  # (diverted: descriptor 2 is the null device already)
         return
     try:
         sys.stderr.flush()
