@@ -52,7 +52,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.common import run_header, write_result  # noqa: E402
+from benchmarks.common import run_header, shared_root, write_result  # noqa: E402
 
 PHOTOS = ("single_face.jpg", "multi_face.jpg", "group-t1.jpg", "free-mountain-vector-01.jpg")
 GROUP_SCALES = (1.0, 0.8, 0.6, 0.45)
@@ -63,12 +63,6 @@ SCHEMA_VERSION = 1
 EXHAUSTIVE = {"detector": "blazeface-tiled"}
 
 
-def shared_root() -> Path:
-    env = os.environ.get("OPENHEADPOSE_SHARED")
-    root = Path(env) if env else ROOT.parent / "shared"
-    if not (root / "media").is_dir():
-        sys.exit(f"bench_photos: no shared data at {root} (set OPENHEADPOSE_SHARED)")
-    return root
 
 
 # --------------------------------------------------------------------------- the tools
@@ -273,7 +267,7 @@ def main(argv=None) -> int:
         args.repeats, args.folder_size, args.folder_repeats = 2, 20, 1
     started = _dt.datetime.now(_dt.timezone.utc)
     t_start = time.perf_counter()
-    shared = shared_root()
+    shared = shared_root("media", "bench_photos")
     tools, notes = _tools()
     doc = run_header("bench_photos", SCHEMA_VERSION, started)
     doc["mediapipe_call"] = MediaPipeMesh.call if "mediapipe" in tools else None

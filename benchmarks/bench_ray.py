@@ -42,19 +42,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_header, write_result
+from common import run_header, shared_root, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEO = "WolfgangLanger_Pexels.mp4"
 ROUNDING = {"box": 0.0101, "score": 0.00011, "yaw": 0.0011, "pitch": 0.0011, "roll": 0.0011, "rotation": 2.1e-6, "sigma": 0.0011}
 
 
-def shared_root() -> Path:
-    env = os.environ.get("OPENHEADPOSE_SHARED")
-    root = Path(env) if env else ROOT.parent / "shared"
-    if not root.is_dir():
-        sys.exit(f"no shared data at {root} (set OPENHEADPOSE_SHARED)")
-    return root
 
 
 def assets_digest() -> str:
@@ -120,7 +114,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ray.json")
     args = ap.parse_args()
     started = dt.datetime.now()
-    shared = shared_root()
+    shared = shared_root(who="bench_ray")
     photos = sorted((shared / "data" / "aflw2000-dev").glob("*.jpg"))
     video = str(shared / "media" / VIDEO)
 

@@ -14,6 +14,17 @@ from typing import Any
 
 from openheadpose.io import atomic_write_bytes
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_root(needs: str = "", who: str | None = None) -> Path:
+    """``$OPENHEADPOSE_SHARED`` or ``../shared``; exits naming the benchmark when it (or ``needs`` inside it) is absent."""
+    env = os.environ.get("OPENHEADPOSE_SHARED")
+    root = Path(env) if env else ROOT.parent / "shared"
+    if not (root / needs).is_dir():
+        sys.exit(f"{who or Path(sys.argv[0]).stem}: no shared data at {root / needs} (set OPENHEADPOSE_SHARED)")
+    return root
+
 
 def version(dist: str) -> str | None:
     """The installed version of a distribution, or ``None``."""

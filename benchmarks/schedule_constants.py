@@ -29,15 +29,11 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.common import shared_root  # noqa: E402
 FRACTIONS = (0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
-def _shared() -> Path:
-    env = os.environ.get("OPENHEADPOSE_SHARED")
-    root = Path(env) if env else ROOT.parent / "shared"
-    if not root.is_dir():
-        sys.exit(f"no shared data at {root} (set OPENHEADPOSE_SHARED)")
-    return root
 
 
 def _rgb(path) -> np.ndarray:
@@ -117,7 +113,7 @@ def main(argv=None) -> int:
     ap.add_argument("--crops", type=int, default=80, help="aflw-yaw crops for the reach curves")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "schedule_constants.json")
     args = ap.parse_args(argv)
-    shared = _shared()
+    shared = shared_root(who="schedule_constants")
     doc = {"reach": reach(shared, args.crops), "facemesh_auto": refine(shared, 300),
            "command": "python benchmarks/schedule_constants.py" + (f" --crops {args.crops}" if args.crops != 80 else "")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
