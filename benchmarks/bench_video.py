@@ -636,7 +636,7 @@ def print_report(doc: dict[str, Any]) -> None:
             print(f"  {k}: {v:.2f}x  (per round {tp['ratios_per_round'][k]})")
     sc = doc.get("scenarios")
     if sc:
-        print(f"\n(2-3) labelled videos, mp4 round trip; error and jitter in degrees")
+        print("\n(2-3) labelled videos, mp4 round trip; error and jitter in degrees")
         print(f"{'scenario':<22} {'engine':<15} {'err':>6} {'raw':>6} {'lost':>8} {'jit>=10':>7} {'jit all':>7} "
               f"{'settle':>6} {'never':>5} {'lag':>5} {'id sw':>5} {'false':>5} {'fps':>6}")
         for row in targets_rows(sc):

@@ -21,7 +21,6 @@ import argparse
 import csv
 import glob
 import json
-import os
 import sys
 from pathlib import Path
 
