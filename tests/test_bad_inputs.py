@@ -94,6 +94,22 @@ def test_bomb_refused_from_its_header_with_little_memory(inputs):
     assert int(peak_kb) < 400_000, peak_kb  # Python + numpy + OpenCV + Pillow import to ~150 MB; the pixels would be 2.7 GB
 
 
+def test_reduced_decode_keeps_the_limit_and_the_geometry(tmp_path, monkeypatch):
+    """The folder stream's reduced JPEG decode (issue 32) reads the header through the same guard:
+    a photo over the limit is refused, not decoded small; under it, 1/4 of a 2048 px JPEG is 512 px."""
+    from openheadpose.io import TooManyPixels
+    from openheadpose.io.images import read_image_reduced
+
+    img = np.random.default_rng(0).integers(0, 255, (1536, 2048, 3), dtype=np.uint8)
+    path = tmp_path / "big.jpg"
+    assert cv2.imwrite(str(path), img)
+    reduced, factor = read_image_reduced(path, 500)
+    assert factor == 4 and reduced.shape == (384, 512, 3)
+    monkeypatch.setenv("OPENHEADPOSE_MAX_PIXELS", "3M")  # 2048 x 1536 = 3.1 megapixels
+    with pytest.raises(TooManyPixels, match="over the limit of 3 megapixels"):
+        read_image_reduced(path, 500)
+
+
 def test_limit_from_env_and_setter(inputs, monkeypatch):
     from openheadpose.io import InputError, TooManyPixels, read_image, set_max_pixels
     from openheadpose.io.limits import DEFAULT_MAX_PIXELS, max_pixels

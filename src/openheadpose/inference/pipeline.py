@@ -351,9 +351,9 @@ class HeadPoseEstimator:
             if self.tracker is None:
                 heads, timings = self.predict(image)
             else:
-                image = as_rgb_uint8(image)
-                heads, timings = self.tracker.step(self, image, fps)
-                heads = self.place(heads, image, timings)  # a per-frame field, placed after the tracker
+                rgb = as_rgb_uint8(image)  # (the result keeps the caller's own array)
+                heads, timings = self.tracker.step(self, rgb, fps)
+                heads = self.place(heads, rgb, timings)  # a per-frame field, placed after the tracker
         except Exception as exc:  # noqa: BLE001 - one bad input never stops the others (Ctrl-C is no Exception)
             return FrameResult(name, index, 0, 0, Heads.empty(), error=f"{name}: {exc}", fps=fps)
         h, w = image.shape[:2]

@@ -18,12 +18,7 @@ IMAGE_EXTS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif",
 VIDEO_EXTS: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
 
-class InputError(Exception):
-    """An input could not be used; the message is ``"<file>: <reason>"``."""
-
-
-class OutputError(Exception):
-    """An output could not be written (unknown format, OpenCV writer would not open)."""
+from openheadpose.io.errors import InputError, OutputError  # noqa: E402,F401 - their home is io.errors; most importers name them here
 
 
 #: How every image is decoded (``cv2.imdecode``): ANYDEPTH keeps 16-bit samples so they can be
@@ -184,13 +179,14 @@ def read_image_reduced(path: str | os.PathLike, min_side: int) -> tuple[np.ndarr
         jpeg = False  # read_image says what is wrong with it
     if not jpeg:
         return read_image(p), 1
-    from PIL import Image  # Pillow comes with scikit-image; it reads the header only
+    from openheadpose.io.limits import check_image_header
 
-    try:
-        with Image.open(p) as im:
-            long_side = max(im.size)
-    except Exception:  # noqa: BLE001 - a header Pillow cannot parse: the full decoder decides
-        return read_image(p), 1
+    try:  # the header only, and the pixel limit applies here as in read_image
+        with open(p, "rb") as fh:
+            _, width, height = check_image_header(fh, p)
+    except (InputError, OSError):
+        return read_image(p), 1  # which says what is wrong with it (over the pixel limit included)
+    long_side = max(width, height)
     factor = next((f for f in (8, 4, 2) if long_side // f >= min_side), 1)
     if factor == 1:
         return read_image(p), 1

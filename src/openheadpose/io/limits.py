@@ -22,7 +22,7 @@ import io
 import os
 from typing import BinaryIO
 
-from openheadpose.io.images import InputError
+from openheadpose.io.errors import InputError
 
 #: The limit when neither ``--max-pixels`` nor ``OPENHEADPOSE_MAX_PIXELS`` says otherwise.
 DEFAULT_MAX_PIXELS = 100_000_000
