@@ -405,8 +405,21 @@ def _tally(run: RayRun, units: list[WorkUnit], bad: list[str]) -> None:
         for name, s in meta["status"].items():
             status.setdefault(name, []).append(s)
     run.errors = bad + run.errors
-    run.sources_ok = sum("ok" in s and "failed" not in s and "short" not in s for s in status.values())
+    run.sources_ok = sum(source_whole(s) for s in status.values())
     run.sources_failed = len(bad) + len(status) - run.sources_ok
+
+
+def source_whole(statuses: list[str]) -> bool:
+    """Whether a source was processed whole, from its units' statuses (one, or one per video chunk).
+
+    A chunk with no frame (``empty``) lies past the file's real end: the video ended before
+    the frames its header promises, which the local engine reports as a video cut short
+    (exit status 1), so it is not whole either.
+
+    >>> source_whole(["ok"]), source_whole(["ok", "ok"]), source_whole(["ok", "empty"]), source_whole(["short"])
+    (True, True, False, False)
+    """
+    return "ok" in statuses and all(s == "ok" for s in statuses)
 
 
 def iter_records(out_dir: str | Path) -> Iterator[dict[str, Any]]:
