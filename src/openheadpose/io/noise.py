@@ -48,13 +48,22 @@ def quiet_libraries(quiet: bool = True) -> None:
                 os.environ[k] = v
                 _set_here.add(k)
         if cv2 is not None and "OPENCV_LOG_LEVEL" in _set_here:
-            cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: the tool names every failure itself
+            _set_opencv_log_level(cv2, 0)  # LOG_LEVEL_SILENT: the tool names every failure itself
         return
     for k in list(_set_here):
         os.environ.pop(k, None)
         _set_here.discard(k)
     if cv2 is not None and "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.setLogLevel(3)  # LOG_LEVEL_WARNING, OpenCV's own default
+        _set_opencv_log_level(cv2, 3)  # LOG_LEVEL_WARNING, OpenCV's own default
+
+
+def _set_opencv_log_level(cv2, level: int) -> None:
+    """OpenCV's log level, where this build of its Python bindings offers a setter: ``cv2.setLogLevel``
+    in some wheels, ``cv2.utils.logging.setLogLevel`` in others, neither in a few (the variable
+    ``OPENCV_LOG_LEVEL``, set before import, still applies there)."""
+    setter = getattr(cv2, "setLogLevel", None) or getattr(getattr(getattr(cv2, "utils", None), "logging", None), "setLogLevel", None)
+    if setter is not None:
+        setter(level)
 
 
 def is_quiet() -> bool:
