@@ -76,3 +76,25 @@ def test_training_with_targets_and_consistency(tiny_model, faces, tmp_path):
         train(_cfg(tiny_model, faces, tmp_path / "none", targets=_write(tmp_path / "n.csv", [["zz", 0, 0, 0]])), log=lambda m: None)
     with pytest.raises(TrainError, match="consistency"):
         train(_cfg(tiny_model, faces, tmp_path / "neg", consistency=-1.0), log=lambda m: None)
+
+
+def test_distil_targets_keep_the_training_split_only(shared, tmp_path):
+    """tools/distil_targets.py: no face the held-out sets A and B use (synth's val hash) gets a target
+    or a label row, and the targets are the teacher's two reads of the kept faces."""
+    import importlib.util
+    from pathlib import Path
+
+    from openheadpose.synth.build import _split_of
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "distil_targets.py"
+    spec = importlib.util.spec_from_file_location("distil_targets", tool)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    src = shared / "data" / "aflw-yaw"
+    assert mod.main(["--source", f"aflw-yaw:{src}", "--val-fraction", "0.5", "--out", str(tmp_path), "--limit", "6"]) == 0
+    t = read_targets(tmp_path / "targets.csv")
+    assert len(t) == 6 and all(_split_of(n, 0.5) == "train" for n in t)
+    with open(tmp_path / "aflw-yaw" / "labels.csv", newline="") as fh:
+        kept = {f"images/{r['image']}" for r in csv.DictReader(fh)}
+    assert kept == set(t) and (tmp_path / "aflw-yaw" / "images").resolve() == (src / "images").resolve()
+    assert all(np.all(np.abs(v) < 99) for v in t.values())
