@@ -613,7 +613,7 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
     def spec_for(epoch: int, val: dict | None):
         notes = dict(base_spec.notes)
         notes["training"] = _clean(
-            {"epochs": epoch, "val": how, "val_mae": None if val is None else {k: val[k] for k in ("val_mae_yaw", "val_mae_pitch", "val_mae_roll", "val_mae")},
+            {"epochs": epoch, "val": how, "val_mae": None if val is None or "val_mae" not in val else {k: val[k] for k in ("val_mae_yaw", "val_mae_pitch", "val_mae_roll", "val_mae")},
              "train_samples": len(train_ds), "val_samples": len(val_ds), "seed": cfg.seed, "batch_size": batch, "lr": cfg.lr}
         )
         from openheadpose import __version__ as version
