@@ -26,6 +26,8 @@ Usage::
 
     python benchmarks/select_default_pose.py --synth /work/synth/68/aflw-yaw --synth /work/synth/68/aflw-extra \
         --pose geometric hopenet-synth hopenet-synth68a=/work/runs/hopenet-synth68a/hopenet-synth68a.onnx --default hopenet-synth
+    python benchmarks/select_default_pose.py --synth /work/synth/68/aflw-yaw --synth /work/synth/68/aflw-extra \
+        --pose hopenet-synth@plain hopenet-synth68m@plain=/work/runs/hopenet-synth68m.onnx --default hopenet-synth@plain  # one read each
     python benchmarks/select_default_pose.py --synth /work/synth/68/aflw-yaw --limit 50   # smoke run
 """
 
@@ -170,13 +172,25 @@ def decide(runs: dict, default: str, rng: np.random.Generator) -> tuple[dict, st
     return verdicts, min(passing, key=lambda p: runs[p]["A"]["mae"]) if passing else default
 
 
+READS = {"plain": False, "both": True}
+
+
 def _estimator(spec: str):
-    """``(name, HeadPoseEstimator)`` for a registered pose stage or ``NAME=FILE.onnx`` (an exported candidate)."""
+    """``(name, HeadPoseEstimator)`` for a registered pose stage or ``NAME=FILE.onnx`` (an exported candidate).
+    ``NAME@plain`` reads each face once, ``NAME@both`` twice (plain and mirrored); without it, the stage's default."""
     from openheadpose.inference.pipeline import HeadPoseEstimator
     from openheadpose.inference.pose_stages import NetworkPose
 
     name, _, weights = spec.partition("=")
-    return name, HeadPoseEstimator(pose=NetworkPose("onnx", weights=weights) if weights else name)
+    base, _, reads = name.partition("@")
+    if reads and reads not in READS:
+        raise SystemExit(f"select_default_pose: {spec}: @{reads} is not one of @{', @'.join(READS)}")
+    if not (weights or reads):
+        return name, HeadPoseEstimator(pose=name)
+    pose = NetworkPose("onnx", weights=weights) if weights else NetworkPose(base)
+    if reads:
+        pose.mirror = READS[reads]
+    return name, HeadPoseEstimator(pose=pose)
 
 
 def main(argv=None) -> int:
@@ -184,7 +198,8 @@ def main(argv=None) -> int:
     ap.add_argument("--synth", type=Path, required=True, action="append",
                     help="a `headpose synth aflw-yaw:...` output folder (repeatable; its fits.csv says the split)")
     ap.add_argument("--pose", nargs="+", default=["geometric", "hopenet-synth"],
-                    help="pose stages to compare: registered names, or NAME=FILE.onnx for a candidate not in the package")
+                    help="pose stages to compare: registered names, or NAME=FILE.onnx for a candidate not in the package; "
+                         "NAME@plain reads each face once, NAME@both twice (plain and mirrored)")
     ap.add_argument("--default", help="the incumbent default the others must beat (default: the package's)")
     ap.add_argument("--limit", type=int, help="first N held-out faces of each folder only (smoke runs)")
     ap.add_argument("--out", type=Path, default=OUT)

@@ -63,3 +63,16 @@ def test_no_profiles_is_no_evidence_against():
     from benchmarks.select_default_pose import paired
 
     assert paired(np.array([]), np.array([]), np.random.default_rng(0)) == {"mean": 0.0, "ci95": [0.0, 0.0], "n": 0}
+
+
+def test_stage_reads_once_or_twice_as_named():
+    """``NAME@plain`` / ``NAME@both`` pick one read or two (plain and mirrored) for a network stage:
+    the rule can judge a candidate read once against the default read once."""
+    from benchmarks.select_default_pose import _estimator
+    from openheadpose.assets import DEFAULT_POSE_NETWORK
+
+    name, est = _estimator(f"{DEFAULT_POSE_NETWORK}@plain")
+    assert name == f"{DEFAULT_POSE_NETWORK}@plain" and est.pose.mirror is False
+    assert _estimator(f"{DEFAULT_POSE_NETWORK}@both")[1].pose.mirror is True
+    with pytest.raises(SystemExit, match="@twice"):
+        _estimator(f"{DEFAULT_POSE_NETWORK}@twice")

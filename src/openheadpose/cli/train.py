@@ -38,8 +38,11 @@ from openheadpose.cli._common import err as _err
 @click.option("--limit", type=click.IntRange(1), default=None, help="Read only the first N samples (smoke runs).")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Start from an openheadpose checkpoint (tensors matching in name and shape), or from the same network's exported .onnx (e.g. a shipped model: fine-tuning).")
 @click.option("--keep-epochs", is_flag=True, help="Also write each epoch's weights as OUT/epochNNN.pt (to average them: headpose average).")
+@click.option("--targets", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="A teacher's poses (CSV name,yaw,pitch,roll) that relabel the training samples of those names: distillation (tools/distil_targets.py).")
+@click.option("--target-weight", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="With --targets: weight of a sample's own label where it has one (the teacher's gets the rest).")
+@click.option("--consistency", type=click.FloatRange(0), default=0.0, show_default=True, help="Weight of a mirror-consistency term: each batch is also read flipped and the squared difference (deg^2) of the two reads, the flipped one mapped back, is added.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_decay, optimizer, schedule, warmup_epochs, step_epochs, gamma, alpha, crop, augment, workers, seed, device, amp, resume, limit, init, keep_epochs, quiet) -> None:
+def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_decay, optimizer, schedule, warmup_epochs, step_epochs, gamma, alpha, crop, augment, workers, seed, device, amp, resume, limit, init, keep_epochs, targets, target_weight, consistency, quiet) -> None:
     """Train a pose network on labelled datasets; writes OUT/best.pt (lowest validation MAE) and OUT/last.pt.
 
     Crops, preprocessing and the loss come from the model's spec and codec. Angles a
@@ -78,7 +81,7 @@ def train(model_name, data, val, split, epochs, out, batch_size, lr, weight_deca
         model=model_name, data=tuple(data), out=out, epochs=epochs, val=tuple(val), split=split, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_epochs=warmup_epochs, step_epochs=step_epochs,
         gamma=gamma, workers=workers, seed=seed, device=device, amp=amp, resume=resume, limit=limit, init=init, alpha=alpha, crop=crop,
-        augment=augment, progress=not quiet, keep_epochs=keep_epochs,
+        augment=augment, progress=not quiet, keep_epochs=keep_epochs, targets=targets, target_weight=target_weight, consistency=consistency,
     )
     try:
         res = run(cfg, log=lambda m: click.echo(m, err=True))

@@ -32,7 +32,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from openheadpose.core.rotation import matrix_to_euler, mirror_horizontal, rotate_in_plane
+from openheadpose.core.rotation import euler_to_matrix, matrix_to_euler, mirror_horizontal, rotate_in_plane
 from openheadpose.datasets.base import DatasetError, PoseSample
 from openheadpose.datasets.registry import open_dataset  # noqa: F401  (re-exported)
 from openheadpose.datasets.splits import SPLITS, biwi_protocol2, select_split
@@ -64,6 +64,8 @@ __all__ = [
     "in_validation",
     "split_validation",
     "item_rng",
+    "read_targets",
+    "apply_targets",
 ]
 
 #: Share of the training samples that the name hash sends to validation when no --val is given.
@@ -436,6 +438,53 @@ def _euler(sample: PoseSample) -> np.ndarray:
 
 def _rotation(sample: PoseSample) -> np.ndarray | None:
     return None if sample.rotation is None else np.asarray(sample.rotation, np.float64).copy()
+
+
+# --------------------------------------------------------------------------- distillation targets
+def read_targets(path) -> dict[str, np.ndarray]:
+    """A teacher's poses as ``{sample name: (3,) yaw, pitch, roll degrees}`` from a CSV with
+    columns ``name,yaw,pitch,roll`` (e.g. ``tools/distil_targets.py``'s two-read poses)."""
+    import csv
+
+    out: dict[str, np.ndarray] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = csv.DictReader(fh)
+        missing = {"name", "yaw", "pitch", "roll"} - set(rows.fieldnames or ())
+        if missing:
+            raise DatasetError(f"{path}: missing column(s) {', '.join(sorted(missing))} (expected name,yaw,pitch,roll)")
+        for line, r in enumerate(rows, start=2):
+            if r["name"] in out:
+                raise DatasetError(f"{path}:{line}: {r['name']} appears twice")
+            out[r["name"]] = np.array([float(r["yaw"]), float(r["pitch"]), float(r["roll"])])
+    return out
+
+
+def apply_targets(samples: Sequence[PoseSample], targets: dict[str, np.ndarray], own_weight: float = 0.0) -> tuple[list[PoseSample], int]:
+    """Samples relabelled with a teacher's poses (distillation), and how many had one.
+
+    Per angle: where the sample has its own label, ``own_weight * own + (1 - own_weight) * teacher``;
+    where it has none (e.g. pitch and roll of aflw-yaw), the teacher's. Samples without a target
+    keep their labels. The rotation is rebuilt from the mixed angles, so every transform
+    (:class:`Mirror`, :class:`InPlaneRotation`) moves the new label with the picture.
+
+    >>> s = PoseSample("a.jpg", None, np.array([10.0, np.nan, np.nan]), np.zeros(4))
+    >>> (t,), n = apply_targets([s], {"a.jpg": np.array([20.0, 5.0, -2.0])}, own_weight=0.5)
+    >>> n, [round(float(v), 6) for v in t.euler], t.rotation.shape
+    (1, [15.0, 5.0, -2.0], (3, 3))
+    """
+    if not 0.0 <= own_weight <= 1.0:
+        raise ValueError(f"own_weight must be in [0, 1], not {own_weight}")
+    out, n = [], 0
+    for s in samples:
+        t = targets.get(s.name)
+        if t is None:
+            out.append(s)
+            continue
+        own = np.asarray(s.euler, np.float64)
+        e = np.where(np.isfinite(own), own_weight * np.nan_to_num(own) + (1.0 - own_weight) * t, t)
+        out.append(replace(s, euler=e, rotation=euler_to_matrix(*e)))
+        n += 1
+    return out, n
 
 
 # --------------------------------------------------------------------------- dataset and samplers

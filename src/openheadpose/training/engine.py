@@ -51,13 +51,17 @@ from openheadpose.training.data import (
     VAL_FRACTION,
     Augmentation,
     EpochBatchSampler,
+    ImageInput,
     PoseDataset,
     ShardSampler,
+    apply_targets,
+    model_input,
     read_sources,
+    read_targets,
     split_validation,
     worker_init,
 )
-from openheadpose.training.losses import make_loss
+from openheadpose.training.losses import make_loss, mirror_consistency
 
 __all__ = ["TrainConfig", "TrainError", "TrainInterrupted", "train", "lr_factor", "METRICS_COLUMNS"]
 
@@ -108,6 +112,12 @@ class TrainConfig:
         deterministic: ``torch.use_deterministic_algorithms``; default on for CPU, off for CUDA (speed).
         progress: show a progress bar.
         keep_epochs: also write every epoch's weights as ``epochNNN.pt`` (for weight averaging).
+        targets: a teacher's poses (CSV ``name,yaw,pitch,roll``, :func:`~openheadpose.training.data.read_targets`)
+            that relabel the training samples of those names (distillation); validation keeps its labels.
+        target_weight: weight of a sample's own label where it has one (the teacher's: ``1 - target_weight``).
+        consistency: weight of the mirror-consistency term (binned or Euler networks): every batch is
+            also read flipped left-right and the squared difference in degrees between the two reads
+            (the flipped one mapped back) is added (:func:`~openheadpose.training.losses.mirror_consistency`).
     """
 
     model: str
@@ -138,6 +148,9 @@ class TrainConfig:
     deterministic: bool | None = None
     progress: bool = True
     keep_epochs: bool = False
+    targets: Path | None = None
+    target_weight: float = 0.0
+    consistency: float = 0.0
     # testing hook: behave as if Ctrl-C came after this many optimizer steps of this call
     stop_after_steps: int | None = field(default=None, repr=False)
 
@@ -432,9 +445,10 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
         if ck["spec"]["name"] != cfg.model:
             raise TrainError(f"--resume {cfg.resume} holds a {ck['spec']['name']!r} run, not --model {cfg.model!r}")
         old = ck["train_state"]["config"]
-        for key in ("data", "val", "split", "seed", "batch_size", "limit", "augment", "crop"):
-            if old.get(key) != cfg.to_dict().get(key):
-                log(f"warning: --resume with a different {key} ({old.get(key)!r} -> {cfg.to_dict().get(key)!r}): not an exact continuation")
+        for key in ("data", "val", "split", "seed", "batch_size", "limit", "augment", "crop", "targets", "target_weight", "consistency"):
+            was = old.get(key, {f.name: f.default for f in dataclasses.fields(TrainConfig)}.get(key))  # runs from before the key existed
+            if was != cfg.to_dict().get(key):
+                log(f"warning: --resume with a different {key} ({was!r} -> {cfg.to_dict().get(key)!r}): not an exact continuation")
     else:
         taken = [n for n in ("last.pt", "best.pt") if (out / n).exists()]
         if taken:
@@ -481,6 +495,15 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
         how = f"{cfg.val_fraction:.0%} of the training data by name hash"
     if not train_samples:
         raise DatasetError("no training samples left after the validation split")
+    if cfg.targets is not None:
+        if not 0.0 <= cfg.target_weight <= 1.0:
+            raise TrainError(f"--target-weight must be in [0, 1], not {cfg.target_weight}")
+        train_samples, n_t = apply_targets(train_samples, read_targets(cfg.targets), cfg.target_weight)
+        log(f"targets {cfg.targets}: {n_t} of {len(train_samples)} training samples relabelled (own label weight {cfg.target_weight:g})")
+        if n_t == 0:
+            raise DatasetError(f"--targets {cfg.targets} names none of the training samples")
+    if cfg.consistency < 0:
+        raise TrainError(f"--consistency must be at least 0, not {cfg.consistency}")
 
     # ---------------------------------------------------------------- model
     random.seed(cfg.seed)
@@ -497,6 +520,8 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
         base_spec = dataclasses.replace(base_spec, preprocessing=dataclasses.replace(base_spec.preprocessing, crop=cfg.crop))
     codec = get_codec(base_spec.codec)
     loss_fn = make_loss(base_spec.codec, cfg.alpha)
+    if cfg.consistency > 0 and (not isinstance(model_input(base_spec), ImageInput) or getattr(base_spec.preprocessing, "layout", "nchw") != "nchw"):
+        raise TrainError(f"--consistency flips image crops (NCHW): {cfg.model} does not read them")
     model.to(device)
     if d.world > 1 and device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # the statistics of the global batch, as in one process
@@ -588,7 +613,7 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
     def spec_for(epoch: int, val: dict | None):
         notes = dict(base_spec.notes)
         notes["training"] = _clean(
-            {"epochs": epoch, "val": how, "val_mae": None if val is None else {k: val[k] for k in ("val_mae_yaw", "val_mae_pitch", "val_mae_roll", "val_mae")},
+            {"epochs": epoch, "val": how, "val_mae": None if val is None or "val_mae" not in val else {k: val[k] for k in ("val_mae_yaw", "val_mae_pitch", "val_mae_roll", "val_mae")},
              "train_samples": len(train_ds), "val_samples": len(val_ds), "seed": cfg.seed, "batch_size": batch, "lr": cfg.lr}
         )
         from openheadpose import __version__ as version
@@ -684,8 +709,15 @@ def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
                 x = b["input"].to(device, non_blocking=True)
                 targets = {k: v.to(device, non_blocking=True) for k, v in b.items() if k != "input"}
                 with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                    outputs = net(x)
+                    if cfg.consistency > 0:  # the crops and their mirror images in one batch
+                        both = net(torch.cat([x, x.flip(-1)]))
+                        k = x.shape[0]
+                        outputs, flipped = {n: v[:k] for n, v in both.items()}, {n: v[k:] for n, v in both.items()}
+                    else:
+                        outputs = net(x)
                 terms = loss_fn(outputs, targets)
+                if cfg.consistency > 0:
+                    terms.add("mirror", cfg.consistency, *mirror_consistency(loss_fn, outputs, flipped))
                 counts = terms.count_tensor()
                 want_stop = stop.requested or (cfg.stop_after_steps is not None and steps_done + 1 >= cfg.stop_after_steps)
                 if d.world > 1:

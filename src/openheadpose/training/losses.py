@@ -47,6 +47,7 @@ from openheadpose.models.rotation_torch import (
 from openheadpose.specs.codecs import BinnedCodec, get_codec
 
 __all__ = [
+    "mirror_consistency",
     "LossTerms",
     "matrix_to_euler_torch",
     "rotation_from_6d",
@@ -235,6 +236,37 @@ LOSSES: dict[str, Callable[..., object]] = {
     "heteroscedastic": HeteroscedasticNLL,
     "rot6d": Rot6DLoss,
 }
+
+
+#: How each angle changes under a left-right flip of the crop: yaw and roll change sign, pitch keeps it
+#: (``core.rotation.mirror_horizontal`` in AFLW angles).
+MIRROR_SIGNS = (-1.0, 1.0, -1.0)
+
+
+def _angles(loss_fn, out: Mapping[str, Tensor]) -> Tensor:
+    """``(B, 3)`` decoded (yaw, pitch, roll) degrees of a binned or Euler network's outputs, with gradient."""
+    if isinstance(loss_fn, BinnedLoss):
+        return torch.stack([loss_fn.expectation(out[name]) for name in loss_fn.bins.outputs], dim=1)
+    if isinstance(loss_fn, EulerL1Loss):
+        return _f32(out["euler"])
+    raise ValueError(f"the mirror-consistency term needs a binned or Euler network, not one trained with {type(loss_fn).__name__}")
+
+
+def mirror_consistency(loss_fn, out: Mapping[str, Tensor], out_flipped: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """``(sum, count)`` of the squared difference (degrees², summed over the three angles) between
+    each crop's decoded angles and those of the same crop flipped left-right, mapped back
+    (yaw and roll negated): zero for a mirror-symmetric network. Gradient flows through both reads.
+
+    >>> loss = BinnedLoss()
+    >>> z = {k: torch.zeros(2, 66) for k in loss.bins.outputs}
+    >>> s, n = mirror_consistency(loss, z, z)   # uniform bins decode to -1.5 deg: off by 3 deg in yaw and roll
+    >>> round(float(s), 3), int(n)
+    (36.0, 2)
+    """
+    a, b = _angles(loss_fn, out), _angles(loss_fn, out_flipped)
+    signs = torch.tensor(MIRROR_SIGNS, dtype=a.dtype, device=a.device)
+    d = a - b * signs
+    return (d**2).sum(), torch.tensor(float(a.shape[0]))
 
 
 def make_loss(codec: str, alpha: float | None = None):
