@@ -123,7 +123,11 @@ class Camera:
         import cv2
 
         flat = p.reshape(-1, 1, 2)
-        out = cv2.undistortPointsIter(flat, K, dist, None, K, (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-6))
+        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-6)
+        if hasattr(cv2, "undistortPointsIter"):  # OpenCV 4
+            out = cv2.undistortPointsIter(flat, K, dist, None, K, criteria)
+        else:  # OpenCV 5 (the wheel Python 3.13 gets): the same iteration, under undistortPoints
+            out = cv2.undistortPoints(flat, K, dist, R=None, P=K, criteria=criteria)
         return out.reshape(p.shape)
 
     def describe(self) -> str:
