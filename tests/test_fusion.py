@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from openheadpose.core.rotation import euler_to_matrix, from_axis_angle, geodesic_distance, rot_z
-from openheadpose.inference.fusion import FRAME_SHARE, RotationKalman, VectorKalman, exp_so3, log_so3
+from openheadpose.core.rotation import euler_to_matrix, exp_so3, from_axis_angle, geodesic_distance, log_so3, rot_z
+from openheadpose.inference.fusion import FRAME_SHARE, RotationKalman, VectorKalman
 
 NOISE_DEG = 0.5  # per axis: the default pipeline's frame-to-frame scatter on a still face (module docstring of fusion.py)
 FPS = 30.0

@@ -38,6 +38,7 @@ See docs/conventions.md for a picture.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,8 @@ __all__ = [
     "change_frame",
     "mirror_horizontal",
     "mean_rotation",
+    "exp_so3",
+    "log_so3",
     "rotate_in_plane",
     "to_6d",
     "from_6d",
@@ -338,6 +341,44 @@ def from_axis_angle(v: np.ndarray) -> np.ndarray:
     """Rotations ``(*, 3, 3)`` from rotation vectors ``(*, 3)`` (radians)."""
     v = np.asarray(v, dtype=np.float64)
     return _SciRot.from_rotvec(v.reshape(-1, 3)).as_matrix().reshape(v.shape[:-1] + (3, 3))
+
+
+def _hat(v: np.ndarray) -> np.ndarray:
+    x, y, z = v
+    return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+
+
+def exp_so3(v: np.ndarray) -> np.ndarray:
+    """Rotation matrix of one rotation vector ``v`` (3,), radians (Rodrigues).
+
+    :func:`from_axis_angle` for a single vector in closed form, without SciPy's per-call
+    overhead: the tracker's fusion calls it several times per head and frame."""
+    theta = math.sqrt(float(v @ v))
+    K = _hat(v)
+    if theta < 1e-9:
+        return np.eye(3) + K
+    return np.eye(3) + math.sin(theta) / theta * K + (1 - math.cos(theta)) / theta**2 * (K @ K)
+
+
+def log_so3(R: np.ndarray) -> np.ndarray:
+    """Rotation vector (3,), radians, of one rotation matrix ``R``; angle in [0, pi].
+
+    :func:`to_axis_angle` for a single matrix in closed form (see :func:`exp_so3`)."""
+    c = max(-1.0, min(1.0, (float(np.trace(R)) - 1.0) / 2.0))
+    theta = math.acos(c)
+    w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+    if theta < 1e-7:
+        return w / 2.0
+    if theta > math.pi - 1e-4:  # near pi: axis from the symmetric part
+        B = (R + np.eye(3)) / 2.0
+        axis = np.sqrt(np.clip(np.diag(B), 0.0, None))
+        k = int(np.argmax(axis))
+        axis = B[k] / max(axis[k], 1e-12)
+        axis /= np.linalg.norm(axis)
+        if axis @ w < 0:
+            axis = -axis
+        return theta * axis
+    return theta / (2.0 * math.sin(theta)) * w
 
 
 def geodesic_distance(R1: np.ndarray, R2: np.ndarray) -> np.ndarray:

@@ -38,6 +38,8 @@ import math
 
 import numpy as np
 
+from openheadpose.core.rotation import exp_so3, log_so3
+
 #: Share of a reading's calibrated sigma that changes from frame to frame (the rest is a
 #: per-face bias, constant over a still head). On still photos of ../shared/media with sensor
 #: noise alone (single_face.jpg, Tom_Hanks_54745.png, 30 copies with noise of 3 grey levels,
@@ -76,39 +78,6 @@ START_STILL = 0.9
 #: A reading this many standard deviations away from the prediction (Mahalanobis, 3 dof)
 #: restarts the state on it: a different face took the track, or the head jumped.
 RESTART_SIGMAS = 12.0
-
-
-def _hat(v: np.ndarray) -> np.ndarray:
-    x, y, z = v
-    return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-
-
-def exp_so3(v: np.ndarray) -> np.ndarray:
-    """Rotation matrix of the rotation vector ``v`` (3,), radians (Rodrigues)."""
-    theta = math.sqrt(float(v @ v))
-    K = _hat(v)
-    if theta < 1e-9:
-        return np.eye(3) + K
-    return np.eye(3) + math.sin(theta) / theta * K + (1 - math.cos(theta)) / theta**2 * (K @ K)
-
-
-def log_so3(R: np.ndarray) -> np.ndarray:
-    """Rotation vector (3,), radians, of the rotation matrix ``R``; angle in [0, pi]."""
-    c = max(-1.0, min(1.0, (float(np.trace(R)) - 1.0) / 2.0))
-    theta = math.acos(c)
-    w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
-    if theta < 1e-7:
-        return w / 2.0
-    if theta > math.pi - 1e-4:  # near pi: axis from the symmetric part
-        B = (R + np.eye(3)) / 2.0
-        axis = np.sqrt(np.clip(np.diag(B), 0.0, None))
-        k = int(np.argmax(axis))
-        axis = B[k] / max(axis[k], 1e-12)
-        axis /= np.linalg.norm(axis)
-        if axis @ w < 0:
-            axis = -axis
-        return theta * axis
-    return theta / (2.0 * math.sin(theta)) * w
 
 
 def _inv3(S: np.ndarray) -> tuple[np.ndarray, float]:

@@ -57,7 +57,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from openheadpose.core.geometry import box_iou, points_box
-from openheadpose.inference.fusion import RotationKalman, exp_so3, log_so3
+from openheadpose.core.rotation import exp_so3, log_so3
+from openheadpose.inference.fusion import RotationKalman
 from openheadpose.inference.results import Faces, Heads
 
 #: Memory, in pairs of plain and mirrored reads, of the view offset's exponential average
