@@ -46,6 +46,7 @@ from openheadpose.core.rotation import (
 from openheadpose.inference.backends.onnx import load_network
 from openheadpose.inference.results import Faces
 from openheadpose.specs.crops import CROPS
+from openheadpose.specs.keypoint_input import MIRROR_KEYPOINTS
 from openheadpose.specs.spec import PosePrediction
 
 POSE_STAGES: Registry = Registry("pose stage")
@@ -56,10 +57,6 @@ VIEWS = ("plain", "mirrored", "both")
 #: the one default that ``NetworkPose``, the builder, the CLI (``--mirror/--no-mirror``) and the
 #: service (``mirror``) share.
 MIRROR_DEFAULT = True
-#: Left-right partner of each of the five head keypoints (nose, left eye, right eye, left ear, right ear).
-KEYPOINT_MIRROR = np.array([0, 2, 1, 4, 3])
-
-
 def resolve_view(view: str | None, mirror: bool) -> str:
     """The view a call reads: ``view`` as given, else ``"both"`` for a stage built with ``mirror``, else ``"plain"``."""
     if view is None:
@@ -357,7 +354,7 @@ class KeypointPose:
         pts, conf, boxes = np.asarray(faces.keypoints, np.float64), np.asarray(faces.keypoint_conf, np.float64), np.asarray(faces.boxes, np.float64)
         n = len(pts)
         if view != "plain":
-            mpts, mconf = mirror_keypoints(pts, boxes), conf[:, KEYPOINT_MIRROR]
+            mpts, mconf = mirror_keypoints(pts, boxes), conf[:, MIRROR_KEYPOINTS]
             pts, conf, boxes = (mpts, mconf, boxes) if view == "mirrored" else (np.concatenate([pts, mpts]), np.concatenate([conf, mconf]), np.concatenate([boxes, boxes]))
         pred = self.model.predict_keypoints(pts, conf, boxes, source=faces.keypoint_source)
         sig = pred.sigma
@@ -372,7 +369,7 @@ def mirror_keypoints(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """The five head keypoints ``(N, 5, 2)`` of each head's mirror image about its box's
     vertical centre line (``boxes`` ``(N, 4)``), left and right eye and ear swapped, so that
     the box stays where it is and the mirrored head is read in the same place."""
-    p = np.asarray(points, np.float64)[:, KEYPOINT_MIRROR].copy()
+    p = np.asarray(points, np.float64)[:, MIRROR_KEYPOINTS].copy()
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     p[..., 0] = (b[:, 0] + b[:, 2])[:, None] - p[..., 0]
     return p

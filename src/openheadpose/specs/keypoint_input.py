@@ -26,6 +26,10 @@ import numpy as np
 #: COCO head keypoints, in the order both networks read them ("left" is the person's left).
 KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
 
+#: Each keypoint's partner in the mirror image (the left and right eye and ear swap): the one
+#: table for training's flip augmentation and the pose stages' mirrored read ([0, 2, 1, 4, 3]).
+MIRROR_KEYPOINTS = np.array([KEYPOINTS.index(k.replace("left", "@").replace("right", "left").replace("@", "right")) for k in KEYPOINTS])
+
 #: Length of HHP-Net's input vector.
 INPUT_LEN = 15
 

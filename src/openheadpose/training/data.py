@@ -38,6 +38,7 @@ from openheadpose.datasets.registry import open_dataset  # noqa: F401  (re-expor
 from openheadpose.datasets.splits import SPLITS, biwi_protocol2, select_split
 from openheadpose.specs.codecs import get_codec
 from openheadpose.specs.crops import CROPS
+from openheadpose.specs.keypoint_input import MIRROR_KEYPOINTS
 
 __all__ = [
     "Item",
@@ -175,10 +176,6 @@ class InPlaneRotation:
         return out
 
 
-#: COCO head keypoints under a left-right flip: the eyes and the ears swap.
-FLIP_KEYPOINTS = np.array([0, 2, 1, 4, 3])
-
-
 class Mirror:
     """Flip the crop left-right and the pose with it: ``R' = S R S``, yaw and roll negate.
 
@@ -203,7 +200,7 @@ class Mirror:
         if item.image is not None:
             out.image = np.ascontiguousarray(item.image[:, ::-1])
         if item.points is not None:
-            pts = item.points[FLIP_KEYPOINTS].copy()
+            pts = item.points[MIRROR_KEYPOINTS].copy()
             pts[:, 0] = item.size - 1 - pts[:, 0]
             out.points = pts
         return out
