@@ -106,9 +106,8 @@ def fit_positions(points_px: np.ndarray, template_mm: np.ndarray, R_cam: np.ndar
     >>> np.abs(t[0] - t_true).max() < 1e-9
     True
     """
-    p = np.asarray(points_px, np.float64)
-    a = (p[..., 0] - K[0, 2]) * (1.0 / K[0, 0])  # (N, P) normalised coordinates, GL (y up)
-    b = (p[..., 1] - K[1, 2]) * (-1.0 / K[1, 1])
+    ab = normalised_rays(points_px, K)  # (N, P, 2) normalised coordinates, GL (y up)
+    a, b = ab[..., 0], ab[..., 1]
     Y = np.matmul(np.asarray(template_mm, np.float64) * 1e-3, np.swapaxes(np.asarray(R_cam, np.float64).reshape(-1, 3, 3), 1, 2))  # (N, P, 3)
     ok = np.isfinite(a) & np.isfinite(b)
     if not ok.all():  # a point FaceMesh did not give: left out of the sums

@@ -36,7 +36,7 @@ from openheadpose.inference.landmarkers import LANDMARKERS
 from openheadpose.inference.placement import HeadPlacer
 from openheadpose.inference.pose_stages import POSE_STAGES
 from openheadpose.inference.results import Faces, FrameResult, HeadKeypoints, Heads
-from openheadpose.io.images import as_rgb_uint8, read_image
+from openheadpose.io.images import InputError, as_rgb_uint8, read_image, read_image_reduced
 from openheadpose.io.sources import Source, expand_sources
 from openheadpose.specs.spec import PosePrediction
 
@@ -504,8 +504,6 @@ class HeadPoseEstimator:
 def _decode_still(src: Source, reduce_to: int):
     """``(image, factor, error)`` of one photo file (the decode thread's work); ``reduce_to``:
     decode a large JPEG at a reduced size whose long side still reaches it (0: never)."""
-    from openheadpose.io.images import InputError, read_image_reduced
-
     try:
         if reduce_to:
             image, factor = read_image_reduced(src.path, reduce_to)
@@ -540,8 +538,6 @@ def keypoint_finder(source: str | Any, detector: str | Any | None = None, **kwar
 
 def _sources(source) -> Iterator[Source | FrameResult | tuple]:
     """What :meth:`HeadPoseEstimator.stream` iterates: sources, caller's images, or errors."""
-    from openheadpose.io.images import InputError
-
     if isinstance(source, Source):
         yield source
     elif isinstance(source, np.ndarray):
