@@ -45,6 +45,8 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.common import write_result  # noqa: E402
 OUT = ROOT / "benchmarks" / "results" / "fuzz.json"
 SHARED = Path(os.environ.get("OPENHEADPOSE_SHARED", ROOT.parent / "shared"))
 
@@ -272,9 +274,8 @@ def main() -> int:
         # ru_maxrss counts what a child held before exec too: this script's resident memory, copied by fork
         "parent_rss_mib": _own_rss_mib(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}: every input as expected: {result['all_expected']}, peak at most {result['max_peak_mib']:.0f} MiB")
+    write_result(args.out, result)
+    print(f"every input as expected: {result['all_expected']}, peak at most {result['max_peak_mib']:.0f} MiB")
     return 0
 
 

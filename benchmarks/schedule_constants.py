@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
-import json
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.common import shared_root  # noqa: E402
+from benchmarks.common import shared_root, write_result  # noqa: E402
 FRACTIONS = (0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
@@ -115,9 +114,7 @@ def main(argv=None) -> int:
     shared = shared_root(who="schedule_constants")
     doc = {"reach": reach(shared, args.crops), "facemesh_auto": refine(shared, 300),
            "command": "python benchmarks/schedule_constants.py" + (f" --crops {args.crops}" if args.crops != 80 else "")}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, doc)
     return 0
 
 
