@@ -80,6 +80,21 @@ def to_camera_rotations(R_apparent: np.ndarray, centres_px: np.ndarray, K: np.nd
     return look_at_rotation(rays_through(np.asarray(centres_px, np.float64).reshape(-1, 2), K)) @ R
 
 
+def inverse3(A: np.ndarray) -> np.ndarray:
+    """Inverses of 3x3 matrices ``(N, 3, 3)`` by cofactors: no LAPACK call, whose thread pool
+    (OpenBLAS) woke for each photo and took longer than the arithmetic (issue 32).
+
+    >>> A = np.array([[[2.0, 0, 1], [0, 3, 0], [1, 0, 4]]])
+    >>> bool(np.allclose(inverse3(A) @ A, np.eye(3)))
+    True
+    """
+    A = np.asarray(A, np.float64)
+    r0, r1, r2 = A[..., 0, :], A[..., 1, :], A[..., 2, :]
+    c0, c1, c2 = np.cross(r1, r2), np.cross(r2, r0), np.cross(r0, r1)
+    det = (r0 * c0).sum(-1)
+    return np.stack([c0, c1, c2], axis=-1) / det[..., None, None]
+
+
 def fit_positions(points_px: np.ndarray, template_mm: np.ndarray, R_cam: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Translations of N heads whose landmarks are ``points_px`` and rotations ``R_cam``.
 
@@ -124,7 +139,7 @@ def fit_positions(points_px: np.ndarray, template_mm: np.ndarray, R_cam: np.ndar
     A[:, 1, 2] = A[:, 2, 1] = sb
     A[:, 2, 2] = (a * a + b * b).sum(1)
     rhs = np.stack([rx.sum(1), ry.sum(1), (a * rx + b * ry).sum(1)], axis=-1)
-    A_inv = np.linalg.inv(A)
+    A_inv = inverse3(A)
     t = np.matmul(A_inv, rhs[..., None])[..., 0]
     # residuals (normalised image error times depth: metres at the head); missing points add 0
     ex = rx - t[:, None, 0] - a * t[:, None, 2]

@@ -4,6 +4,14 @@
 process, for both runtimes -- what a worker sharing a machine with others needs
 (``headpose predict --engine ray`` gives each actor its share of the cores). The
 environment variable ``OPENHEADPOSE_THREADS`` does the same for a whole process.
+
+Without either, every model runs on :data:`DEFAULT_THREADS` (one) thread. The models are small
+(a BlazeFace or FaceMesh call is about 1 ms, the pose network's few crops about as much), so a
+thread pool's hand-offs and spinning cost more than it saves, and several pools (one per LiteRT
+interpreter, ONNX Runtime's, OpenBLAS's) fought over the cores: on 2 cores, one thread per model
+took ``group-t1.jpg`` from about 96 to 48 ms a photo and halved the CPU time of ``single_face.jpg``
+(issue 32, ``benchmarks/bench_photos.py``). A folder keeps the cores busy with the pipeline's own
+two threads (decode and detect ahead; pose).
 """
 
 from __future__ import annotations
@@ -11,6 +19,9 @@ from __future__ import annotations
 import os
 
 _threads: int | None = None
+
+#: Threads of a model when neither :func:`set_threads` nor ``OPENHEADPOSE_THREADS`` says.
+DEFAULT_THREADS = 1
 
 
 def set_threads(n: int | None) -> None:
@@ -25,6 +36,11 @@ def set_threads(n: int | None) -> None:
         raise ValueError(f"threads must be a positive integer or None, not {n!r}")
     global _threads
     _threads = n
+
+
+def model_threads() -> int:
+    """The threads a model is built with: :func:`threads`, else :data:`DEFAULT_THREADS`."""
+    return threads() or DEFAULT_THREADS
 
 
 def threads() -> int | None:

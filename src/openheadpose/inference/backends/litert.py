@@ -128,16 +128,15 @@ class TFLiteModel:
 
     Args:
         path: the ``.tflite`` file.
-        num_threads: CPU threads for the interpreter (default: :func:`~openheadpose.inference.backends.threads`
-            when set, else all cores, at most 4).
+        num_threads: CPU threads for the interpreter (default: :func:`~openheadpose.inference.backends.model_threads`).
     """
 
     def __init__(self, path: Path, num_threads: int | None = None):
         Interpreter = _interpreter_class()
         if num_threads is None:
-            from openheadpose.inference.backends import threads
+            from openheadpose.inference.backends import model_threads
 
-            num_threads = threads() or min(4, os.cpu_count() or 1)
+            num_threads = model_threads()
         self.path = Path(path)
         with _quiet_native_stderr():
             self._interp = Interpreter(model_path=str(path), num_threads=num_threads)

@@ -20,8 +20,7 @@ class OnnxPoseModel:
 
     Args:
         path: an ``.onnx`` file written by ``headpose export`` / ``headpose convert``.
-        threads: intra-op threads (default: :func:`~openheadpose.inference.backends.threads` when
-            set, else ONNX Runtime's choice).
+        threads: intra-op threads (default: :func:`~openheadpose.inference.backends.model_threads`).
     """
 
     def __init__(self, path: str | Path, threads: int | None = None):
@@ -30,12 +29,10 @@ class OnnxPoseModel:
         from openheadpose.specs.codecs import get_codec
 
         self.path = Path(path)
-        from openheadpose.inference.backends import threads as default_threads
+        from openheadpose.inference.backends import model_threads
 
         opts = ort.SessionOptions()
-        threads = threads or default_threads()
-        if threads:
-            opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads or model_threads(), 1
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
