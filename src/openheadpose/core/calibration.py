@@ -20,12 +20,12 @@ are ignored per angle.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Mapping
 
 import numpy as np
-from scipy.special import erf, erfinv
 
 __all__ = [
     "GAUSS_1SIGMA",
@@ -44,8 +44,8 @@ __all__ = [
 ]
 
 #: Share of a Gaussian within +-1 and +-2 standard deviations.
-GAUSS_1SIGMA = float(erf(1.0 / np.sqrt(2.0)))  # 0.6827
-GAUSS_2SIGMA = float(erf(2.0 / np.sqrt(2.0)))  # 0.9545
+GAUSS_1SIGMA = math.erf(1.0 / math.sqrt(2.0))  # 0.6827
+GAUSS_2SIGMA = math.erf(2.0 / math.sqrt(2.0))  # 0.9545
 
 ANGLES = ("yaw", "pitch", "roll")
 
@@ -91,7 +91,7 @@ def fit_scale(errors: np.ndarray, sigma: np.ndarray, z: tuple[float, ...] = (1.0
     """
     e, s = np.abs(_as2d(errors)), _as2d(sigma)
     tau = np.broadcast_to(np.asarray(label_noise, np.float64), (e.shape[1],))
-    targets = np.array([erf(zi / np.sqrt(2.0)) for zi in z])
+    targets = np.array([math.erf(zi / math.sqrt(2.0)) for zi in z])
     grid = np.exp(np.linspace(np.log(0.05), np.log(50.0), 4001))
     out = np.full(e.shape[1], np.nan)
     for a in range(e.shape[1]):
@@ -236,6 +236,8 @@ def reliability(errors: np.ndarray, sigma: np.ndarray, levels: np.ndarray | None
         ``levels`` ``(Q,)`` and ``observed`` ``(Q, A)``.
     """
     levels = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels, np.float64)
+    from scipy.special import erfinv  # here only: scipy.special is slow to import (start-up, issue 32)
+
     zs = np.sqrt(2.0) * erfinv(levels)
     return levels, np.stack([coverage(errors, sigma, z) for z in zs])
 

@@ -42,7 +42,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation as _SciRot
 
 __all__ = [
     "Frame",
@@ -313,9 +312,18 @@ def from_6d(d6: np.ndarray) -> np.ndarray:
     return np.stack([x, y, z], axis=-1)
 
 
+def _SciRot():
+    """scipy's ``Rotation``, imported when first needed: ``scipy.spatial`` takes about 0.2 s to
+    import, and a photo's path through the pipeline needs none of it (issue 32: start-up counts
+    in a folder's throughput)."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation
+
+
 def _scipy(R: np.ndarray):
     R = np.asarray(R, dtype=np.float64)
-    return _SciRot.from_matrix(R.reshape(-1, 3, 3)), R.shape[:-2]
+    return _SciRot().from_matrix(R.reshape(-1, 3, 3)), R.shape[:-2]
 
 
 def to_quaternion(R: np.ndarray) -> np.ndarray:
@@ -328,7 +336,7 @@ def to_quaternion(R: np.ndarray) -> np.ndarray:
 def from_quaternion(q: np.ndarray) -> np.ndarray:
     """Rotations ``(*, 3, 3)`` from quaternions ``(*, 4)`` ordered (x, y, z, w)."""
     q = np.asarray(q, dtype=np.float64)
-    return _SciRot.from_quat(q.reshape(-1, 4)).as_matrix().reshape(q.shape[:-1] + (3, 3))
+    return _SciRot().from_quat(q.reshape(-1, 4)).as_matrix().reshape(q.shape[:-1] + (3, 3))
 
 
 def to_axis_angle(R: np.ndarray) -> np.ndarray:
@@ -338,9 +346,26 @@ def to_axis_angle(R: np.ndarray) -> np.ndarray:
 
 
 def from_axis_angle(v: np.ndarray) -> np.ndarray:
-    """Rotations ``(*, 3, 3)`` from rotation vectors ``(*, 3)`` (radians)."""
+    """Rotations ``(*, 3, 3)`` from rotation vectors ``(*, 3)`` (radians), by Rodrigues' formula
+    (vectorised :func:`exp_so3`; no SciPy import on a photo's path, issue 32).
+
+    >>> v = np.array([[0.3, -1.2, 2.0], [0.0, 0.0, 0.0], [1e-10, 0.0, 0.0]])
+    >>> R = from_axis_angle(v)
+    >>> bool(np.allclose(R, [exp_so3(x) for x in v], atol=1e-12))
+    True
+    """
     v = np.asarray(v, dtype=np.float64)
-    return _SciRot.from_rotvec(v.reshape(-1, 3)).as_matrix().reshape(v.shape[:-1] + (3, 3))
+    w = v.reshape(-1, 3)
+    theta = np.linalg.norm(w, axis=-1)
+    K = np.zeros((len(w), 3, 3))
+    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -w[:, 2], w[:, 1], -w[:, 0]
+    K[:, 1, 0], K[:, 2, 0], K[:, 2, 1] = w[:, 2], -w[:, 1], w[:, 0]
+    small = theta < 1e-9
+    t = np.where(small, 1.0, theta)
+    a = np.where(small, 1.0, np.sin(t) / t)  # first-order below 1e-9, as exp_so3
+    b = np.where(small, 0.0, (1.0 - np.cos(t)) / t**2)
+    R = np.eye(3) + a[:, None, None] * K + b[:, None, None] * (K @ K)
+    return R.reshape(v.shape[:-1] + (3, 3))
 
 
 def _hat(v: np.ndarray) -> np.ndarray:

@@ -27,7 +27,6 @@ The returned rotation is always that of the face as the image shows it.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from openheadpose.assets import (
     DEFAULT_POSE_NETWORK,
@@ -146,6 +145,8 @@ class GeometricPose:
             Rx = from_axis_angle(x[:3])
             proj = np.exp(x[3]) * T @ Rx[:2].T + x[4:6]
             return ((proj - P[:, :2]) / scale_px).ravel()
+
+        from scipy.optimize import least_squares  # here: scipy.optimize is slow to import (start-up, issue 32)
 
         sol = least_squares(residuals, x0, loss="soft_l1", f_scale=self.huber_mm, method="trf", x_scale="jac", max_nfev=50)
         return from_axis_angle(sol.x[:3])

@@ -54,7 +54,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from openheadpose.core.geometry import box_iou, points_box
 from openheadpose.core.rotation import exp_so3, log_so3
@@ -431,6 +430,8 @@ class HeadTracker:
         coasting = np.array([t.missed > 0 for t in self.tracks])[:, None]
         ok = (iou >= self.min_iou) | (coasting & (dist < 0.75))  # a hidden head's path is only roughly known
         cost = np.where(ok, dist, 1e6)
+        from scipy.optimize import linear_sum_assignment  # here: scipy.optimize is slow to import (start-up, issue 32)
+
         rows, cols = linear_sum_assignment(cost)
         seen, used = {}, set()
         for r, c in zip(rows, cols):
