@@ -309,8 +309,8 @@ class HeadPoseEstimator:
         promises is followed by a frame-less result with ``warning`` set.
 
         Consecutive photo files (a folder) go faster, with the same results: the next ones are
-        decoded on a thread while the models run, and the pose network reads the faces of
-        several photos in one call (:meth:`_stream_stills`). With ``keep_images=False`` results
+        decoded and searched for faces on a thread while FaceMesh and the pose network run on the
+        photos before, and the pose network reads the faces of several photos in one call (:meth:`_stream_stills`). With ``keep_images=False`` results
         carry no ``image``, and JPEGs much larger than the detector's input are decoded at a
         reduced size, read whole only when they hold a face.
 
@@ -373,7 +373,8 @@ class HeadPoseEstimator:
         return self.detector is not None and self.keypoints is None and getattr(self.pose, "needs", "") != "keypoints"
 
     def _stream_stills(self, sources: list[Source], keep_images: bool) -> Iterator[FrameResult]:
-        """Results of photo files, in order: decoded ahead on a thread, poses batched across photos.
+        """Results of photo files, in order: decoded and detected ahead on a thread, FaceMesh and the
+        pose network on this one, poses batched across photos.
 
         Each photo is a stream of its own (as the per-frame path treats it: a fresh tracker),
         so its heads are those of :meth:`predict` with track ids 0..N-1 from left to right; a
@@ -383,7 +384,7 @@ class HeadPoseEstimator:
         from concurrent.futures import ThreadPoolExecutor
 
         if len(sources) == 1:  # nothing to overlap or batch with: no thread
-            item = self._decode_and_find(sources[0], 0 if keep_images else self.max_detect_side)
+            item = self._still_faces(self._decode_and_detect(sources[0], 0 if keep_images else self.max_detect_side))
             yield from [item] if isinstance(item, FrameResult) else self._still_results([item], keep_images)
             return
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headpose-decode")
@@ -396,7 +397,7 @@ class HeadPoseEstimator:
                 src = next(todo, None)
                 if src is None:
                     return
-                ahead.append((src, pool.submit(self._decode_and_find, src, self.max_detect_side if reduced else 0)))
+                ahead.append((src, pool.submit(self._decode_and_detect, src, self.max_detect_side if reduced else 0)))
 
         try:
             refill()
@@ -404,7 +405,7 @@ class HeadPoseEstimator:
             while ahead:
                 src, fut = ahead.popleft()
                 refill()
-                item = fut.result()
+                item = self._still_faces(fut.result())
                 if isinstance(item, FrameResult):
                     yield from self._still_results(batch, keep_images)
                     batch = []
@@ -418,37 +419,42 @@ class HeadPoseEstimator:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _decode_and_find(self, src: Source, reduce_to: int):
-        """The worker thread's share: decode a photo and find its faces, while the main thread runs
-        the pose network on the photos before (the models' native code runs in parallel)."""
+    def _decode_and_detect(self, src: Source, reduce_to: int):
+        """The worker thread's share: decode a photo and run the detector, while the main thread
+        runs FaceMesh and the pose network on the photos before (the models' native code runs in
+        parallel; the two shares take about as long, issue 32). ``(src, image, detections,
+        timings, size)``, or the photo's error result."""
         try:
-            return self._still_faces(src, _decode_still(src, reduce_to))
-        except Exception as exc:  # noqa: BLE001 - one bad input never stops the others
-            return FrameResult(src.name, 0, 0, 0, Heads.empty(), error=f"{src.name}: {exc}")
-
-    def _still_faces(self, src: Source, decoded):
-        """``(src, image, faces, timings, size)`` of one decoded photo, or its error result."""
-        image, factor, error = decoded
-        if error is not None:
-            return FrameResult(src.name, 0, 0, 0, Heads.empty(), error=error)
-        timings: dict[str, float] = {}
-        try:
+            image, factor, error = _decode_still(src, reduce_to)
+            if error is not None:
+                return FrameResult(src.name, 0, 0, 0, Heads.empty(), error=error)
+            timings: dict[str, float] = {}
+            t0 = time.perf_counter()
+            det = self.detect(image)
+            timings["detect"] = time.perf_counter() - t0
             h, w = image.shape[:2]
-            det = None
-            if factor > 1:  # found on the reduced decode; crops need the whole photo
-                t0 = time.perf_counter()
-                det = self.detect(image)
-                timings["detect"] = time.perf_counter() - t0
-                if len(det) == 0:
-                    return src, image, Faces.empty(), timings, (w * factor, h * factor)
+            if factor > 1 and len(det):  # found on the reduced decode; crops need the whole photo
                 image = read_image(src.path)
                 h, w = image.shape[:2]
                 det = replace(det, boxes=det.boxes * factor, keypoints=None if det.keypoints is None else det.keypoints * factor)
+            elif factor > 1:
+                h, w = h * factor, w * factor  # no face: the reduced decode is all the result needs
+            return src, image, det, timings, (w, h)
+        except Exception as exc:  # noqa: BLE001 - one bad input never stops the others
+            return FrameResult(src.name, 0, 0, 0, Heads.empty(), error=f"{src.name}: {exc}")
+
+    def _still_faces(self, item):
+        """``(src, image, faces, timings, size)`` of a photo :meth:`_decode_and_detect` returned
+        (the stages after the detector), or its error result."""
+        if isinstance(item, FrameResult):
+            return item
+        src, image, det, timings, size = item
+        try:
             faces = self.find_faces(image, timings, det)
         except Exception as exc:  # noqa: BLE001 - one bad input never stops the others
             return FrameResult(src.name, 0, 0, 0, Heads.empty(), error=f"{src.name}: {exc}")
         order = np.argsort(faces.boxes[:, 0], kind="stable") if len(faces) else np.arange(0)
-        return src, image, faces[order], timings, (w, h)
+        return src, image, faces[order], timings, size
 
     def _still_results(self, batch: list, keep_images: bool) -> Iterator[FrameResult]:
         """The pose stage over a batch of photos' faces (one call where the stage can), then their results."""
