@@ -170,3 +170,44 @@ def test_large_jpeg_without_face_is_never_decoded_whole(tmp_path, media, est, mo
     assert (r.width, r.height) == (face.shape[1] * 4, face.shape[0] * 4) and len(r.heads) == 1
     ref = est(face)  # the same face at a quarter of the size
     assert np.allclose(r.heads.boxes / 4, ref.boxes, atol=8)
+
+
+def test_models_run_on_one_thread_unless_told(monkeypatch):
+    """Thread pools cost more than they give on these small models (issue 32): one thread each by
+    default; OPENHEADPOSE_THREADS and set_threads still choose."""
+    from openheadpose.assets import shipped_weights
+    from openheadpose.inference import backends
+    from openheadpose.inference.backends.onnx import OnnxPoseModel
+
+    monkeypatch.delenv("OPENHEADPOSE_THREADS", raising=False)
+    backends.set_threads(None)
+    assert backends.model_threads() == 1
+    weights = shipped_weights("hopenet-synth")
+    if weights is not None:
+        assert OnnxPoseModel(weights).session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv("OPENHEADPOSE_THREADS", "3")
+    assert backends.model_threads() == 3
+    if weights is not None:
+        assert OnnxPoseModel(weights).session.get_session_options().intra_op_num_threads == 3
+    backends.set_threads(2)
+    try:
+        assert backends.model_threads() == 2
+    finally:
+        backends.set_threads(None)
+
+
+def test_a_photo_imports_no_scipy(media):
+    """Start-up counts in a folder's throughput: a photo through the default pipeline (faces found,
+    posed and placed) imports no SciPy (about 0.2-0.3 s of imports before issue 32)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from openheadpose.inference.builder import build_estimator\n"
+        "from openheadpose.io.images import read_image\n"
+        f"heads = build_estimator()(read_image({str(media / 'multi_face.jpg')!r}))\n"
+        "print(len(heads), sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["5", "[]"]

@@ -263,3 +263,15 @@ def test_service_started_with_a_camera(tmp_path):
         assert r.status_code == 422 and "leave --fov out" in r.text
         pairs = c.post("/v1/interact", content=buf.tobytes()).json()
         assert pairs["pairs"] == [] and pairs["heads"][0]["position"] == h["position"]
+
+
+def test_inverse3_matches_lapack():
+    """fit_positions' cofactor inverse (no OpenBLAS call per photo, issue 32) against numpy's."""
+    from openheadpose.core.placement import inverse3
+
+    rng = np.random.default_rng(5)
+    M = rng.normal(size=(50, 3, 3))
+    A = M @ np.swapaxes(M, 1, 2) + 0.1 * np.eye(3)  # the normal equations' matrices are symmetric positive definite
+    assert np.allclose(inverse3(A), np.linalg.inv(A), rtol=1e-9, atol=1e-9)
+    B = rng.normal(size=(50, 3, 3))  # and any invertible matrix
+    assert np.allclose(inverse3(B) @ B, np.eye(3), atol=1e-8)

@@ -222,3 +222,18 @@ def test_mean_rotation_weights_and_shapes():
     assert rot.geodesic_distance(rot.mean_rotation(R, w), R[:, 1]).max() < 1e-6
     with pytest.raises(ValueError):
         rot.mean_rotation(np.eye(3))
+
+
+def test_from_axis_angle_matches_scipy():
+    """The Rodrigues form (no SciPy on a photo's path, issue 32) against scipy's, tiny, ordinary
+    and near-pi angles, batched shapes kept."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(3)
+    axes = rng.normal(size=(300, 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    angles = np.concatenate([rng.uniform(0, np.pi, 200), rng.uniform(0, 1e-8, 50), np.pi - rng.uniform(0, 1e-6, 50)])
+    v = axes * angles[:, None]
+    assert np.abs(rot.from_axis_angle(v) - Rotation.from_rotvec(v).as_matrix()).max() < 1e-12
+    assert rot.from_axis_angle(v.reshape(30, 10, 3)).shape == (30, 10, 3, 3)
+    assert np.allclose(rot.from_axis_angle(np.zeros(3)), np.eye(3))
