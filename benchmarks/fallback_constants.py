@@ -72,6 +72,7 @@ def _rgb(path) -> np.ndarray:
 def negatives(shared: Path) -> list[tuple[str, np.ndarray]]:
     """``(name, RGB image)`` of every picture without a face."""
     import skimage.data
+    from skimage.util import img_as_ubyte
 
     media = shared / "media"
     out = [("free-mountain-vector-01.jpg", _rgb(media / "free-mountain-vector-01.jpg"))]
@@ -83,9 +84,9 @@ def negatives(shared: Path) -> list[tuple[str, np.ndarray]]:
         n += 1
     cap.release()
     for name in NO_FACE_SKIMAGE:
-        im = np.asarray(getattr(skimage.data, name)())
+        im = img_as_ubyte(getattr(skimage.data, name)())  # (horse is a boolean mask)
         im = np.repeat(im[:, :, None], 3, 2) if im.ndim == 2 else im[:, :, :3]
-        out.append((f"skimage:{name}", np.ascontiguousarray(im.astype(np.uint8))))
+        out.append((f"skimage:{name}", np.ascontiguousarray(im)))
     return out + [c for name, im in out if not _is_skipped_frame(name) for c in _squares(name, im)]
 
 
