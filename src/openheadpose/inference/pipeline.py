@@ -225,10 +225,10 @@ class HeadPoseEstimator:
                 keep = keep[nms_indices(points_box(lm.points[keep]), scores[keep], 0.5)]
             mesh = lm.points[keep]
             faces = Faces(points_box(mesh), scores[keep], det.boxes[keep], mesh=mesh)
-            if self.box_fallback:
+            if self.box_fallback:  # (the second look keeps unconfirmed faces too: off with box_fallback)
                 faces = self._with_unconfirmed(faces, det, keep)
-            if self.second_look and len(faces) == 0:
-                faces = self._second_look(image, det)
+                if self.second_look and len(faces) == 0:
+                    faces = self._second_look(image, det)
             timings["landmarks"] = time.perf_counter() - t1
         if self.keypoints is not None:
             t2 = time.perf_counter()
