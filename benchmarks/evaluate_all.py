@@ -9,7 +9,8 @@ reproduces that row; ``make_results.py`` turns them into ``docs/RESULTS.md``.
 
 Our pipeline and our shipped image networks read each face twice (the crop and its mirror,
 averaged: the project's default, ``NetworkPose(mirror=True)``); ``default-single`` and
-``<network>-single`` are the same with one read (``--no-mirror``). Seed systems and peers are
+``<network>-single`` are the same with one read (``--no-mirror``); ``default-first-look`` is the
+default without its second look where no face was kept (``HeadPoseEstimator(second_look=False)``). Seed systems and peers are
 read once, as published.
 
 Faces are cut by each model's own recipe: ``gt`` from the labelled landmarks,
@@ -92,6 +93,7 @@ def models(shared: Path, tmp: Path) -> dict:
         "default": HeadPoseEstimator,
         "default-single": lambda: HeadPoseEstimator(pose=NetworkPose(DEFAULT_POSE_NETWORK, mirror=False)),
         "default-geometric": lambda: HeadPoseEstimator(pose="geometric"),
+        "default-first-look": lambda: HeadPoseEstimator(second_look=False),
         "fsanet-capsfusion": lambda: _imported("fsanet", fs, tmp),
         "fsanet-capsule": lambda: _imported("fsanet", fs / "fsanet_capsule_3_16_2_21_5", tmp),
         "fsanet-var-capsule": lambda: _imported("fsanet", fs / "fsanet_var_capsule_3_16_2_21_5", tmp),

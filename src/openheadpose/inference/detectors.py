@@ -15,6 +15,7 @@ from openheadpose.core.geometry import box_iou, tile_starts
 from openheadpose.core.registry import Registry
 from openheadpose.inference.backends.litert import TFLiteModel, model_path, sigmoid
 from openheadpose.inference.results import Detections
+from openheadpose.specs.crops import square_box, take_pixels
 
 DETECTORS: Registry = Registry("detector")
 
@@ -324,6 +325,40 @@ def _make_full(**kw):
 @DETECTORS.register("haar", help="OpenCV Haar frontal+profile cascades (needs only OpenCV)")
 def _make_haar(**kw):
     return HaarCascade(**kw)
+
+
+def mirror_scores(detector, image: np.ndarray, det: Detections, min_iou: float = 0.5) -> np.ndarray:
+    """The score ``(N,)`` each of ``det``'s N boxes gets from ``detector`` run on ``image`` mirrored
+    left to right: that of the mirror detection overlapping it most (IoU >= ``min_iou``, boxes mapped
+    back), 0 where none does. A face stays a face in a mirror; the mean of a detection's score and
+    this one is the detector's flip test-time augmentation (the pipeline's second look)."""
+    if len(det) == 0:
+        return np.zeros(0)
+    m = detector(np.ascontiguousarray(image[:, ::-1]))
+    if len(m) == 0:
+        return np.zeros(len(det))
+    w = image.shape[1]
+    back = np.stack([w - m.boxes[:, 2], m.boxes[:, 1], w - m.boxes[:, 0], m.boxes[:, 3]], 1)
+    iou = box_iou(det.boxes, back)
+    best = iou.argmax(1)
+    return np.where(iou[np.arange(len(det)), best] >= min_iou, m.scores[best], 0.0)
+
+
+def zoom_scores(model: BlazeFace, image: np.ndarray, det: Detections, context: float = 2.0, min_iou: float = 0.5) -> np.ndarray:
+    """The score ``(N,)`` ``model`` gives each of ``det``'s N boxes on a square of ``context`` x the box's
+    side around it (resized to the model's input, the outside black): that of the detection there
+    overlapping the box most (IoU >= ``min_iou``), 0 where none does. A face seen closer is still a
+    face; with :func:`mirror_scores`, the pipeline's second look."""
+    out = np.zeros(len(det))
+    s = model.spec.size
+    for i, b in enumerate(det.boxes):
+        sq = np.round(square_box(b, context)).astype(int)
+        d = model(take_pixels(image, sq, s))
+        if len(d):
+            back = d.boxes * (sq[2] - sq[0]) / s + np.tile(sq[:2], 2)
+            iou = box_iou(back, b[None])[:, 0]
+            out[i] = d.scores[iou >= min_iou].max(initial=0.0)
+    return out
 
 
 def detect_scaled(detector, image: np.ndarray, max_side: int) -> Detections:
