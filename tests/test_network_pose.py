@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import cv2
 import numpy as np
 import pytest
 
@@ -81,15 +82,45 @@ def test_batches_and_camera_frame():
     NetworkPose(model, batch_size=2)(image, lm)  # the default reads each face and its mirror in one batch
     assert [len(c) for c in model.seen] == [4, 4, 2]
     model = _Recorder(R)
-    out = NetworkPose(model, batch_size=2, mirror=False)(image, lm)
+    out = NetworkPose(model, batch_size=2, mirror=False, upright=False)(image, lm)
     assert [len(c) for c in model.seen] == [2, 2, 1] and model.seen[0].shape[1:] == (32, 32, 3)
     np.testing.assert_allclose(out.rotations, np.repeat(R[None], 5, 0), atol=1e-9)
     assert out.sigma is None
     # with a camera: the same correction as the geometric stage's
-    cam = NetworkPose(_Recorder(R), focal_factor=1.2, mirror=False)(image, lm)
+    cam = NetworkPose(_Recorder(R), focal_factor=1.2, mirror=False, upright=False)(image, lm)
     for r, p in zip(cam.rotations, pts):
         np.testing.assert_allclose(r, camera_frame(R, p[:, :2].mean(0), image.shape, 1.2), atol=1e-9)
     assert not np.allclose(cam.rotations[0], R)  # the leftmost face is off-axis
+
+
+def test_upright_read_levels_the_face_and_turns_its_pose_back():
+    """A face tilted on screen by ``a`` is cut out level -- the network sees the crop of the untilted
+    face -- and the pose it reads comes back turned by ``a`` (``Rz(a) @ R``: AFLW roll -a on a frontal face)."""
+    from openheadpose.core.rotation import rot_z
+
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.random((300, 400, 3)), (0, 0), 10)  # texture a 32-px crop resolves
+    image = (255 * (image - image.min()) / np.ptp(image)).astype(np.uint8)
+    R = euler_to_matrix(25.0, -5.0, 0.0)
+    level_pts = _project_template(R, scale=1.0, centre=(200.0, 150.0))  # its crop stays inside the turned picture
+    lm68 = _project_template(R, scale=1.0, centre=(200.0, 150.0), points=face_template().landmarks68)
+    eye = np.degrees(np.arctan2(-(lm68[45, 1] - lm68[36, 1]), lm68[45, 0] - lm68[36, 0]))  # a few degrees at this yaw and pitch
+    ref = _Recorder(R)
+    NetworkPose(ref, mirror=False)(image, Landmarks(level_pts[None], np.ones(1)))
+    for a in (-30.0, 20.0):
+        M = cv2.getRotationMatrix2D((200.0, 150.0), a, 1.0)  # the picture turned a degrees counter-clockwise
+        turned = cv2.warpAffine(image, M, (400, 300), flags=cv2.INTER_LINEAR)
+        pts = level_pts.copy()
+        pts[:, :2] = level_pts[:, :2] @ M[:, :2].T + M[:, 2]
+        model = _Recorder(R)
+        out = NetworkPose(model, mirror=False)(turned, Landmarks(pts[None], np.ones(1)))
+        # the crop matches the level face's (two resamplings apart); an axis-aligned one does not
+        diff = np.abs(model.seen[0].astype(float) - ref.seen[0].astype(float)).mean()
+        tilted = _Recorder(R)
+        NetworkPose(tilted, mirror=False, upright=False)(turned, Landmarks(pts[None], np.ones(1)))
+        assert diff < 3.0 < np.abs(tilted.seen[0].astype(float) - ref.seen[0].astype(float)).mean()
+        # the pose comes back turned by a plus the untilted face's own eye-line angle
+        np.testing.assert_allclose(out.rotations[0], rot_z(np.radians(a + eye)) @ R, atol=1e-6)
 
 
 def test_no_faces():

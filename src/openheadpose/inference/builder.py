@@ -49,6 +49,7 @@ def build_estimator(
     smooth: bool = STREAM.smooth,
     camera=None,
     mirror: bool | None = None,
+    upright: bool | None = None,
 ) -> HeadPoseEstimator:
     """The estimator for a model name and the options of ``headpose predict``.
 
@@ -93,6 +94,10 @@ def build_estimator(
             on for image networks (:data:`~openheadpose.inference.pose_stages.MIRROR_DEFAULT`),
             off for keypoint networks (no measured sigma for their mean yet); the geometric
             stage is mirror-symmetric by construction and refuses ``True``.
+        upright: read each face with landmarks turned upright and turn its pose back
+            (:class:`~openheadpose.inference.pose_stages.NetworkPose`'s ``upright``). ``None``:
+            :data:`~openheadpose.inference.pose_stages.UPRIGHT_DEFAULT` for image networks; a
+            stage that crops no image ignores it.
 
     Raises:
         KeyError: an unknown stage or model name (the message suggests the closest).
@@ -104,6 +109,8 @@ def build_estimator(
     est = _build(model, weights, detector, landmarker, pose, keypoints, min_score, fov, max_detect_side)
     est.placer = HeadPlacer(cam, rotations_in_camera_frame=fov is not None, report_camera_frame=camera is not None, from_boxes=est.placer.from_boxes)
     _set_mirror(est.pose, mirror)
+    if upright is not None and hasattr(est.pose, "upright"):
+        est.pose.upright = bool(upright)
     est.tracker = default_tracker(track, smooth)
     return est
 
