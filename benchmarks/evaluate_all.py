@@ -10,7 +10,9 @@ reproduces that row; ``make_results.py`` turns them into ``docs/RESULTS.md``.
 Our pipeline and our shipped image networks read each face twice (the crop and its mirror,
 averaged: the project's default, ``NetworkPose(mirror=True)``); ``default-single`` and
 ``<network>-single`` are the same with one read (``--no-mirror``); ``default-first-look`` is the
-default without its second look where no face was kept (``HeadPoseEstimator(second_look=False)``). Seed systems and peers are
+default without its second look where no face was kept (``HeadPoseEstimator(second_look=False)``);
+``default-axis-aligned`` reads the recipe's axis-aligned crop instead of the face turned upright
+(``NetworkPose(upright=False)``). Seed systems and peers are
 read once, as published.
 
 Faces are cut by each model's own recipe: ``gt`` from the labelled landmarks,
@@ -94,6 +96,7 @@ def models(shared: Path, tmp: Path) -> dict:
         "default-single": lambda: HeadPoseEstimator(pose=NetworkPose(DEFAULT_POSE_NETWORK, mirror=False)),
         "default-geometric": lambda: HeadPoseEstimator(pose="geometric"),
         "default-first-look": lambda: HeadPoseEstimator(second_look=False),
+        "default-axis-aligned": lambda: HeadPoseEstimator(pose=NetworkPose(DEFAULT_POSE_NETWORK, upright=False)),
         "fsanet-capsfusion": lambda: _imported("fsanet", fs, tmp),
         "fsanet-capsule": lambda: _imported("fsanet", fs / "fsanet_capsule_3_16_2_21_5", tmp),
         "fsanet-var-capsule": lambda: _imported("fsanet", fs / "fsanet_var_capsule_3_16_2_21_5", tmp),
