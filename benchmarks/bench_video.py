@@ -68,6 +68,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log lines, bef
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package
 from benchmarks import video_fixtures as vf
 from benchmarks.common import run_header, write_result
+from openheadpose.core.rotation import screen_angle
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VIDEO = "WolfgangLanger_Pexels.mp4"
@@ -214,13 +215,6 @@ def bench_throughput(media: Path, plan: dict[str, Any], rounds: int, with_mediap
 
 
 # --------------------------------------------------------------------------- (2, 3) scenarios
-
-
-def screen_angle(R: np.ndarray) -> np.ndarray:
-    """In-plane angle of the head's up axis on screen, degrees, counter-clockwise positive:
-    exactly ``+a`` more after ``rot_z(a) @ R`` (the AFLW roll is only close to ``-`` that)."""
-    R = np.asarray(R, float)
-    return np.degrees(np.arctan2(-R[..., 0, 1], R[..., 1, 1]))
 
 
 def match(gt: list[dict], pred_boxes: np.ndarray) -> dict[int, int]:

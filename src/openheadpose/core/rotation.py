@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "screen_angle",
     "Frame",
     "EulerConvention",
     "EulerAngles",
@@ -289,6 +290,18 @@ def rotate_in_plane(R: np.ndarray, degrees) -> np.ndarray:
     """
     a = np.deg2rad(np.asarray(degrees, dtype=np.float64))
     return rot_z(a) @ np.asarray(R, dtype=np.float64)
+
+
+def screen_angle(R: np.ndarray) -> np.ndarray:
+    """The head's in-plane angle on screen: degrees, counter-clockwise, of its up axis's image.
+
+    Convention:
+        ``screen_angle(rotate_in_plane(R, a)) == screen_angle(R) + a``, and
+        ``rotate_in_plane(R, -screen_angle(R))`` has AFLW roll 0 (the head's up axis drawn
+        vertical): the turn that levels a face in the image.
+    """
+    R = np.asarray(R, dtype=np.float64)
+    return np.degrees(np.arctan2(-R[..., 0, 1], R[..., 1, 1]))
 
 
 def to_6d(R: np.ndarray) -> np.ndarray:

@@ -56,7 +56,7 @@ import cv2
 import numpy as np
 
 from openheadpose.core.geometry import box_iou, points_box
-from openheadpose.core.rotation import exp_so3, log_so3
+from openheadpose.core.rotation import exp_so3, log_so3, screen_angle
 from openheadpose.inference.fusion import RotationKalman
 from openheadpose.inference.results import Faces, Heads
 
@@ -143,11 +143,6 @@ class _Seen:
     crop_box: np.ndarray | None = None
     detected: bool = False  # placed by the detector this frame (not followed)
     reused: bool = False  # FaceMesh skipped: the head's last landmarks, moved by its velocity
-
-
-def screen_angle(R: np.ndarray) -> float:
-    """The head's in-plane angle on screen, degrees, counter-clockwise positive (``rot_z(a) @ R`` adds ``a``)."""
-    return math.degrees(math.atan2(-R[0, 1], R[1, 1]))
 
 
 def _cover(a: np.ndarray, b: np.ndarray) -> float:
