@@ -174,7 +174,7 @@ def test_the_tracker_fuses_and_keeps_each_frames_reading():
 
 
 def test_plain_and_mirrored_reads_in_turn_are_fused_about_their_midpoint():
-    """A stage that reads one view per frame (``view="plain"`` / ``"mirrored"``), the two views off
+    """With ``alternate_views`` (not the default): a stage that reads one view per frame (``view="plain"`` / ``"mirrored"``), the two views off
     the truth by +-2 deg about the vertical axis (a network that is not mirror-symmetric), with
     0.5 deg of noise: the tracker asks for the views in turn after the first frame, and the fused rotation settles on
     their midpoint (the truth) within 0.3 deg (a single view is 2 deg off; measured 0.13) and
@@ -203,6 +203,10 @@ def test_plain_and_mirrored_reads_in_turn_are_fused_about_their_midpoint():
         return Detections(np.array([[100.0, 100.0, 160.0, 160.0]]), np.array([0.9]))
 
     est = HeadPoseEstimator(detector, None, Stage(), tracker=HeadTracker())
+    list(est.stream([np.zeros((240, 320, 3), np.uint8)] * 3))
+    assert set(asked) == {None}  # the default reads both views on every frame
+    asked.clear()
+    est = HeadPoseEstimator(detector, None, Stage(), tracker=HeadTracker(alternate_views=True))
     out = np.stack([r.heads.rotations[0] for r in est.stream([np.zeros((240, 320, 3), np.uint8)] * 120)])
     assert asked[:4] == [None, "mirrored", "plain", "mirrored"]  # a stream's first frame (maybe a still image) reads both
     assert geodesic_distance(out[60:], R0[None]).mean() < 0.3

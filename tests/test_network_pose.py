@@ -96,15 +96,14 @@ def test_batches_and_camera_frame():
 def test_upright_read_levels_the_face_and_turns_its_pose_back():
     """A face tilted on screen by ``a`` is cut out level -- the network sees the crop of the untilted
     face -- and the pose it reads comes back turned by ``a`` (``Rz(a) @ R``: AFLW roll -a on a frontal face)."""
-    from openheadpose.core.rotation import rot_z
+    from openheadpose.core.rotation import rot_z, screen_angle
 
     rng = np.random.default_rng(0)
     image = cv2.GaussianBlur(rng.random((300, 400, 3)), (0, 0), 10)  # texture a 32-px crop resolves
     image = (255 * (image - image.min()) / np.ptp(image)).astype(np.uint8)
     R = euler_to_matrix(25.0, -5.0, 0.0)
     level_pts = _project_template(R, scale=1.0, centre=(200.0, 150.0))  # its crop stays inside the turned picture
-    lm68 = _project_template(R, scale=1.0, centre=(200.0, 150.0), points=face_template().landmarks68)
-    eye = np.degrees(np.arctan2(-(lm68[45, 1] - lm68[36, 1]), lm68[45, 0] - lm68[36, 0]))  # a few degrees at this yaw and pitch
+    tilt = float(screen_angle(R))  # the untilted face's own screen angle: a few degrees at this yaw and pitch
     ref = _Recorder(R)
     NetworkPose(ref, mirror=False)(image, Landmarks(level_pts[None], np.ones(1)))
     for a in (-30.0, 20.0):
@@ -119,8 +118,9 @@ def test_upright_read_levels_the_face_and_turns_its_pose_back():
         tilted = _Recorder(R)
         NetworkPose(tilted, mirror=False, upright=False)(turned, Landmarks(pts[None], np.ones(1)))
         assert diff < 3.0 < np.abs(tilted.seen[0].astype(float) - ref.seen[0].astype(float)).mean()
-        # the pose comes back turned by a plus the untilted face's own eye-line angle
-        np.testing.assert_allclose(out.rotations[0], rot_z(np.radians(a + eye)) @ R, atol=1e-6)
+        # the pose comes back turned by a plus the untilted face's own screen angle (the fitted
+        # template is the face itself here, so that angle is exact)
+        np.testing.assert_allclose(out.rotations[0], rot_z(np.radians(a + tilt)) @ R, atol=1e-6)
 
 
 def test_no_faces():
