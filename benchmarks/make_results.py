@@ -713,10 +713,12 @@ MIRROR_TARGETS = {"own": 3.6, "e2e": 3.7, "found": 0.98, "frontal": 2.7, "profil
 def mirror_section(lines: list[str]) -> None:
     """Our network read once and twice beside the small peers, own crop and end to end, by |yaw| band."""
     ev = RESULTS / "eval"
-    load = lambda key, crop: json.loads((ev / f"aflw2000-dev_{key}_{crop}.json").read_text()) if (ev / f"aflw2000-dev_{key}_{crop}.json").is_file() else None  # noqa: E731
+    load = lambda key, crop: json.loads((ev / f"aflw2000-dev_{key}_{crop}.json").read_text()) if key and (ev / f"aflw2000-dev_{key}_{crop}.json").is_file() else None  # noqa: E731
     rows = [  # title, own-crop key, end-to-end key
-        ("**hopenet-synth, two reads (default)**", "hopenet-synth", "default"),
+        ("**hopenet-synth, two reads, upright (default)**", "hopenet-synth", "default"),
         ("hopenet-synth, one read (`--no-mirror`)", "hopenet-synth-single", "default-single"),
+        ("hopenet-synth, two reads, axis-aligned crop (`upright=False`)", None, "default-axis-aligned"),
+        ("hopenet-synth, two reads, no second look (`second_look=False`)", None, "default-first-look"),
         ("3DDFA_V2 MobileNet-0.5 (peer)", "3ddfa-v2-mb05", "3ddfa-v2-mb05"),
         ("Shaw b66 (peer)", "shaw-b66", "shaw-b66"),
     ]
@@ -733,7 +735,7 @@ def mirror_section(lines: list[str]) -> None:
         "and roll (deg); **own crop**: the network on its recipe's crop of the labelled landmarks; **end to end**: our",
         "pipeline (BlazeFace + FaceMesh + the network) for ours, our detector's box and each peer's own recipe for the",
         "peers; bands are |yaw| of the label, end to end. Peers read once, as published. Rows from one run of",
-        "`python benchmarks/evaluate_all.py --only default default-single hopenet-synth hopenet-synth-single 3ddfa-v2-mb05 shaw-b66`",
+        "`python benchmarks/evaluate_all.py --only default default-single default-axis-aligned default-first-look hopenet-synth hopenet-synth-single 3ddfa-v2-mb05 shaw-b66`",
         "(dates beside each).",
         "",
         "| | own crop | own crop, \\|yaw\\| ≥ 60 | end to end (found) | \\|yaw\\| < 30 | 30–60 | ≥ 60 | dates |",
