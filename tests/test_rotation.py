@@ -237,3 +237,17 @@ def test_from_axis_angle_matches_scipy():
     assert np.abs(rot.from_axis_angle(v) - Rotation.from_rotvec(v).as_matrix()).max() < 1e-12
     assert rot.from_axis_angle(v.reshape(30, 10, 3)).shape == (30, 10, 3, 3)
     assert np.allclose(rot.from_axis_angle(np.zeros(3)), np.eye(3))
+
+
+def test_screen_angle_moves_with_an_in_plane_turn_and_levels_the_roll():
+    """``screen_angle`` grows by exactly the in-plane turn (``rotate_in_plane``), and turning a
+    head back by it leaves AFLW roll 0 -- what the upright read levels a face by."""
+    from openheadpose.core.rotation import euler_to_matrix, matrix_to_euler, rotate_in_plane, screen_angle
+
+    for yaw, pitch, roll in ((0.0, 0.0, 20.0), (40.0, 10.0, 15.0), (-60.0, -20.0, -5.0), (70.0, 0.0, 0.0)):
+        R = euler_to_matrix(yaw, pitch, roll)
+        for a in (-30.0, 7.0, 45.0):
+            assert float(screen_angle(rotate_in_plane(R, a)) - screen_angle(R)) == pytest.approx(a, abs=1e-9)
+        level = matrix_to_euler(rotate_in_plane(R, -screen_angle(R)))
+        assert float(level.roll) == pytest.approx(0.0, abs=1e-9)
+    assert float(screen_angle(euler_to_matrix(0.0, 0.0, 20.0))) == pytest.approx(-20.0)  # roll > 0: clockwise on screen
