@@ -14,7 +14,7 @@ tracker adds or removes: the readings' frame-to-frame noise, crops that drift, l
 comparison that matters, tracked against ``--no-track`` on the same frames, holds either way.
 
 Usage:
-    python benchmarks/video_tune.py                 # 3 clips (12 faces), tracked and --no-track
+    python benchmarks/video_tune.py                 # 3 aflw-extra clips and 1 media clip (16 faces), tracked and --no-track
     python benchmarks/video_tune.py --clips 1 --engines tracked --set detect_every=15
 """
 
@@ -65,9 +65,35 @@ def tuning_samples(shared: Path, n_sets: int) -> list[list]:
     return sets
 
 
+#: Sharp real photos of the shared media (one face each), the last one also mirrored: a second
+#: tuning source beside aflw-extra's small crops (yaw about -38, -2, 6 and 38 degrees).
+MEDIA = (("45-m7-di-ph.jpg", True), ("0-f1-su-ph.jpg", False), ("single_face.jpg", False), ("45-m7-di-ph.jpg", False))
+
+
+def media_samples(shared: Path) -> list:
+    """The :data:`MEDIA` photos as samples, pseudo-labelled like :func:`tuning_samples`'s."""
+    from openheadpose.datasets.base import PoseSample
+    from openheadpose.inference.builder import build_estimator
+    from openheadpose.io.images import read_image
+
+    est = build_estimator(track=False)
+    out = []
+    for name, mirrored in MEDIA:
+        img = read_image(shared / "media" / name)
+        img = np.ascontiguousarray(img[:, ::-1]) if mirrored else img
+        heads, _ = est.predict(img)
+        box = np.asarray(heads.boxes[0], float)
+        s = PoseSample(name=name + (" (mirrored)" if mirrored else ""), rotation=None, euler=np.full(3, np.nan), box=box, image=img)
+        out.append(_labelled(s, img, box, est))
+    return out
+
+
 def _upscaled(s, est):
     img = cv2.resize(s.load_image(), None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
-    box = np.asarray(s.box, float) * UPSCALE
+    return _labelled(s, img, np.asarray(s.box, float) * UPSCALE, est)
+
+
+def _labelled(s, img, box, est):
     heads, _ = est.predict(img)
     if len(heads) == 0:
         return None
@@ -99,6 +125,8 @@ def _split(s: dict) -> dict:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clips", type=int, default=3)
+    p.add_argument("--source", choices=("extra", "media", "both"), default="both",
+                   help="aflw-extra crops (--clips sets of four), the shared media's photos (one set), or both")
     p.add_argument("--engines", default="tracked,per-frame")
     p.add_argument("--set", action="append", default=[], help="HeadTracker keyword=value for the tracked engine")
     p.add_argument("--pose", action="append", default=[], help="pose stage attribute=value for every engine (e.g. upright=true)")
@@ -108,7 +136,7 @@ def main(argv=None) -> None:
     shared = bv.shared_dir()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
     pose_overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.pose)}
-    sets = tuning_samples(shared, a.clips)
+    sets = (tuning_samples(shared, a.clips) if a.source != "media" else []) + ([media_samples(shared)] if a.source != "extra" else [])
     still, turn = (15, 30) if a.quick else (30, 90)
     report: dict = {}
     folder = Path(tempfile.mkdtemp(prefix="ohp-video-tune-", dir="/tmp"))
