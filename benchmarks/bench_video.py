@@ -344,6 +344,23 @@ def identity_metrics(s: dict[str, list], tracked: bool) -> dict[str, Any]:
     }
 
 
+def common_errors(series: dict[str, dict[int, dict[str, Any]]]) -> dict[str, float | None]:
+    """Each engine's mean geodesic error over the visible frames where *every* engine reported the
+    head: engines that find a head on more frames (a tracker keeping a half-hidden head) are
+    otherwise scored on harder frames than those that lose it there."""
+    from openheadpose.core.rotation import geodesic_distance
+
+    names = list(series)
+    errs: dict[str, list[float]] = {n: [] for n in names}
+    for ident, s0 in series[names[0]].items():
+        for i in range(len(s0["t"])):
+            if not s0["visible"][i] or any(series[n][ident]["R"][i] is None for n in names):
+                continue
+            for n in names:
+                errs[n].append(float(geodesic_distance(series[n][ident]["R"][i], s0["truth"][i])))
+    return {n: (_r(np.mean(e), 2) if e else None) for n, e in errs.items()}
+
+
 def pool(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The rows of several heads as one."""
     e = [x for r in rows for x in r["_err"]]
@@ -390,16 +407,19 @@ def bench_scenarios(shared: Path, plan: dict[str, Any], quick: bool) -> dict[str
             print(f"(2) {clip.name}: rendering, encoding and decoding {clip.n_frames} frames ...", file=sys.stderr, flush=True)
             frames, gts, file_info = vf.encode_decode(clip, folder)
             res: dict[str, Any] = {"clip": clip.name, "info": clip.info, "file": file_info, "engines": {}}
+            all_series = {}
             for name, spec in plan.items():
                 est, _, _ = build_engine(spec["kind"])  # a fresh estimator: a new stream per clip
                 preds, stamps, errors = stream_heads(est, frames)
-                series = per_identity(gts, preds)
+                series = all_series[name] = per_identity(gts, preds)
                 rows = {ident: identity_metrics(s, spec["tracking"]) for ident, s in sorted(series.items())}
                 heads = {str(ident): {k: v for k, v in r.items() if not k.startswith("_")} for ident, r in rows.items()}
                 false_heads = sum(len(p["boxes"]) - len(match(gt, p["boxes"])) for gt, p in zip(gts, preds))
                 res["engines"][name] = {"summary": pool(list(rows.values())) | {"errors_in_stream": errors, "false_heads": false_heads,
                                                                                  "fps": _r(steady_fps(stamps), 2)},
                                         "heads": heads}
+            for name, err in common_errors(all_series).items():
+                res["engines"][name]["summary"]["error_common_deg"] = err
             out["results"][scen] = res
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -631,10 +651,10 @@ def print_report(doc: dict[str, Any]) -> None:
     sc = doc.get("scenarios")
     if sc:
         print("\n(2-3) labelled videos, mp4 round trip; error and jitter in degrees")
-        print(f"{'scenario':<22} {'engine':<15} {'err':>6} {'raw':>6} {'lost':>8} {'jit>=10':>7} {'jit all':>7} "
+        print(f"{'scenario':<22} {'engine':<15} {'err':>6} {'raw':>6} {'common':>6} {'lost':>8} {'jit>=10':>7} {'jit all':>7} "
               f"{'settle':>6} {'never':>5} {'lag':>5} {'id sw':>5} {'false':>5} {'fps':>6}")
         for row in targets_rows(sc):
-            print(f"{row['scenario']:<22} {row['engine']:<15} {_f(row['error_mean_deg']):>6} {_f(row['raw_error_mean_deg']):>6} "
+            print(f"{row['scenario']:<22} {row['engine']:<15} {_f(row['error_mean_deg']):>6} {_f(row['raw_error_mean_deg']):>6} {_f(row.get('error_common_deg')):>6} "
                   f"{row['lost']:>3}/{row['visible']:<4} {_f(row['jitter_settled_deg_per_frame'], '.3f'):>7} "
                   f"{_f(row['jitter_all_still_deg_per_frame'], '.3f'):>7} {_f(row['settle_frames_mean'], '.1f'):>6} "
                   f"{row['stretches_never_settled']:>5} {_f(row['lag_frames'], '.1f'):>5} {_f(row['id_switches'], 'd'):>5} "
