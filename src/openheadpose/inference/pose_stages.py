@@ -263,13 +263,24 @@ class NetworkPose:
         self.batch_size = batch_size
         self.mirror = bool(mirror)
         self.upright = bool(upright)
+        self._fits: list = []  # (mesh, its template fit) of the last few faces read
+
+    def _fit(self, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`_template_fit` of one face's mesh, remembered for the faces of the last call
+        (a tracker asks for the crop boxes and then the poses of the same faces)."""
+        for seen, fit in self._fits:
+            if np.array_equal(seen, mesh):
+                return fit
+        fit = _template_fit(mesh)
+        self._fits = (self._fits + [(np.array(mesh, copy=True), fit)])[-8:]
+        return fit
 
     def crop_boxes(self, image_shape, faces: Faces) -> np.ndarray:
         """``(N, 4)`` integer crop boxes, one per face."""
         if faces.crop_boxes is not None:
             return np.asarray(faces.crop_boxes).reshape(-1, 4)
         boxes = [
-            self.recipe.expand_landmarks(landmarks68_from_facemesh(faces.mesh[i]), image_shape)
+            self.recipe.expand_landmarks(self._fit(faces.mesh[i])[0], image_shape)
             if _has_mesh(faces, i)
             else self.recipe.from_detection(b, image_shape)
             for i, b in enumerate(faces.detection_boxes)
@@ -296,7 +307,7 @@ class NetworkPose:
             boxes = self.crop_boxes(image.shape, faces)
             for i, b in enumerate(boxes):
                 if self.upright and _has_mesh(faces, i):
-                    pts68, R_fit = _template_fit(faces.mesh[i])
+                    pts68, R_fit = self._fit(faces.mesh[i])
                     tilt = _eye_line_angle(pts68) if UPRIGHT_BY == "eyes" else float(screen_angle(R_fit))
                     crop, angle = upright_crop(self.recipe, image, pts68, size, tilt)
                 else:
