@@ -130,6 +130,8 @@ def main(argv=None) -> None:
     p.add_argument("--engines", default="tracked,per-frame")
     p.add_argument("--set", action="append", default=[], help="HeadTracker keyword=value for the tracked engine")
     p.add_argument("--pose", action="append", default=[], help="pose stage attribute=value for every engine (e.g. upright=true)")
+    p.add_argument("--scenario", choices=("faces", "crossing"), default="faces",
+                   help="faces: four faces one after another; crossing: the set's two most frontal faces crossing, one hidden")
     p.add_argument("--quick", action="store_true", help="shorter clips (15 still, 30 turning)")
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args(argv)
@@ -143,7 +145,12 @@ def main(argv=None) -> None:
     try:
         rows: dict[str, list] = {e: [] for e in a.engines.split(",")}
         for k, faces in enumerate(sets):
-            clip = vf.face_change_clip(faces, still=still, turn=turn, seed=100 + k)
+            if a.scenario == "faces":
+                clip = vf.face_change_clip(faces, still=still, turn=turn, seed=100 + k)
+            else:
+                front, back = sorted(faces, key=lambda f: abs(f.euler[0]))[:2]
+                clip = vf.crossing_faces_clip(front, back, n_frames=150, size=vf.REAL_SIZE, crop_px=130.0, hidden_frames=30.0,
+                                              noise_sigma=vf.REAL_NOISE, seed=41 + k)
             frames, gts, _ = vf.encode_decode(clip, folder)
             for eng in rows:
                 est, _, _ = bv.build_engine(eng)

@@ -34,6 +34,7 @@ starts or stops costs a few frames of overshoot, traded against ``q``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -98,7 +99,23 @@ def _reorthonormalize(R: np.ndarray) -> np.ndarray:
     x = R[0] / np.linalg.norm(R[0])
     y = R[1] - (R[1] @ x) * x
     y /= np.linalg.norm(y)
-    return np.stack([x, y, np.cross(x, y)])
+    z = np.array([x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]])  # x cross y
+    return np.stack([x, y, z])
+
+
+@functools.lru_cache(maxsize=64)
+def _transition(still: bool, dt: float, q_move: float, q_still: float, w_still: float) -> tuple[np.ndarray, np.ndarray]:
+    """Transition and process noise of one motion model for a step of ``dt`` (a stream has a few
+    distinct steps: computed once each). Read-only arrays."""
+    if still:  # the head holds its rotation: no velocity, a slow random walk
+        I, Z = np.eye(3), np.zeros((3, 3))
+        F = np.block([[I, Z], [Z, Z]])
+        Q = np.diag(np.concatenate([np.full(3, q_still * dt), np.full(3, w_still**2)]))
+    else:
+        F, Q = _cv_matrices(dt, q_move, 3)
+    F.flags.writeable = False
+    Q.flags.writeable = False
+    return F, Q
 
 
 def _cv_matrices(dt: float, q: float, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,13 +151,10 @@ class _Model:
         self.P = np.eye(6)
 
     def predict(self, dt: float, q_move: float, q_still: float, w_still: float) -> None:
-        I, Z = np.eye(3), np.zeros((3, 3))
+        F, Q = _transition(self.still, float(dt), q_move, q_still, w_still)
         if self.still:  # the head holds its rotation: no velocity, a slow random walk
             self.w = np.zeros(3)
-            F = np.block([[I, Z], [Z, Z]])
-            Q = np.diag(np.r_[np.full(3, q_still * dt), np.full(3, w_still**2)])
         else:
-            F, Q = _cv_matrices(dt, q_move, 3)
             self.R = exp_so3(self.w * dt) @ self.R
         self.P = F @ self.P @ F.T + Q
 
@@ -209,13 +223,13 @@ class RotationKalman:
         for m in self.models:
             m.R, m.w = R.copy(), np.zeros(3)
             # a new head may be turning: its speed is unknown to about 60 deg/s
-            m.P = np.diag(np.r_[noise2, np.full(3, math.radians(60.0) ** 2)])
+            m.P = np.diag(np.concatenate([noise2, np.full(3, math.radians(60.0) ** 2)]))
         self.mu = np.array([START_STILL, 1.0 - START_STILL])
         self._combine()
 
     def _combine(self) -> None:
         ref = self.models[int(np.argmax(self.mu))].R
-        xs = [np.r_[log_so3(m.R @ ref.T), m.w] for m in self.models]
+        xs = [np.concatenate([log_so3(m.R @ ref.T), m.w]) for m in self.models]
         x = sum(u * xi for u, xi in zip(self.mu, xs))
         self.P = sum(u * (m.P + np.outer(xi - x, xi - x)) for u, m, xi in zip(self.mu, self.models, xs))
         self.R, self.w = exp_so3(x[:3]) @ ref, x[3:]
@@ -242,7 +256,7 @@ class RotationKalman:
         c = self.T.T @ self.mu
         mix = self.T * self.mu[:, None] / np.maximum(c[None, :], 1e-300)  # [from i, to j]
         ref = self.R
-        xs = [np.r_[log_so3(m.R @ ref.T), m.w] for m in self.models]
+        xs = [np.concatenate([log_so3(m.R @ ref.T), m.w]) for m in self.models]
         Ps = [m.P for m in self.models]
         for j, m in enumerate(self.models):
             x0 = sum(mix[i, j] * xs[i] for i in range(2))
