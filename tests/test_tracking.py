@@ -247,3 +247,28 @@ def test_a_weak_detection_in_one_frame_never_becomes_a_head():
     assert run({3: 0.5, 4: 0.5, 5: 0.5}) == [None] * 4 + [[0], [0]] + [None] * 2
     assert run({3: 0.9}) == [None] * 3 + [[0]] + [None] * 4  # sure at once
     assert run({0: 0.5}) == [[0]] + [None] * 7  # the first frame (a still image) has no next frame to wait for
+
+
+@needs_mediapipe_facemesh
+def test_a_cut_loses_no_frame(faces):
+    """One face, then a cut to another elsewhere in the frame: the followed head is gone, so the
+    detector looks in that same frame (not the next) and the new face is reported on the frame
+    it appears (before, the first frame after every cut had no head)."""
+    import cv2
+
+    from openheadpose.inference.builder import build_estimator
+
+    a, b = (cv2.resize(f, (150, 150)) for f in faces)
+    frames = []
+    for t in range(40):
+        img = np.full((360, 640, 3), 110, np.uint8)
+        if t < 20:
+            img[100:250, 60:210] = a
+        else:
+            img[100:250, 430:580] = b
+        frames.append(img)
+    res = list(build_estimator().stream(frames))
+    centres = [[(h[0] + h[2]) / 2 for h in r.heads.boxes] for r in res]
+    assert all(any(60 < c < 210 for c in cs) for cs in centres[5:20])
+    assert all(any(430 < c < 580 for c in cs) for cs in centres[20:]), centres[18:23]
+    assert len({int(i) for r in res[20:] for i in r.heads.track_ids}) == 1  # the new face keeps one new id

@@ -302,6 +302,14 @@ class HeadTracker:
             seen.update(followed)  # two followed heads on one face: _resolve_collisions keeps the likelier
             self._resolve_collisions(seen)
             timings["follow"] = time.perf_counter() - t0
+            missing = [k for k, t in enumerate(self.tracks) if k not in seen and not t.tentative]
+            if missing and not detect:
+                # a head could not be followed (a cut, a turn FaceMesh gave up on): the detector
+                # looks for it in this frame rather than the next, so no frame of a visible head is lost
+                faces = estimator.find_faces(image, timings)
+                self.last_detect = self.frame
+                found, new = self._associate(faces)
+                seen.update({k: v for k, v in found.items() if k in missing})
             new = [s for s in new if not any(box_iou(s.box[None], v.box[None])[0, 0] > 0.3 for v in seen.values())]
         # new tracks, numbered left to right
         for s in sorted(new, key=lambda s: s.box[0]):
