@@ -79,8 +79,9 @@ def default_detector() -> str:
 
 
 def default_landmarker() -> str | None:
-    """``facemesh`` when its model file is installed, else ``None``: the pose network then reads the detector's box."""
-    return "facemesh" if has_model("face_landmark") else None
+    """``facemesh-auto`` (FaceMesh, a second pass only where the first one's face-presence score is low)
+    when its model file is installed, else ``None``: the pose network then reads the detector's box."""
+    return "facemesh-auto" if has_model("face_landmark") else None
 
 
 def default_pose() -> str:
