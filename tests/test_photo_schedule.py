@@ -100,13 +100,14 @@ def test_facemesh_auto_second_pass_rule():
     assert not fm._needs_second_pass(a, moved, 0.9995)  # where the crop goes does not matter, the score does
 
 
-def test_default_facemesh_looks_twice_only_where_the_first_pass_scored_low(media, est):
-    """The default landmarker is FaceMesh with the score rule: one pass on single_face.jpg's
-    confident face, and the same landmarks as two-pass FaceMesh wherever it does look twice."""
-    from openheadpose.inference.landmarkers import FaceMesh
+def test_facemesh_auto_looks_twice_only_where_the_first_pass_scored_low(media, est):
+    """facemesh-auto: one pass on single_face.jpg's confident face, and the same landmarks as
+    two-pass FaceMesh (the default) wherever it does look twice."""
+    from openheadpose.inference.landmarkers import LANDMARKERS, FaceMesh
 
-    fm = est.landmarker
-    assert isinstance(fm, FaceMesh) and fm.refine == "auto" and est.names["landmarker"] == "facemesh-auto"
+    assert isinstance(est.landmarker, FaceMesh) and est.landmarker.refine is True and est.names["landmarker"] == "facemesh"
+    fm = LANDMARKERS.create("facemesh-auto")
+    assert fm.refine == "auto"
     det = est.detect(_rgb(media / "single_face.jpg"))
     runs = []
     real_run = fm._run

@@ -24,10 +24,15 @@ class FaceMesh:
 
     The crop is the detection box grown 1.5x, squared and turned so the eyes are
     level (from the detector's eye keypoints when it gives them). With
-    ``refine=True`` (``facemesh``) a second pass re-crops from the first pass's landmarks,
-    as MediaPipe's tracker does; ``refine="auto"`` (``facemesh-auto``, the default) does so only
+    ``refine=True`` (``facemesh``, the default) a second pass re-crops from the first pass's
+    landmarks, as MediaPipe's tracker does; ``refine="auto"`` (``facemesh-auto``) does so only
     where the first pass's face-presence score is under :attr:`REFINE_SCORE`: there the box
-    fitted the face badly, and the second look keeps faces the first would lose.
+    fitted the face badly, and the second look keeps faces the first would lose. It saves about
+    1.2 ms a face. It is not the default: on held-out photos it matched two passes, but end to end
+    on AFLW2000-dev it costs 0.03 deg MAE (pitch +0.04, roll +0.06; measured once, after the rule
+    chose it: ``benchmarks/speed_settings.py``), more than issue 32 allows. A likely cause, not
+    tested: a first pass's crop is turned by BlazeFace's eye keypoints, the second's by FaceMesh's
+    own eye line, and the roll error grew most.
     """
 
     side = 192
@@ -35,8 +40,8 @@ class FaceMesh:
     #: ``refine="auto"`` runs the second pass only when the first pass's face-presence score is
     #: under this. Chosen by the rule in ``benchmarks/speed_settings.py`` (held-out real photos with
     #: their fitted pose and aflw-extra's yaw labels, never AFLW2000): the second pass then runs on
-    #: about one face in five, with no face lost and the same error as two passes on every face.
-    #: (The older rule also sent faces whose crop moved, resized or turned: no better, more passes.)
+    #: about one face in five, with no face lost there and the error of two passes on every face.
+    #: (The older rule also sent faces whose crop moved, resized or turned: no better there, more passes.)
     REFINE_SCORE = 0.999
 
     def __init__(self, refine: bool | str = True, scale: float = 1.5):
@@ -105,12 +110,12 @@ class FaceMesh:
         return Landmarks(np.stack(out_p), np.array(out_s))
 
 
-@LANDMARKERS.register("facemesh", help="MediaPipe FaceMesh, 468 points, two passes on every face")
+@LANDMARKERS.register("facemesh", help="MediaPipe FaceMesh, 468 points, two passes on every face (default)")
 def _make_facemesh(**kw):
     return FaceMesh(**kw)
 
 
-@LANDMARKERS.register("facemesh-auto", help="MediaPipe FaceMesh, a second pass only where the first one's face-presence score is low (default)")
+@LANDMARKERS.register("facemesh-auto", help="MediaPipe FaceMesh, a second pass only where the first one's face-presence score is low (faster, less accurate)")
 def _make_facemesh_auto(**kw):
     return FaceMesh(refine="auto", **kw)
 

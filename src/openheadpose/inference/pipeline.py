@@ -79,9 +79,10 @@ def default_detector() -> str:
 
 
 def default_landmarker() -> str | None:
-    """``facemesh-auto`` (FaceMesh, a second pass only where the first one's face-presence score is low)
-    when its model file is installed, else ``None``: the pose network then reads the detector's box."""
-    return "facemesh-auto" if has_model("face_landmark") else None
+    """``facemesh`` (two passes on every face; ``facemesh-auto`` is the faster option, see
+    :class:`~openheadpose.inference.landmarkers.FaceMesh`) when its model file is installed, else
+    ``None``: the pose network then reads the detector's box."""
+    return "facemesh" if has_model("face_landmark") else None
 
 
 def default_pose() -> str:
