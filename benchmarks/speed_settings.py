@@ -47,6 +47,12 @@ them as it does real photos), through ``build_estimator(track=False)``:
   3.711 (yaw 3.413 -> 3.404, pitch 4.864 -> 4.901, roll 2.766 -> 2.827). Issue 32 allows 0.02, so
   two passes stay the default and the criterion is ``facemesh-auto``'s. The held-out photos here
   (120 px crops the face fills, upscaled) did not foresee the pitch and roll cost on 450 px photos.
+* Looking for a set that does (``--layout pad450``: set A's crops 2x on a 450 px canvas of their edge
+  pixels, ``--limit 100 --modes two one auto``): every face 754 / 3.191 (ypr 2.817 / 4.351 / 2.406),
+  one pass 753 / 3.205 (2.794 / 4.395 / 2.426), the criterion 754 / 3.188 (2.787 / 4.357 / 2.421):
+  pitch and roll lean the way AFLW2000-dev's did, but far less. Adding "or the crop turned by > t
+  deg" (simulated, t = 1..6) moves the MAE by at most 0.02, within what 754 faces resolve. A next
+  criterion needs a held-out set that shows the dev cost first.
 
 Usage::
 
@@ -115,16 +121,23 @@ class _Recording:
 
 
 class _Up:
-    """A sample whose photo (and box) are upscaled ``k`` x; tells ``rec`` whose face comes next."""
+    """A sample whose photo (and box) are upscaled ``k`` x, then (``pad``) centred on a ``pad`` px
+    square of its edge pixels repeated; tells ``rec`` whose face comes next."""
 
-    def __init__(self, s, k: float, rec):
-        self.s, self.k, self.rec = s, k, rec
+    def __init__(self, s, k: float, rec, pad: int = 0):
+        self.s, self.k, self.rec, self.pad = s, k, rec, pad
         self.name, self.euler, self.rotation = s.name, s.euler, s.rotation
         self.box = np.asarray(s.box, np.float64) * k
 
     def load_image(self):
         self.rec.current = self.name
-        return cv2.resize(self.s.load_image(), None, fx=self.k, fy=self.k, interpolation=cv2.INTER_CUBIC)
+        img = cv2.resize(self.s.load_image(), None, fx=self.k, fy=self.k, interpolation=cv2.INTER_CUBIC)
+        if self.pad:
+            h, w = img.shape[:2]
+            t, l = (self.pad - h) // 2, (self.pad - w) // 2
+            img = cv2.copyMakeBorder(img, t, self.pad - h - t, l, self.pad - w - l, cv2.BORDER_REPLICATE)
+            self.box = np.asarray(self.s.box, np.float64) * self.k + [l, t, l, t]
+        return img
 
 
 class _Set:
@@ -144,11 +157,16 @@ def set_a(synth: list[Path]) -> list:
     return [s for f in synth for s in fitted_photos(f, "val")]
 
 
-def score_a(est, rec, samples) -> tuple[dict, dict]:
+#: ``--layout``: how a set-A crop is shown (upscale factor, canvas side; 0: no canvas)
+LAYOUTS = {"up3": (3.0, 0), "pad450": (2.0, 450)}
+
+
+def score_a(est, rec, samples, layout: str = "up3") -> tuple[dict, dict]:
     """Set A through ``est``: the row and each scored face's mean absolute error (by name)."""
     from openheadpose.evaluation.evaluate import evaluate
 
-    res = evaluate(est, _Set([_Up(s, 3.0, rec) for s in samples]), "detect", name="A", progress=False)
+    k, pad = LAYOUTS[layout]
+    res = evaluate(est, _Set([_Up(s, k, rec, pad) for s in samples]), "detect", name="A", progress=False)
     e = np.abs(res.errors())
     err = e.mean(1)
     row = {"scored": int(res.n_detected), "images": int(res.n_images), "mae": round(float(err.mean()), 4), "mae_ypr": [round(float(x), 4) for x in e.mean(0)]}
@@ -158,7 +176,7 @@ def score_a(est, rec, samples) -> tuple[dict, dict]:
 MODES = {"two": lambda st, shipped: True, "one": lambda st, shipped: False, "auto": lambda st, shipped: shipped}
 
 
-def run(shared: Path, limit: int, resizes, modes, passes: bool, synth: list[Path]) -> dict:
+def run(shared: Path, limit: int, resizes, modes, passes: bool, synth: list[Path], layout: str = "up3") -> dict:
     from openheadpose.inference import detectors
     from openheadpose.inference.builder import build_estimator
 
@@ -183,7 +201,7 @@ def run(shared: Path, limit: int, resizes, modes, passes: bool, synth: list[Path
             counts = {m: len(est.predict(im)[0]) for m, im in media.items()}
             found = [e for e in errs if e is not None]
             n0 = len(rec.stats)
-            row_a, err_a = score_a(est, rec, a_samples)
+            row_a, err_a = score_a(est, rec, a_samples, layout)
             row = {"found": len(found), "yaw_mae": round(float(np.mean(found)), 4), "cpu_ms_per_face": round(1000 * cpu / len(samples), 2),
                    "media_faces": counts, "set_a": row_a}
             print(f"resize {rs:9s} passes {mode}: B found {row['found']}/{len(samples)}  yaw MAE {row['yaw_mae']:.4f}  "
@@ -206,9 +224,11 @@ def main(argv=None) -> int:
                     help="FaceMesh's second pass: on every face, on none, or where the shipped criterion says")
     ap.add_argument("--passes", action="store_true", help="keep per-face records (for simulating criteria; add --modes two one)")
     ap.add_argument("--synth", type=Path, action="append", required=True, help="a `headpose synth` output folder (set A; repeatable)")
+    ap.add_argument("--layout", choices=list(LAYOUTS), default="up3",
+                    help="set A's crops upscaled 3x (the rules'), or 2x on a 450 px canvas of their edge pixels (as AFLW2000's photos are framed)")
     ap.add_argument("--out", type=Path, default=None, help="JSON of the rows (and per-face stats with --passes)")
     args = ap.parse_args(argv)
-    doc = run(shared_root(who="speed_settings"), args.limit, args.resizes, args.modes, args.passes, args.synth)
+    doc = run(shared_root(who="speed_settings"), args.limit, args.resizes, args.modes, args.passes, args.synth, args.layout)
     if args.out:
         args.out.write_text(json.dumps(doc))
     return 0
