@@ -29,6 +29,7 @@ Usage::
     python benchmarks/bench_photos.py                                  # about 5 minutes on 2 cores
     python benchmarks/bench_photos.py --baseline-src /tmp/base/src     # and today's main beside it
     python benchmarks/bench_photos.py --quick                          # smoke test
+    python benchmarks/bench_photos.py --parts photos --repeats 31 --out /tmp/photos.json   # (a) only, a minute
 
 Data: ``$OPENHEADPOSE_SHARED`` or ``../shared``. Needs ``mediapipe==0.10.21`` (the ``body``
 extra) for the MediaPipe column and ``ray`` for the Ray row (each is left out, with a note,
@@ -261,6 +262,8 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-src", type=Path, help="src folder of another checkout to time beside ours (folder throughput)")
     ap.add_argument("--no-ray", action="store_true", help="leave out the --engine ray row")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 repeats, 100 AFLW faces, folder of 20, one run")
+    ap.add_argument("--parts", nargs="+", choices=("photos", "recall", "folders"), default=["photos", "recall", "folders"],
+                    help="which parts to run (a partial run is for a quick look: write it outside results/ with --out)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "photos.json")
     args = ap.parse_args(argv)
     if args.quick:
@@ -275,16 +278,20 @@ def main(argv=None) -> int:
     doc["exhaustive"] = EXHAUSTIVE
     doc["notes"] = notes
     doc["loadavg_before"] = list(os.getloadavg())
-    doc["photos"] = bench_photos(shared / "media", tools, args.repeats)
-    doc["recall_group"] = recall_group(shared / "media", tools)
-    doc["recall_aflw2000_dev"] = recall_aflw(shared, tools, 100 if args.quick else None)
-    ray = not args.no_ray
+    doc["parts"] = args.parts
+    if "photos" in args.parts:
+        doc["photos"] = bench_photos(shared / "media", tools, args.repeats)
+    if "recall" in args.parts:
+        doc["recall_group"] = recall_group(shared / "media", tools)
+        doc["recall_aflw2000_dev"] = recall_aflw(shared, tools, 100 if args.quick else None)
+    ray = not args.no_ray and "folders" in args.parts
     if ray:
         try:
             import ray as _ray  # noqa: F401
         except ImportError:
             ray, doc["notes"]["ray"] = False, "left out: ray is not installed (pip install 'openheadpose[ray]')"
-    doc["folders"] = bench_folders(shared, args.folder_size, args.folder_repeats, args.baseline_src, ray)
+    if "folders" in args.parts:
+        doc["folders"] = bench_folders(shared, args.folder_size, args.folder_repeats, args.baseline_src, ray)
     doc["baseline_src"] = str(args.baseline_src) if args.baseline_src else None
     doc["loadavg_after"] = list(os.getloadavg())
     doc["seconds"] = round(time.perf_counter() - t_start, 1)

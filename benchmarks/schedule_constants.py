@@ -5,7 +5,8 @@
     over the model's input image side. Faces: ``--crops`` aflw-yaw crops (a training set; the
     face side is the extent of AFLW's 21 labelled points), each pasted at every size at a random
     place onto the no-face ``media/free-mountain-vector-01.jpg`` shrunk to 640 x 640.
-(2) **FaceMesh's second pass** (``FaceMesh.REFINE_*``): on 300 aflw-yaw crops (shown at 360 px)
+(2) **FaceMesh's second pass** (``facemesh-auto``; ``FaceMesh.REFINE_SCORE`` is chosen by
+    ``speed_settings.py``): on 300 aflw-yaw crops (shown at 360 px)
     and the shared media photos, how far the crop placed by the first pass's landmarks lies
     from the detector's, and how much the second pass moves the landmarks, for the faces the
     ``auto`` rule would and would not send to a second pass.

@@ -85,3 +85,18 @@ def test_nms_indices_keeps_the_best_of_each_overlap_group():
     boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60.0], [0, 0, 9, 10]])
     scores = np.array([0.5, 0.9, 0.7, 0.6])
     assert nms_indices(boxes, scores, 0.5).tolist() == [1, 2]
+
+
+def test_shrink_area_is_opencvs_area_and_enlarging_is_bilinear():
+    """The default shrink is exactly what BlazeFace always did (pixel-area average down, bilinear up);
+    the cheaper ones keep the size asked for."""
+    from openheadpose.inference.detectors import RESIZE, shrink
+
+    img = np.random.default_rng(0).integers(0, 256, (562, 572, 3), dtype=np.uint8)
+    assert RESIZE == "area"
+    assert np.array_equal(shrink(img, (192, 189)), cv2.resize(img, (192, 189), interpolation=cv2.INTER_AREA))
+    assert np.array_equal(shrink(img[:100, :90], (128, 142)), cv2.resize(img[:100, :90], (128, 142), interpolation=cv2.INTER_LINEAR))
+    for how in ("linear", "linear2x"):
+        assert shrink(img, (128, 126), how).shape == (126, 128, 3)
+    with pytest.raises(ValueError, match="resize must be one of"):
+        shrink(img, (128, 126), "nearest")

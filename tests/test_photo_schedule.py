@@ -94,12 +94,37 @@ def test_facemesh_auto_second_pass_rule():
 
     fm = FaceMesh.__new__(FaceMesh)  # the rule only; no model needed
     a = RotatedSquare.from_axis(np.array([100.0, 100.0]), 100.0, np.array([1.0, 0.0]))
-    assert not fm._needs_second_pass(a, a, 0.99)
-    assert fm._needs_second_pass(a, a, 0.5)  # scored low
-    moved = RotatedSquare.from_axis(np.array([110.0, 100.0]), 100.0, np.array([1.0, 0.0]))
-    assert fm._needs_second_pass(a, moved, 0.99)  # 10 % of its side
-    turned = RotatedSquare.from_axis(np.array([100.0, 100.0]), 100.0, np.array([1.0, 0.2]))
-    assert fm._needs_second_pass(a, turned, 0.99)  # 11 degrees
+    assert not fm._needs_second_pass(a, a, 0.9995)
+    assert fm._needs_second_pass(a, a, 0.99)  # scored under FaceMesh.REFINE_SCORE
+    moved = RotatedSquare.from_axis(np.array([130.0, 100.0]), 140.0, np.array([1.0, 0.4]))
+    assert not fm._needs_second_pass(a, moved, 0.9995)  # where the crop goes does not matter, the score does
+
+
+def test_facemesh_auto_looks_twice_only_where_the_first_pass_scored_low(media, est):
+    """facemesh-auto: one pass on single_face.jpg's confident face, and the same landmarks as
+    two-pass FaceMesh (the default) wherever it does look twice."""
+    from openheadpose.inference.landmarkers import LANDMARKERS, FaceMesh
+
+    assert isinstance(est.landmarker, FaceMesh) and est.landmarker.refine is True and est.names["landmarker"] == "facemesh"
+    fm = LANDMARKERS.create("facemesh-auto")
+    assert fm.refine == "auto"
+    det = est.detect(_rgb(media / "single_face.jpg"))
+    runs = []
+    real_run = fm._run
+    fm._run = lambda image, roi: runs.append(roi) or real_run(image, roi)
+    try:
+        img = _rgb(media / "single_face.jpg")
+        lm = fm(img, det)
+        assert len(runs) == len(det) and (lm.presence >= fm.REFINE_SCORE).all()
+        runs.clear()
+        fm.REFINE_SCORE = 1.01  # every face now scores low: two passes each, as refine=True
+        lm2 = fm(img, det)
+        assert len(runs) == 2 * len(det)
+    finally:
+        del fm._run
+        del fm.REFINE_SCORE
+    two = FaceMesh(refine=True)(img, det)
+    assert np.array_equal(lm2.points, two.points) and np.array_equal(lm2.presence, two.presence)
 
 
 def test_streamed_photos_match_the_tracker_path(media, est):

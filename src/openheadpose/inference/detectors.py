@@ -92,6 +92,33 @@ def ssd_anchors(size: int, strides: tuple[int, ...]) -> np.ndarray:
     return np.concatenate(out)
 
 
+#: How a detector input is shrunk (:func:`shrink`).
+RESIZE = "area"
+RESIZES = ("area", "linear", "linear2x")
+
+
+def shrink(image: np.ndarray, size: tuple[int, int], how: str = "area") -> np.ndarray:
+    """``image`` resized to ``size`` ``(w, h)``; enlarging is always bilinear. Shrinking:
+
+    * ``"area"``: OpenCV's pixel-area average (no aliasing; slow at a ratio that is no integer,
+      about 1 ms for a 570 px photo to 192 px on one core);
+    * ``"linear"``: bilinear, what MediaPipe's own CPU graphs do (aliases fine texture; 20x faster);
+    * ``"linear2x"``: bilinear to twice ``size``, then the exact 2x2 average (OpenCV's fast
+      integer-ratio area path): most of the anti-aliasing for about a tenth of the cost.
+    """
+    h, w = image.shape[:2]
+    if how not in RESIZES:
+        raise ValueError(f"resize must be one of {RESIZES}, got {how!r}")
+    if size[0] >= w and size[1] >= h:
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    if how == "area":
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    if how == "linear" or 2 * size[0] >= w or 2 * size[1] >= h:
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    big = cv2.resize(image, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(big, size, interpolation=cv2.INTER_AREA)
+
+
 class BlazeFace:
     """One MediaPipe BlazeFace model run on a whole image (letterboxed to a square).
 
@@ -101,8 +128,9 @@ class BlazeFace:
         min_score: keep detections scoring at least this (model default if None).
     """
 
-    def __init__(self, range: str = "short", min_score: float | None = None):
+    def __init__(self, range: str = "short", min_score: float | None = None, resize: str | None = None):
         self.spec = _SPECS[range]
+        self.resize = RESIZE if resize is None else resize
         self.range = range
         self.model = TFLiteModel(model_path(self.spec.file))
         self.anchors = ssd_anchors(self.spec.size, self.spec.strides)
@@ -114,10 +142,9 @@ class BlazeFace:
         s = self.spec.size
         scale = s / side
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         canvas = np.zeros((s, s, 3), np.uint8)
         ox, oy = (s - nw) // 2, (s - nh) // 2
-        canvas[oy : oy + nh, ox : ox + nw] = cv2.resize(image, (nw, nh), interpolation=interp)
+        canvas[oy : oy + nh, ox : ox + nw] = shrink(image, (nw, nh), self.resize)
         x = canvas.astype(np.float32)[None] / 127.5 - 1.0
         reg, cls = self.model(x)
         reg, logits = reg[0], cls[0, :, 0]

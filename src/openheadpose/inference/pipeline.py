@@ -79,7 +79,9 @@ def default_detector() -> str:
 
 
 def default_landmarker() -> str | None:
-    """``facemesh`` when its model file is installed, else ``None``: the pose network then reads the detector's box."""
+    """``facemesh`` (two passes on every face; ``facemesh-auto`` is the faster option, see
+    :class:`~openheadpose.inference.landmarkers.FaceMesh`) when its model file is installed, else
+    ``None``: the pose network then reads the detector's box."""
     return "facemesh" if has_model("face_landmark") else None
 
 
