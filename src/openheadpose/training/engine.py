@@ -410,7 +410,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> dict:
             # (held by the last barrier) whose tensors belong to Python, took the GIL
             # while the interpreter was finalising and was ended inside a destructor:
             # "terminate called without an active exception", SIGABRT (gdb on the core).
-            import torch.distributed.nn.functional  # noqa: F401
+            # (Imported under a name: a plain import would make ``torch`` local to train().)
+            import torch.distributed.nn.functional as _defaults_without_a_group  # noqa: F401
 
             use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
             if use_cuda:
