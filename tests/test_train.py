@@ -683,9 +683,10 @@ def test_ddp_two_processes_match_one(faces, tmp_path):
     that module before init_process_group; the script fails if any gloo thread is left after
     train() (on the old engine: every run, 5/5). Measured on the shared 2-core machine
     (load 1.7-3, log /tmp/ddp_flaky.log): a minimal gloo script with the late import aborted
-    6/30, with the early import 0/30; this script on the old engine 0/30 (the abort needs a
-    worker thread to lag by milliseconds, seen in the suite under heavier load), with the
-    fix 0/40 and no thread left."""
+    6/30, with the early import 0/30; this script on the old engine 0/90 (30 plain, 30 pinned
+    to one core, 30 at idle priority: the abort needs a worker thread to lag by milliseconds,
+    seen in the suite under heavier load), with the fix 0/75 (45 plain, 30 idle priority)
+    and no gloo thread left."""
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT.format(tests=str(TESTS), faces=str(faces)))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
