@@ -642,6 +642,19 @@ from openheadpose.training import TrainConfig, train
 register_tiny("test-tiny-ddp", "euler", 32, bn=False)
 train(TrainConfig(model="test-tiny-ddp", data=("csv:{faces}",), out=sys.argv[1], epochs=2, batch_size=8, lr=3e-3,
                   workers=0, progress=False, seed=11, warmup_epochs=0.5, optimizer="adamw", weight_decay=0.01, device="cpu"))
+# train() must free the process group: gloo threads still running at interpreter exit have
+# aborted a rank now and then (see the test's docstring); their names say they are there
+import os
+from pathlib import Path
+def thread_names():
+    for t in Path("/proc/self/task").iterdir():
+        try:
+            yield (t / "comm").read_text().strip()
+        except OSError:  # a thread that ended meanwhile
+            pass
+left = sorted(n for n in thread_names() if "gloo" in n) if Path("/proc/self/task").is_dir() else []
+if left:
+    sys.exit(f"rank {{os.environ['RANK']}}: gloo threads still running after train() returned: {{left}}")
 """
 
 
@@ -656,7 +669,24 @@ def test_ddp_two_processes_match_one(faces, tmp_path):
     (``TORCHELASTIC_USE_AGENT_STORE``), so no port is chosen and then bound later; three loops of
     this test and the signal tests under load 16-18 passed (log /tmp/i28_flaky_ddp.log of that
     session). On torch 2.4 (the floor in pyproject) MASTER_PORT is a free port released and
-    re-bound by rank 0, which another process can take in between."""
+    re-bound by rank 0, which another process can take in between.
+
+    Exit abort (the flaky failure: a rank ending with "terminate called without an active
+    exception", SIGABRT): torch.distributed.nn.functional binds ``group=group.WORLD`` as
+    default arguments when first imported, and the DDP constructor imports it (through
+    torch._dynamo) after init_process_group, so destroy_process_group() could not free the
+    gloo group and its worker threads outlived train(). At interpreter exit a worker dropped
+    the last barrier, which held a finished all_gather whose tensors belong to Python; taking
+    the GIL while the interpreter finalised ended that thread inside a destructor (gdb on a
+    core: PyThread_exit_thread <- gil_scoped_acquire <- TensorImpl::decref_pyobject <-
+    ~AsyncAllgatherWork <- ~AsyncBarrierWork on pt_gloo_runloop). The engine now imports
+    that module before init_process_group; the script fails if any gloo thread is left after
+    train() (on the old engine: every run, 5/5). Measured on the shared 2-core machine
+    (load 1.7-3, log /tmp/ddp_flaky.log): a minimal gloo script with the late import aborted
+    6/30, with the early import 0/30; this script on the old engine 0/90 (30 plain, 30 pinned
+    to one core, 30 at idle priority: the abort needs a worker thread to lag by milliseconds,
+    seen in the suite under heavier load), with the fix 0/75 (45 plain, 30 idle priority)
+    and no gloo thread left."""
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT.format(tests=str(TESTS), faces=str(faces)))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}

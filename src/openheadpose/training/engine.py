@@ -401,6 +401,18 @@ def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> dict:
         import torch.distributed as dist
 
         if not dist.is_initialized():
+            # Imported before the group exists, not after: torch.distributed.nn.functional
+            # binds ``group=group.WORLD`` as default arguments when first imported, and the
+            # DDP constructor imports it (through torch._dynamo). Imported after
+            # init_process_group, those defaults hold the world group for good, so
+            # destroy_process_group() could not free it: gloo's worker threads outlived
+            # train() and, at interpreter exit, one of them dropped a finished all_gather
+            # (held by the last barrier) whose tensors belong to Python, took the GIL
+            # while the interpreter was finalising and was ended inside a destructor:
+            # "terminate called without an active exception", SIGABRT (gdb on the core).
+            # (Imported under a name: a plain import would make ``torch`` local to train().)
+            import torch.distributed.nn.functional as _defaults_without_a_group  # noqa: F401
+
             use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
             if use_cuda:
                 n_gpu = torch.cuda.device_count()
@@ -414,9 +426,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> dict:
     try:
         result = _train(cfg, d, (log or print) if d.main else (lambda *_: None))
         if d.initialised:
-            # Every rank leaves together: a rank that tears its process group down while
-            # rank 0 still writes its last files aborts in gloo ("terminate called without
-            # an active exception"), seen once in a full test run under load.
+            # Every rank leaves together: no rank tears its process group down while
+            # another still takes part in a collective (rank 0 writes the last files).
             import torch.distributed as dist
 
             dist.barrier()
@@ -428,7 +439,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> dict:
         if d.initialised:
             import torch.distributed as dist
 
-            dist.destroy_process_group()
+            dist.destroy_process_group()  # frees the group: its threads are joined here, not at exit
 
 
 def _train(cfg: TrainConfig, d: _Dist, log: Callable[[str], None]) -> dict:
