@@ -46,10 +46,9 @@ def main(argv=None) -> None:
 
     samples = sorted(AFLWYaw(bv.shared_dir() / "data/aflw-extra"), key=lambda s: s.name)
     samples = [samples[i] for i in np.linspace(0, len(samples) - 1, a.limit).round().astype(int)]
-    from openheadpose.inference import pose_stages
-
     ests = {"axis-aligned": build_estimator(track=False, upright=False), "eyes": build_estimator(track=False, upright=True),
             "roll": build_estimator(track=False, upright=True)}
+    ests["eyes"].pose.upright_by = "eyes"
     err = {(u, ang): [] for u in ests for ang in ANGLES}
     found = {(u, ang): 0 for u in ests for ang in ANGLES}
     for s in samples:
@@ -59,7 +58,6 @@ def main(argv=None) -> None:
             M = cv2.getRotationMatrix2D((w / 2, h / 2), ang, 1.0)
             turned = cv2.warpAffine(img, M, (w, h), borderMode=cv2.BORDER_REPLICATE) if ang else img
             for u, est in ests.items():
-                pose_stages.UPRIGHT_BY = u
                 heads, _ = est.predict(turned)
                 if len(heads) == 0:
                     continue

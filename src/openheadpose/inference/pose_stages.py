@@ -67,6 +67,8 @@ UPRIGHT_DEFAULT = True
 #: What levels a face: ``"roll"``, the screen angle of the template fitted to its landmarks (its
 #: up axis drawn vertical: AFLW roll 0; 6.87 over the five turns), or ``"eyes"``, its eye line (6.90).
 UPRIGHT_BY = "roll"
+
+
 def resolve_view(view: str | None, mirror: bool) -> str:
     """The view a call reads: ``view`` as given, else ``"both"`` for a stage built with ``mirror``, else ``"plain"``."""
     if view is None:
@@ -242,16 +244,18 @@ class NetworkPose:
         mirror: read every face twice by default -- its crop and the crop's mirror image in
             one batch, the two poses averaged on SO(3) (``view="both"``); ``False``: once
             (``view="plain"``). A call's ``view`` overrides it.
-        upright: a face with landmarks is read turned upright, its eye line level, and the
-            pose turned back (:func:`upright_crop`): the network then reads every face near
-            zero roll, where its training data are densest; ``False``: the recipe's
-            axis-aligned crop. Faces without landmarks always get the axis-aligned crop.
+        upright: a face with landmarks is read turned level and the pose turned back
+            (:func:`upright_crop`): the network then reads every face near zero roll, where its
+            training data are densest; ``False``: the recipe's axis-aligned crop. Faces without
+            landmarks always get the axis-aligned crop.
+        upright_by: what levels a face (:data:`UPRIGHT_BY`): ``"roll"``, the screen angle of the
+            template fitted to its landmarks, or ``"eyes"``, its eye line.
     """
 
     needs = "mesh or detector box"
 
     def __init__(self, model="hopenet-synth", weights=None, focal_factor: float | None = None, batch_size: int = 32, mirror: bool = MIRROR_DEFAULT,
-                 upright: bool = UPRIGHT_DEFAULT):
+                 upright: bool = UPRIGHT_DEFAULT, upright_by: str = UPRIGHT_BY):
         self.name = model if isinstance(model, str) else getattr(model, "name", type(model).__name__)
         if isinstance(model, str):
             model = load_network(model, weights)
@@ -263,6 +267,9 @@ class NetworkPose:
         self.batch_size = batch_size
         self.mirror = bool(mirror)
         self.upright = bool(upright)
+        if upright_by not in ("roll", "eyes"):
+            raise ValueError(f"upright_by must be 'roll' or 'eyes', not {upright_by!r}")
+        self.upright_by = upright_by
         self._fits: list = []  # (mesh, its template fit) of the last few faces read
 
     def _fit(self, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -308,7 +315,7 @@ class NetworkPose:
             for i, b in enumerate(boxes):
                 if self.upright and _has_mesh(faces, i):
                     pts68, R_fit = self._fit(faces.mesh[i])
-                    tilt = _eye_line_angle(pts68) if UPRIGHT_BY == "eyes" else float(screen_angle(R_fit))
+                    tilt = _eye_line_angle(pts68) if self.upright_by == "eyes" else float(screen_angle(R_fit))
                     crop, angle = upright_crop(self.recipe, image, pts68, size, tilt)
                 else:
                     crop, angle = self.recipe(image, b, size), 0.0
@@ -349,8 +356,8 @@ def _eye_line_angle(points68: np.ndarray) -> float:
 def upright_crop(recipe, image: np.ndarray, points68: np.ndarray, size: int, angle: float) -> tuple[np.ndarray, float]:
     """The recipe's crop of a face turned upright, and the angle it was turned by.
 
-    The face, tilted ``angle`` degrees counter-clockwise on screen (:data:`UPRIGHT_BY` says
-    how that is measured), is turned level about its landmarks' centre, the recipe's box is
+    The face, tilted ``angle`` degrees counter-clockwise on screen (``NetworkPose.upright_by``
+    says how that is measured), is turned level about its landmarks' centre, the recipe's box is
     taken around the turned landmarks, and its pixels are sampled straight from ``image``
     through one affine map (no whole-image turn). A network then reads every face near zero
     roll, where its training data are densest; the pose it reads is turned back by the

@@ -224,9 +224,10 @@ class HeadTracker:
             turned by the head's in-plane turn since (module docstring, step 5).
         skip_still: on a still head, skip FaceMesh on up to this many frames in a row (the pose
             network reads the crop of its last landmarks); 0 (the default): FaceMesh on every
-            frame. 1 measured 1.3-1.4x the frames per second on WolfgangLanger_Pexels.mp4 but
-            raised still jitter on the benchmark's faces video from 0.14 to 0.23 deg/frame (the
-            skipped frames fall on the same view every time), so it is off.
+            frame. 1 ran 15-20 % faster on the tuning clips (``benchmarks/video_tune.py``) with
+            the same error, but a head that vanishes at a cut is still reported on that frame
+            from its reused landmarks (``tests/test_tracking.py::test_a_cut_loses_no_frame``
+            fails with it), so it is off.
         alternate_views: with a pose stage that reads each face and its mirror image
             (``mirror``, the default for image networks), read only one of them per frame, in
             turn, and let the fusion average them (with ``smooth``); else (the default) both
@@ -478,7 +479,7 @@ class HeadTracker:
                 a = math.radians(screen_angle(tr.fusion.predict(1.0 / self.fps)) - tr.anchor_angle)
                 c, s_ = math.cos(a), math.sin(a)
                 axis = np.array([c * tr.anchor_axis[0] + s_ * tr.anchor_axis[1], -s_ * tr.anchor_axis[0] + c * tr.anchor_axis[1]])
-            mesh, presence = estimator.landmarker.follow(image, tr.mesh, shift, axis) if axis is not None else estimator.landmarker.follow(image, tr.mesh, shift)
+            mesh, presence = estimator.landmarker.follow(image, tr.mesh, shift, axis)
             box = points_box(mesh[None])[0]
             if presence >= self.min_presence and _near(box, pred) and not any(_cover(box, c) > 0.3 for c in claimed):
                 return _Seen(box, presence * tr.score, mesh=mesh)
