@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from openheadpose.core.rotation import euler_to_matrix, exp_so3, from_axis_angle, geodesic_distance, log_so3, rot_z
-from openheadpose.inference.fusion import FRAME_SHARE, RotationKalman, VectorKalman
+from openheadpose.inference.fusion import FRAME_SHARE, RotationKalman
 
 NOISE_DEG = 0.5  # per axis: the default pipeline's frame-to-frame scatter on a still face (module docstring of fusion.py)
 FPS = 30.0
@@ -119,18 +119,6 @@ def test_fused_sigma_keeps_the_bias_and_shrinks_the_frame_noise():
         f.update(R, 1 / FPS, SIGMA)
     floor = SIGMA[0] * np.sqrt(1 - FRAME_SHARE**2)
     assert np.all(f.sigma() >= floor) and np.all(f.sigma() < floor * 1.05), (f.sigma(), floor)
-
-
-def test_the_vector_hook_averages_a_still_vector():
-    """Any extra per-head vector (a position) fused by its sigma, constant-velocity model with a
-    tiny process noise: a still one ends within a third of a single reading's error. (A
-    constant-velocity filter fits a line: its last point is off by about 2 / sqrt(n) of one
-    reading, 1/6 for the 100-200 readings here; measured 0.22.)"""
-    rng = np.random.default_rng(4)
-    f = VectorKalman(3, accel_density=1e-7)
-    truth = np.array([0.1, -0.2, 1.5])
-    out = np.stack([f.update(truth + rng.normal(0, 0.02, 3), 1 / FPS, np.full(3, 0.02)) for _ in range(200)])
-    assert np.abs(out[100:] - truth).mean() < 0.02 * np.sqrt(2 / np.pi) / 3
 
 
 def test_the_tracker_fuses_and_keeps_each_frames_reading():

@@ -23,9 +23,6 @@ noise, compression, the crop's jitter). The filter fuses only the second:
 filter still does not know. A reading without sigma (the geometric fit) counts as
 ``DEFAULT_SIGMA_DEG``.
 
-Extra per-head vectors (a position, issue 30) are fused the same way by
-:class:`VectorKalman` (constant velocity per component, readings weighted by their sigma).
-
 With ``q`` the still head averages about ``n = sqrt(2 sigma_frame / (sqrt(q) dt^1.5))``
 readings (the filter's steady-state memory), and a head turning at a constant rate is
 followed without lag (the constant-velocity model has none in steady state); a turn that
@@ -284,37 +281,3 @@ class RotationKalman:
         the reading's bias that stays plus the filter's own uncertainty."""
         var = self.bias_var + np.degrees(np.sqrt(np.clip(np.diag(self.P)[:3], 0, None))) ** 2
         return np.array([math.sqrt(var[ANGLE_AXIS[a]]) if a in ANGLE_AXIS else math.nan for a in angles])
-
-
-class VectorKalman:
-    """Constant-velocity Kalman filter of any per-head vector (a position: issue 30), each
-    component fused by its reading's sigma, the same model as :class:`RotationKalman`.
-
-    Args:
-        dim: the vector's length.
-        accel_density: ``q`` in (unit/s^2)^2/Hz.
-
-    Example:
-        >>> f = VectorKalman(2, accel_density=1.0)
-        >>> [float(round(v, 3)) for v in f.update(np.array([1.0, 2.0]), 1 / 30, np.array([0.1, 0.1]))]
-        [1.0, 2.0]
-    """
-
-    def __init__(self, dim: int, accel_density: float):
-        self.dim, self.q = dim, accel_density
-        self.x: np.ndarray | None = None
-        self.P = np.eye(2 * dim)
-
-    def update(self, z: np.ndarray, dt: float, sigma: np.ndarray) -> np.ndarray:
-        z, r = np.asarray(z, np.float64), np.asarray(sigma, np.float64) ** 2
-        if self.x is None:
-            self.x = np.r_[z, np.zeros(self.dim)]
-            self.P = np.diag(np.r_[r, np.full(self.dim, 1e6)])
-            return z.copy()
-        F, Q = _cv_matrices(dt, self.q, self.dim)
-        self.x, self.P = F @ self.x, F @ self.P @ F.T + Q
-        S = self.P[: self.dim, : self.dim] + np.diag(r)
-        K = self.P[:, : self.dim] @ np.linalg.inv(S)
-        self.x = self.x + K @ (z - self.x[: self.dim])
-        self.P = self.P - K @ self.P[: self.dim]
-        return self.x[: self.dim].copy()
