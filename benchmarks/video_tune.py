@@ -41,13 +41,11 @@ EXTRA = "data/aflw-extra"
 UPSCALE = 3
 
 
-def tuning_samples(shared: Path, n_sets: int) -> list[list]:
+def tuning_samples(shared: Path, n_sets: int, est) -> list[list]:
     """``n_sets`` sets of four aflw-extra faces (one per yaw of :data:`vf.REAL_YAWS`), each photo
-    upscaled and pseudo-labelled by the per-frame pipeline; deterministic."""
+    upscaled and pseudo-labelled by ``est`` (the per-frame pipeline); deterministic."""
     from openheadpose.datasets.aflw_yaw import AFLWYaw
-    from openheadpose.inference.builder import build_estimator
 
-    est = build_estimator(track=False)
     pool = sorted((s for s in AFLWYaw(shared / EXTRA) if np.isfinite(s.landmarks).sum() >= 12),
                   key=lambda s: s.name)
     sets, used = [], set()
@@ -70,21 +68,18 @@ def tuning_samples(shared: Path, n_sets: int) -> list[list]:
 MEDIA = (("45-m7-di-ph.jpg", True), ("0-f1-su-ph.jpg", False), ("single_face.jpg", False), ("45-m7-di-ph.jpg", False))
 
 
-def media_samples(shared: Path) -> list:
-    """The :data:`MEDIA` photos as samples, pseudo-labelled like :func:`tuning_samples`'s."""
+def media_samples(shared: Path, est) -> list:
+    """The :data:`MEDIA` photos as samples, pseudo-labelled like :func:`tuning_samples`'s (their
+    box: the head ``est`` finds)."""
     from openheadpose.datasets.base import PoseSample
-    from openheadpose.inference.builder import build_estimator
     from openheadpose.io.images import read_image
 
-    est = build_estimator(track=False)
     out = []
     for name, mirrored in MEDIA:
         img = read_image(shared / "media" / name)
         img = np.ascontiguousarray(img[:, ::-1]) if mirrored else img
-        heads, _ = est.predict(img)
-        box = np.asarray(heads.boxes[0], float)
-        s = PoseSample(name=name + (" (mirrored)" if mirrored else ""), rotation=None, euler=np.full(3, np.nan), box=box, image=img)
-        out.append(_labelled(s, img, box, est))
+        s = PoseSample(name=name + (" (mirrored)" if mirrored else ""), rotation=None, euler=np.full(3, np.nan), box=np.zeros(4), image=img)
+        out.append(_labelled(s, img, None, est))
     return out
 
 
@@ -94,16 +89,22 @@ def _upscaled(s, est):
 
 
 def _labelled(s, img, box, est):
+    """``s`` as ``img`` with the pose ``est`` reads for the head nearest ``box``'s centre as its
+    label (``box=None``: the first head, and its box)."""
+    from openheadpose.core.rotation import matrix_to_euler
+
     heads, _ = est.predict(img)
     if len(heads) == 0:
         return None
-    centre = (box[:2] + box[2:]) / 2
-    j = int(np.argmin(np.linalg.norm((heads.boxes[:, :2] + heads.boxes[:, 2:]) / 2 - centre, axis=1)))
+    if box is None:
+        j, box = 0, np.asarray(heads.boxes[0], float)
+    else:
+        centre = (box[:2] + box[2:]) / 2
+        j = int(np.argmin(np.linalg.norm((heads.boxes[:, :2] + heads.boxes[:, 2:]) / 2 - centre, axis=1)))
     R = np.asarray(heads.rotations[j], float)
-    from openheadpose.core.rotation import matrix_to_euler
-
-    return replace(s, rotation=R, euler=np.array([float(getattr(matrix_to_euler(R), a)) for a in ("yaw", "pitch", "roll")]), box=box, landmarks=None, landmarks68=None,
-                   image=img, image_path=None)
+    e = matrix_to_euler(R)
+    return replace(s, rotation=R, euler=np.array([float(e.yaw), float(e.pitch), float(e.roll)]), box=box, landmarks=None,
+                   landmarks68=None, image=img, image_path=None)
 
 
 def _split(s: dict) -> dict:
@@ -138,7 +139,10 @@ def main(argv=None) -> None:
     shared = bv.shared_dir()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
     pose_overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.pose)}
-    sets = (tuning_samples(shared, a.clips) if a.source != "media" else []) + ([media_samples(shared)] if a.source != "extra" else [])
+    from openheadpose.inference.builder import build_estimator
+
+    labeller = build_estimator(track=False)
+    sets = (tuning_samples(shared, a.clips, labeller) if a.source != "media" else []) + ([media_samples(shared, labeller)] if a.source != "extra" else [])
     still, turn = (15, 30) if a.quick else (30, 90)
     report: dict = {}
     folder = Path(tempfile.mkdtemp(prefix="ohp-video-tune-", dir="/tmp"))
